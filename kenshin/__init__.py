@@ -1,0 +1,1 @@
+"""kenshin: the domain of the 検診情報システム — plain Python, no Flask."""
