@@ -1,0 +1,49 @@
+"""Routes, one module per screen area; `web` holds the plumbing they share."""
+from flask import g, render_template
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from . import filters, web
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+
+@login_manager.request_loader
+def _staff_from_server_session(_request):
+    return g.get("staff")
+
+
+def register_all(app):
+    """Install plumbing, filters, error pages and every blueprint."""
+    app.jinja_env.add_extension("jinja2.ext.do")
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    web.init_app(app)
+    filters.init_app(app)
+    _error_pages(app)
+
+    from . import auth, home
+    for module in (auth, home):
+        app.register_blueprint(module.bp)
+
+
+def _error_pages(app):
+    """Japanese error pages that never echo input, identifiers or tracebacks."""
+    messages = {
+        400: "要求を処理できませんでした。",
+        403: "この操作を行う権限がありません。",
+        404: "お探しのページは見つかりませんでした。",
+        405: "この方法では操作できません。",
+        413: "ファイルが大きすぎます。",
+        500: "システムエラーが発生しました。時間をおいて再度お試しください。",
+    }
+    for code, message in messages.items():
+        def handler(error, code=code, message=message):
+            return render_template("error.html", code=code, message=message), code
+        app.register_error_handler(code, handler)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error):
+        return render_template("error.html", code=400,
+                               message="画面の有効期限が切れました。もう一度操作してください。"), 400

@@ -1,0 +1,220 @@
+"""Sign-in (password, then WebAuthn), screen lock and unlock, logout, enrollment from a link."""
+import time
+
+from flask import Blueprint, current_app, flash, g, jsonify, request, session, url_for
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+import models
+from kenshin import audit, passkeys, sessions, signin, staff as staff_domain
+from kenshin.errors import Invalid, NotFound, Refused
+
+from .web import (
+    ANY_STAFF,
+    actor,
+    allowed_when_locked,
+    public,
+    redirect_to,
+    render,
+    requires,
+    terminal,
+)
+
+bp = Blueprint("auth", __name__)
+
+PENDING_SECONDS = 180  # between a correct password and the WebAuthn step
+
+
+class LoginForm(FlaskForm):
+    login_id = StringField("ログインID", validators=[DataRequired("ログインIDを入力してください"),
+                                                     Length(max=64)])
+    password = PasswordField("パスワード", validators=[DataRequired("パスワードを入力してください")])
+
+
+def rp() -> passkeys.RelyingParty:
+    cfg = current_app.config
+    return passkeys.RelyingParty(cfg["RP_ID"], cfg["RP_NAME"], cfg["ORIGIN"])
+
+
+def _json_error(message: str, status: int = 400):
+    return jsonify({"ok": False, "message": message}), status
+
+
+def _pending_staff_id() -> int | None:
+    pending = session.get("pending_login")
+    if not pending or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+        return None
+    return pending.get("staff")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    """Step 1: login ID and password. Step 2 (same page): the WebAuthn assertion."""
+    form = LoginForm()
+    ended = session.pop("ended_reason", None)
+    if form.validate_on_submit():
+        try:
+            person = signin.check_password_step(form.login_id.data, form.password.data, terminal())
+        except Refused as exc:
+            form.password.errors.append(exc.reason)
+            return render("auth/login.html", form=form, status=422)
+        session["pending_login"] = {"staff": person.id, "at": time.time()}
+        return render("auth/login_webauthn.html", login_id=person.login_id)
+    return render("auth/login.html", form=form, ended=ended,
+                  status=422 if form.errors else 200)
+
+
+@bp.post("/login/options")
+@public
+def login_options():
+    """WebAuthn options for the person whose password was just accepted."""
+    staff_id = _pending_staff_id()
+    person = models.Staff.get_or_none(models.Staff.id == staff_id) if staff_id else None
+    if person is None:
+        return _json_error("パスワードの確認からやり直してください。", 409)
+    options, challenge = passkeys.authentication_options(rp(), person, "login")
+    session["challenge"] = passkeys.challenge_to_text(challenge)
+    return current_app.response_class(options, mimetype="application/json")
+
+
+@bp.post("/login/verify")
+@public
+def login_verify():
+    """The assertion: on success a fresh server-side session and a fresh cookie."""
+    staff_id = _pending_staff_id()
+    if staff_id is None:
+        return _json_error("パスワードの確認からやり直してください。", 409)
+    try:
+        token = signin.complete(rp(), staff_id, passkeys.challenge_from_text(session.get("challenge")),
+                                request.get_data(as_text=True), terminal(),
+                                request.user_agent.string, session.get("sid"))
+    except Refused as exc:
+        session.pop("challenge", None)
+        return _json_error(exc.reason, 403)
+    session.clear()
+    session["sid"] = token
+    return jsonify({"ok": True, "redirect": url_for("home.index")})
+
+
+@bp.post("/logout")
+@requires(ANY_STAFF)
+@allowed_when_locked
+def logout():
+    """End the session on the server, then forget the cookie."""
+    sessions.end(g.user_session, actor(), "logout")
+    session.clear()
+    flash("ログアウトしました。", "info")
+    return redirect_to("auth.login")
+
+
+@bp.get("/lock")
+@requires(ANY_STAFF)
+@allowed_when_locked
+def lock():
+    """The lock screen: no personal data, only the way back through WebAuthn."""
+    if g.user_session.locked_at is None and g.session_state.status == "ok":
+        return redirect_to("home.index")
+    return render("auth/lock.html")
+
+
+@bp.post("/lock")
+@requires(ANY_STAFF)
+def lock_now():
+    """Lock the screen at once (the person is leaving the desk)."""
+    sessions.lock(g.user_session, actor(), "user")
+    return redirect_to("auth.lock")
+
+
+@bp.post("/lock/options")
+@requires(ANY_STAFF)
+@allowed_when_locked
+def unlock_options():
+    options, challenge = passkeys.authentication_options(rp(), g.staff, "unlock",
+                                                         g.user_session.id)
+    session["challenge"] = passkeys.challenge_to_text(challenge)
+    return current_app.response_class(options, mimetype="application/json")
+
+
+@bp.post("/lock/verify")
+@requires(ANY_STAFF)
+@allowed_when_locked
+def unlock_verify():
+    """Unlock with the same person's authenticator; the session id changes."""
+    try:
+        token = signin.unlock(rp(), g.user_session, passkeys.challenge_from_text(session.get("challenge")),
+                              request.get_data(as_text=True), terminal(),
+                              request.user_agent.string, session.get("sid"))
+    except Refused as exc:
+        session.pop("challenge", None)
+        return _json_error(exc.reason, 403)
+    session.pop("challenge", None)
+    session["sid"] = token
+    return jsonify({"ok": True, "redirect": url_for("home.index")})
+
+
+@bp.post("/session/heartbeat")
+@requires(ANY_STAFF)
+def heartbeat():
+    """The page saw keyboard or mouse activity: keep the session from idling out."""
+    return "", 204
+
+
+@bp.get("/enroll/<token>")
+@public
+def enroll_link(token):
+    """Take the one-time token out of the URL into the session, then show the form."""
+    session.clear()
+    session["enroll_token"] = token
+    return redirect_to("auth.enroll")
+
+
+def _enrolling():
+    try:
+        return staff_domain.by_enrollment_token(session.get("enroll_token", ""))
+    except NotFound:
+        return None
+
+
+@bp.get("/enroll")
+@public
+def enroll():
+    """Set a password and register a first authenticator (user verification required)."""
+    person = _enrolling()
+    if person is None:
+        return render("auth/enroll_invalid.html", status=404)
+    return render("auth/enroll.html", person=person)
+
+
+@bp.post("/enroll/options")
+@public
+def enroll_options():
+    person = _enrolling()
+    if person is None:
+        return _json_error("登録用リンクが無効か、期限が切れています。", 404)
+    options, challenge = passkeys.registration_options(rp(), person)
+    session["challenge"] = passkeys.challenge_to_text(challenge)
+    return current_app.response_class(options, mimetype="application/json")
+
+
+@bp.post("/enroll/complete")
+@public
+def enroll_complete():
+    """Password and credential together, in one transaction with its audit event."""
+    person = _enrolling()
+    if person is None:
+        return _json_error("登録用リンクが無効か、期限が切れています。", 404)
+    payload = request.get_json(silent=True) or {}
+    try:
+        staff_domain.enroll(rp(), person, payload.get("password", ""),
+                            payload.get("password_confirm", ""), payload.get("nickname", ""),
+                            passkeys.challenge_from_text(session.get("challenge")),
+                            payload.get("credential", ""), terminal())
+    except Invalid as exc:
+        return _json_error("　".join(m for ms in exc.errors.values() for m in ms), 422)
+    except Refused as exc:
+        return _json_error(exc.reason, 403)
+    session.clear()
+    flash("登録が完了しました。ログインしてください。", "info")
+    return jsonify({"ok": True, "redirect": url_for("auth.login")})

@@ -1,0 +1,28 @@
+"""Jinja filters: 和暦 beside the Western year, Japan time for stored UTC timestamps."""
+from datetime import timezone
+
+from kenshin import dates
+
+
+def wareki(value, style="long"):
+    return dates.format_wareki(value, style) if value else ""
+
+
+def both(value):
+    """令和7年4月1日 (2025-04-01)."""
+    return dates.format_both(value) if value else ""
+
+
+def jst(value, with_seconds=False):
+    """A stored UTC timestamp as Japan time: 令和7年4月1日 (2025-04-01) 09:30."""
+    if not value:
+        return ""
+    local = value.replace(tzinfo=timezone.utc).astimezone(dates.JST)
+    clock = local.strftime("%H:%M:%S" if with_seconds else "%H:%M")
+    return f"{dates.format_both(local.date())} {clock}"
+
+
+def init_app(app):
+    app.add_template_filter(wareki)
+    app.add_template_filter(both)
+    app.add_template_filter(jst)

@@ -1,0 +1,13 @@
+"""The menu each person lands on: only the screens their roles open."""
+from flask import Blueprint
+
+from .web import ANY_STAFF, render, requires
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+@requires(ANY_STAFF)
+def index():
+    """メニュー."""
+    return render("home/index.html")

@@ -1,0 +1,207 @@
+"""Shared web plumbing: role declarations, the session gate, htmx helpers and security headers.
+
+Every route declares who may use it with `@requires(...)` or `@public`; an undeclared route
+answers 500 (fail closed) and tests/test_routes_roles.py fails for it.
+"""
+from functools import wraps
+
+from flask import (
+    abort,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+import models
+from kenshin import audit, sessions
+from kenshin.access import ROLES
+
+PUBLIC = "public"
+ANY_STAFF = "any"  # any signed-in staff member, whatever their roles
+
+
+def requires(*roles: str):
+    """Declare the roles a route admits (any one suffices); checked before the view runs."""
+    unknown = set(roles) - set(ROLES) - {ANY_STAFF}
+    if not roles or unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    def decorate(view):
+        view.roles = frozenset(roles)
+        return view
+    return decorate
+
+
+def public(view):
+    """Declare a route that needs no sign-in (login, enrollment, static files)."""
+    view.roles = frozenset({PUBLIC})
+    return view
+
+
+def allowed_when_locked(view):
+    """Let a locked session reach this route (lock screen, unlock, logout)."""
+    view.allowed_when_locked = True
+    return view
+
+
+def menu(label: str, order: int = 100):
+    """Put a page in the menu; it shows only to people whose roles the page admits."""
+    def decorate(view):
+        view.menu_label = label
+        view.menu_order = order
+        return view
+    return decorate
+
+
+def nav_items() -> list[dict]:
+    """The menu entries the signed-in person may open."""
+    person = g.get("staff")
+    if person is None or g.get("session_state") is None or g.session_state.status != "ok":
+        return []
+    items = []
+    for endpoint, view in current_app.view_functions.items():
+        label = getattr(view, "menu_label", None)
+        roles = getattr(view, "roles", frozenset())
+        if label and (ANY_STAFF in roles or person.has_any_role(*roles)):
+            items.append({"order": view.menu_order, "label": label, "url": url_for(endpoint)})
+    return sorted(items, key=lambda item: (item["order"], item["label"]))
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(page: str, fragment: str | None = None, status: int = 200, **context):
+    """The full page, or only its fragment for an htmx request (the page includes the fragment)."""
+    template = fragment if (fragment and is_htmx()) else page
+    response = make_response(render_template(template, **context), status)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def redirect_to(endpoint: str, **values):
+    """A redirect that htmx follows as a full navigation (HX-Redirect), others as a 303."""
+    url = url_for(endpoint, **values)
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)
+
+
+def terminal() -> str:
+    return (request.remote_addr or "")[:64]
+
+
+def actor() -> audit.Actor:
+    """The signed-in staff member as the domain's Actor."""
+    return audit.Actor.of_staff(g.staff, terminal())
+
+
+def policy() -> sessions.Policy:
+    cfg = current_app.config
+    return sessions.Policy(int(cfg["LOCK_AFTER_SECONDS"]), int(cfg["LOGOFF_AFTER_SECONDS"]),
+                           int(cfg["SESSION_MAX_SECONDS"]))
+
+
+def _gate():
+    """Before every request: find the view's declaration, load the session, enforce lock and roles."""
+    g.staff = None
+    g.user_session = None
+    g.session_state = None
+    if request.endpoint is None:
+        return None  # 404 / 405 answer on their own
+    view = current_app.view_functions[request.endpoint]
+    roles = getattr(view, "roles", None)
+    if roles is None:
+        current_app.logger.error("route %s declares no roles", request.endpoint)
+        abort(500)
+    if PUBLIC in roles:
+        return None
+
+    user_session = sessions.get(session.get("sid"))
+    state = sessions.evaluate(user_session, policy())
+    if state.status == "ended":
+        if user_session is not None and user_session.ended_at is None:
+            sessions.end(user_session, audit.Actor.of_staff(user_session.staff, terminal()),
+                         state.reason)
+        session.clear()
+        session["ended_reason"] = state.reason
+        return redirect_to("auth.login")
+    g.user_session = user_session
+    g.staff = user_session.staff
+    g.session_state = state
+    if state.status == "locked":
+        if user_session.locked_at is None:
+            sessions.lock(user_session, actor(), "idle")
+        if not getattr(view, "allowed_when_locked", False):
+            return redirect_to("auth.lock")
+        return None
+    if ANY_STAFF not in roles and not g.staff.has_any_role(*roles):
+        with models.db.atomic():
+            audit.record("access.denied", actor(), outcome="denied",
+                         details={"endpoint": request.endpoint, "method": request.method})
+        abort(403)
+    if not getattr(view, "passive", False):
+        sessions.touch(user_session)
+    return None
+
+
+def passive(view):
+    """A request that does not count as activity (the countdown's status poll)."""
+    view.passive = True
+    return view
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def _headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint != "static":
+        # Pages may carry personal data: never store them in a cache or the back-forward cache.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def _connect():
+    models.db.connect(reuse_if_open=True)
+
+
+def _close(exc):
+    if not models.db.is_closed():
+        models.db.close()
+
+
+def init_app(app):
+    """Install the gate, the headers and the connection handling on the app."""
+    app.before_request(_connect)
+    app.before_request(_gate)
+    app.after_request(_headers)
+    app.teardown_request(_close)
+    app.view_functions["static"].roles = frozenset({PUBLIC})
+
+    @app.context_processor
+    def _context():
+        return {"current_staff": g.get("staff"), "session_state": g.get("session_state"),
+                "role_names": ROLES, "nav_items": nav_items}

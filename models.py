@@ -1,0 +1,541 @@
+"""Peewee models for the whole 検診情報ファイル, the database proxy, schema creation and upgrades.
+
+Nothing here imports the web layer or the domain package: data flows one way (DESIGN.md).
+No column anywhere holds the 個人番号; the registry's internal 宛名番号 is the key.
+"""
+import json
+import os
+from urllib.parse import unquote, urlparse
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BlobField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    PostgresqlDatabase,
+    SmallIntegerField,
+    SqliteDatabase,
+    TextField,
+)
+
+db = DatabaseProxy()
+
+SCHEMA_VERSION = 1
+
+
+class JSONField(TextField):
+    """JSON stored as text, so the same column works on SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class SchemaInfo(BaseModel):
+    """One row: the schema version init-db last brought the database to."""
+
+    version = IntegerField()
+
+
+# --- staff, credentials, sessions -------------------------------------------------------------
+
+class Staff(BaseModel):
+    """A person who signs in. Never deleted: a retired person (元職員) keeps their history."""
+
+    login_id = CharField(max_length=64, unique=True)
+    name = CharField(max_length=60)
+    division = CharField(max_length=60)
+    roles = CharField(max_length=200, default="")  # comma-separated, see kenshin.access.ROLES
+    password_hash = CharField(max_length=255, null=True)
+    status = CharField(max_length=16, default="active")  # active | retired
+    failed_logins = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+    enroll_token_hash = CharField(max_length=64, null=True, index=True)
+    enroll_expires_at = DateTimeField(null=True)
+    created_at = DateTimeField()
+    last_login_at = DateTimeField(null=True)
+    retired_at = DateTimeField(null=True)
+
+    @property
+    def role_set(self) -> set[str]:
+        return {r for r in self.roles.split(",") if r}
+
+    def has_any_role(self, *roles: str) -> bool:
+        return bool(self.role_set.intersection(roles))
+
+    @property
+    def is_retired(self) -> bool:
+        return self.status == "retired"
+
+    # The flask-login user protocol (the session itself lives in UserSession).
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_retired
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Credential(BaseModel):
+    """A WebAuthn authenticator registered by one staff member."""
+
+    staff = ForeignKeyField(Staff, backref="credentials", on_delete="RESTRICT")
+    credential_id = CharField(max_length=1400, unique=True)  # base64url
+    public_key = BlobField()
+    sign_count = BigIntegerField(default=0)
+    transports = CharField(max_length=200, default="")
+    aaguid = CharField(max_length=64, default="")
+    nickname = CharField(max_length=60)
+    created_at = DateTimeField()
+    last_used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+    revoked_reason = CharField(max_length=200, null=True)
+
+
+class UserSession(BaseModel):
+    """A server-side session: the cookie only carries a token whose hash is the id."""
+
+    id = CharField(max_length=64, primary_key=True)  # sha256 hex of the cookie token
+    staff = ForeignKeyField(Staff, backref="sessions", on_delete="RESTRICT")
+    created_at = DateTimeField()
+    last_seen_at = DateTimeField()
+    locked_at = DateTimeField(null=True)
+    ended_at = DateTimeField(null=True)
+    end_reason = CharField(max_length=32, null=True)  # logout | idle | absolute | admin | retired | replaced
+    terminal = CharField(max_length=64, default="")
+    user_agent = CharField(max_length=200, default="")
+
+    class Meta:
+        indexes = ((("staff", "ended_at"), False), (("ended_at", "created_at"), False))
+
+
+class PendingChallenge(BaseModel):
+    """A WebAuthn challenge issued once and consumed once (replays fail)."""
+
+    id = CharField(max_length=64, primary_key=True)  # sha256 hex of the challenge
+    purpose = CharField(max_length=16)  # register | login | unlock
+    staff = ForeignKeyField(Staff, null=True, on_delete="CASCADE")
+    session = CharField(max_length=64, null=True)
+    created_at = DateTimeField(index=True)
+
+
+# --- registry --------------------------------------------------------------------------------
+
+class ImportBatch(BaseModel):
+    """One accepted import of a file; history rows point at it ("which import")."""
+
+    kind = CharField(max_length=24)  # residents | institutions | results
+    file_name = CharField(max_length=255)
+    sha256 = CharField(max_length=64, index=True)
+    actor = CharField(max_length=64)
+    at = DateTimeField()
+    counts = JSONField(default=dict)
+
+
+class Resident(BaseModel):
+    """A person in the registry extract: the 5 items, 住民となった日 and 消除日."""
+
+    atena_no = CharField(max_length=15, unique=True)
+    name = CharField(max_length=60)
+    name_kana = CharField(max_length=60)
+    kana_key = CharField(max_length=60)
+    name_key = CharField(max_length=60)
+    sex = SmallIntegerField()  # 1 男, 2 女
+    birth_date = DateField()
+    postal_code = CharField(max_length=8, null=True)
+    address = CharField(max_length=200)
+    resident_since = DateField(null=True)
+    removed_on = DateField(null=True)
+    removal_reason = CharField(max_length=8, null=True)
+    updated_at = DateTimeField()
+
+    class Meta:
+        indexes = (
+            (("kana_key", "birth_date"), False),
+            (("birth_date", "sex", "kana_key"), False),
+            (("name_key",), False),
+        )
+
+
+class ResidentChange(BaseModel):
+    """One changed registry item: before, after, and the import or staff member that changed it."""
+
+    resident = ForeignKeyField(Resident, backref="changes", on_delete="RESTRICT")
+    item = CharField(max_length=32)
+    before = TextField(null=True)
+    after = TextField(null=True)
+    batch = ForeignKeyField(ImportBatch, null=True, on_delete="RESTRICT")
+    staff = ForeignKeyField(Staff, null=True, on_delete="RESTRICT")
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("resident", "at"), False),)
+
+
+class SeiriNumber(BaseModel):
+    """整理番号 issued on an invitation: one per person per 年度, never reused."""
+
+    number = CharField(max_length=20, unique=True)
+    resident = ForeignKeyField(Resident, backref="seiri_numbers", on_delete="RESTRICT")
+    fiscal_year = IntegerField()
+    issued_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("resident", "fiscal_year"), True),)
+
+
+# --- institutions ----------------------------------------------------------------------------
+
+class Institution(BaseModel):
+    """A cooperating medical institution (がん検診等協力医療機関)."""
+
+    code = CharField(max_length=10, unique=True)
+    name = CharField(max_length=100)
+    postal_code = CharField(max_length=8, null=True)
+    address = CharField(max_length=200, null=True)
+    phone = CharField(max_length=20, null=True)
+    active = BooleanField(default=True)
+    updated_at = DateTimeField()
+
+
+class InstitutionChange(BaseModel):
+    institution = ForeignKeyField(Institution, backref="changes", on_delete="RESTRICT")
+    item = CharField(max_length=32)
+    before = TextField(null=True)
+    after = TextField(null=True)
+    batch = ForeignKeyField(ImportBatch, null=True, on_delete="RESTRICT")
+    staff = ForeignKeyField(Staff, null=True, on_delete="RESTRICT")
+    at = DateTimeField()
+
+
+# --- screenings ------------------------------------------------------------------------------
+
+class Screening(BaseModel):
+    """One screening of one person; the exam's own items live in `items`, validated by the catalogue.
+
+    status: pending (未確定, keyed once), confirmed (確定), void (取消, kept with its reason).
+    """
+
+    resident = ForeignKeyField(Resident, backref="screenings", on_delete="RESTRICT")
+    exam = CharField(max_length=24)
+    target = CharField(max_length=16, default="")  # followup only: gastric | lung | ...
+    exam_date = DateField()
+    fiscal_year = SmallIntegerField()
+    age = SmallIntegerField()
+    institution = ForeignKeyField(Institution, on_delete="RESTRICT")
+    setting = SmallIntegerField()  # 1 個別, 2 集団
+    referral = BooleanField(default=False)  # 要精検
+    items = JSONField()
+    status = CharField(max_length=12, default="confirmed")
+    source = CharField(max_length=8)  # keyed | file
+    batch = ForeignKeyField(ImportBatch, null=True, on_delete="RESTRICT")
+    entered_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    entered_at = DateTimeField()
+    changed_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    changed_at = DateTimeField(null=True)
+    verified_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    verified_at = DateTimeField(null=True)
+    void_reason = CharField(max_length=200, null=True)
+
+    class Meta:
+        indexes = (
+            (("resident", "fiscal_year", "exam"), False),
+            (("exam", "fiscal_year", "referral"), False),
+            (("status", "entered_at"), False),
+        )
+
+
+# The same screening is recorded once among the rows that are not void.
+Screening.add_index(
+    Screening.index(Screening.resident, Screening.exam, Screening.exam_date, Screening.target,
+                    unique=True, where=(Screening.status != "void"), name="screening_unique_active")
+)
+
+
+class ScreeningChange(BaseModel):
+    """A correction, void or verification of a screening: before/after items, reason, who, when."""
+
+    screening = ForeignKeyField(Screening, backref="changes", on_delete="RESTRICT")
+    kind = CharField(max_length=12)  # correct | void | verify | reassign
+    before = JSONField(null=True)
+    after = JSONField(null=True)
+    reason = CharField(max_length=400)
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT")
+    at = DateTimeField()
+
+
+class ScreeningKeying(BaseModel):
+    """One independent keying of a paper form (ベリファイ入力): round 1 by one person, round 2 by another."""
+
+    screening = ForeignKeyField(Screening, backref="keyings", on_delete="RESTRICT")
+    round = SmallIntegerField()
+    items = JSONField()
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT")
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("screening", "round"), True),)
+
+
+class ScreeningDifference(BaseModel):
+    """An item on which two keyings disagreed, and how the second keyer resolved it against the paper."""
+
+    screening = ForeignKeyField(Screening, backref="differences", on_delete="RESTRICT")
+    item = CharField(max_length=32)
+    first_value = TextField(null=True)
+    second_value = TextField(null=True)
+    chosen_value = TextField(null=True)
+    reason = CharField(max_length=400)
+    resolved_by = ForeignKeyField(Staff, on_delete="RESTRICT")
+    at = DateTimeField()
+
+
+class QueueItem(BaseModel):
+    """A form or file row that could not be matched to one person: waits for a clerk (突合待ち)."""
+
+    source = CharField(max_length=8)  # file | keyed
+    file_name = CharField(max_length=255, null=True)
+    line_no = IntegerField(null=True)
+    batch = ForeignKeyField(ImportBatch, null=True, on_delete="RESTRICT")
+    raw = JSONField()
+    reason = CharField(max_length=200)
+    exam = CharField(max_length=24)
+    target = CharField(max_length=16, default="")
+    exam_date = DateField()
+    birth_date = DateField()
+    sex = SmallIntegerField()
+    kana_key = CharField(max_length=60)
+    seiri_no = CharField(max_length=20, null=True)
+    atena_no = CharField(max_length=15, null=True)
+    status = CharField(max_length=12, default="open")  # open | assigned | rejected
+    created_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    created_at = DateTimeField()
+    resolved_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    resolved_at = DateTimeField(null=True)
+    resolution = CharField(max_length=400, null=True)
+    screening = ForeignKeyField(Screening, null=True, on_delete="RESTRICT")
+
+    class Meta:
+        indexes = (
+            (("status", "created_at"), False),
+            (("birth_date", "sex", "kana_key"), False),
+        )
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+class AuditHead(BaseModel):
+    """One row: the newest sequence number and hash. Writers update it first, which serialises them
+    (a row lock on PostgreSQL, the write lock on SQLite), so concurrent workers never fork the chain.
+    Verification never trusts it: it recomputes everything from the events themselves."""
+
+    seq = BigIntegerField()
+    hash = CharField(max_length=64)
+
+
+class AuditEvent(BaseModel):
+    """One entry of the append-only, hash-chained access log (kenshin.audit writes it)."""
+
+    seq = BigIntegerField(unique=True)
+    at = DateTimeField()
+    actor = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    actor_label = CharField(max_length=64)
+    role = CharField(max_length=100, default="")
+    terminal = CharField(max_length=64, default="")
+    action = CharField(max_length=48)
+    resident = ForeignKeyField(Resident, null=True, on_delete="RESTRICT", backref="+")
+    object_type = CharField(max_length=32, default="")
+    object_id = CharField(max_length=64, default="")
+    outcome = CharField(max_length=12)
+    details = JSONField(default=dict)
+    prev_hash = CharField(max_length=64)
+    hash = CharField(max_length=64)
+
+    class Meta:
+        indexes = (
+            (("at",), False),
+            (("actor", "at"), False),
+            (("resident", "at"), False),
+            (("action", "at"), False),
+        )
+
+
+class LongLogonNotice(BaseModel):
+    """A notice to a division about a long logon session, and the purpose it reported."""
+
+    session = ForeignKeyField(UserSession, on_delete="RESTRICT")
+    division = CharField(max_length=60)
+    period_from = DateField()
+    period_to = DateField()
+    notified_by = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    notified_at = DateTimeField()
+    answer = TextField(null=True)
+    answered_at = DateTimeField(null=True)
+    closed_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    closed_at = DateTimeField(null=True)
+
+
+# --- inquiries and requests ------------------------------------------------------------------
+
+class Inquiry(BaseModel):
+    """問合せ記録: received at reception, handled until closed."""
+
+    received_at = DateTimeField()
+    channel = CharField(max_length=8)  # 窓口 電話 文書 メール
+    requester_type = CharField(max_length=8)  # 本人 代理人 医療機関 その他
+    requester_name = CharField(max_length=60)
+    requester_contact = CharField(max_length=120, default="")
+    resident = ForeignKeyField(Resident, null=True, on_delete="RESTRICT")
+    subject = TextField()
+    status = CharField(max_length=8, default="open")  # open | closed
+    created_by = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    created_at = DateTimeField()
+    closed_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    closed_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("status", "received_at"), False),)
+
+
+class InquiryEntry(BaseModel):
+    inquiry = ForeignKeyField(Inquiry, backref="entries", on_delete="RESTRICT")
+    at = DateTimeField()
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT")
+    text = TextField()
+
+
+class DisclosureRequest(BaseModel):
+    """開示・訂正・利用停止請求 (個人情報保護法 第77条 ff.) about one person."""
+
+    kind = CharField(max_length=12)  # disclosure | correction | suspension
+    received_on = DateField()
+    requester_name = CharField(max_length=60)
+    requester_relation = CharField(max_length=12)  # 本人 | 代理人
+    identity_check = CharField(max_length=200)
+    resident = ForeignKeyField(Resident, on_delete="RESTRICT")
+    details = TextField(default="")
+    deadline = DateField()
+    extended_deadline = DateField(null=True)
+    extension_reason = CharField(max_length=400, null=True)
+    decision = CharField(max_length=16, null=True)  # 全部開示 一部開示 不開示 訂正 利用停止 ...
+    decision_note = TextField(null=True)
+    decided_on = DateField(null=True)
+    decided_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    status = CharField(max_length=8, default="open")
+    created_by = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    created_at = DateTimeField()
+
+
+ALL_MODELS = [
+    SchemaInfo, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
+    ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ScreeningChange,
+    ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
+    InquiryEntry, DisclosureRequest,
+]
+
+
+# --- binding and schema ----------------------------------------------------------------------
+
+def make_database(url: str):
+    """A peewee database for `sqlite:///path` or `postgresql://user@host[:port]/name`."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else parsed.path
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        # BEGIN IMMEDIATE: a deferred transaction that read first cannot upgrade to a write once
+        # another worker has committed (SQLITE_BUSY_SNAPSHOT is not waited out by busy_timeout).
+        return SqliteDatabase(path, lock_type="IMMEDIATE", pragmas={
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "synchronous": "normal",
+            "busy_timeout": 10000,
+            "cache_size": -64000,
+        })
+    if parsed.scheme in ("postgres", "postgresql"):
+        return PostgresqlDatabase(
+            unquote(parsed.path.lstrip("/")),
+            user=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+            host=parsed.hostname or None,
+            port=parsed.port or None,
+        )
+    raise ValueError(f"unsupported database URL scheme: {parsed.scheme!r}")
+
+
+def bind(url: str):
+    """Point the proxy at the database named by `url` (once per process or test app)."""
+    database = make_database(url)
+    db.initialize(database)
+    return database
+
+
+def is_postgres() -> bool:
+    return isinstance(db.obj, PostgresqlDatabase)
+
+
+SQLITE_AUDIT_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event
+       BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event
+       BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
+]
+
+POSTGRES_EXTRAS = [
+    # Byte-order collation so that prefix ranges on kana keys use the B-tree index.
+    'ALTER TABLE resident ALTER COLUMN kana_key TYPE VARCHAR(60) COLLATE "C"',
+    'ALTER TABLE resident ALTER COLUMN name_key TYPE VARCHAR(60) COLLATE "C"',
+    'ALTER TABLE queue_item ALTER COLUMN kana_key TYPE VARCHAR(60) COLLATE "C"',
+    """CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
+       BEGIN RAISE EXCEPTION 'audit_event is append-only'; END; $$ LANGUAGE plpgsql""",
+    """DO $$ BEGIN
+         IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_event_append_only') THEN
+           CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_event
+             FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only();
+         END IF;
+       END $$""",
+]
+
+
+def create_schema() -> str:
+    """Create missing tables, indexes and guards; safe to run any number of times."""
+    with db.atomic():
+        existed = db.table_exists("schema_info")
+        db.create_tables(ALL_MODELS, safe=True)
+        if is_postgres():
+            for statement in POSTGRES_EXTRAS:
+                db.execute_sql(statement)
+        else:
+            for statement in SQLITE_AUDIT_TRIGGERS:
+                db.execute_sql(statement)
+        info = SchemaInfo.select().first()
+        if info is None:
+            SchemaInfo.create(version=SCHEMA_VERSION)
+            return "created" if not existed else "upgraded"
+        if info.version < SCHEMA_VERSION:
+            SchemaInfo.update(version=SCHEMA_VERSION).execute()
+            return "upgraded"
+        return "current"
+

@@ -1,0 +1,54 @@
+"""The page skeleton: Japanese login page, security headers, CSRF, no data for the signed-out."""
+import re
+
+from .conftest import csrf_from, login
+
+
+def test_login_page_is_japanese_and_carries_security_headers(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert '<html lang="ja">' in html
+    assert "ログインID" in html and "パスワード" in html
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_have_no_inline_script(client):
+    html = client.get("/login").get_data(as_text=True)
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert "src=" in tag, tag
+    assert not re.search(r"<[^>]+\son[a-z]+=", html), "inline event handler"
+
+
+def test_signed_out_visitor_is_sent_to_login(client):
+    response = client.get("/")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/login")
+
+
+def test_htmx_request_without_session_gets_hx_redirect(client):
+    response = client.get("/", headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"].endswith("/login")
+
+
+def test_post_without_csrf_token_is_refused(client, make_staff):
+    person = make_staff("clerk")
+    response = client.post("/login", data={"login_id": person.login_id, "password": person.password})
+    assert response.status_code == 400
+    assert "有効期限" in response.get_data(as_text=True)
+
+
+def test_signed_in_clerk_sees_menu_with_name(client, make_staff):
+    person = make_staff("clerk", name="千葉 花子")
+    assert login(client, person).get_json()["ok"]
+    html = client.get("/").get_data(as_text=True)
+    assert "千葉 花子" in html and "メニュー" in html
+    assert "hx-history=\"false\"" in html
+    token = csrf_from(html)
+    assert token
