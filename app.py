@@ -74,7 +74,7 @@ def _instance_secret(app, file_name: str) -> str:
 
 def register_cli(app):
     """Wire the command-line commands to domain functions."""
-    for command in (init_db, demo_data, create_user, audit_verify, audit_heads):
+    for command in (init_db, demo_data, create_user, first_admin, audit_verify, audit_heads):
         app.cli.add_command(command)
 
 
@@ -94,11 +94,15 @@ def init_db():
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--years", type=click.IntRange(1, 10), default=3, show_default=True,
               help="how many 年度 of screenings, ending with the current one")
-def demo_data(residents, seed, years):
+@click.option("--if-empty", is_flag=True, help="do nothing (exit 0) when residents exist")
+def demo_data(residents, seed, years, if_empty):
     """Load realistic synthetic residents, institutions and screenings into an empty database."""
     from kenshin import demo
 
     models.create_schema()
+    if if_empty and models.Resident.select().exists():
+        click.echo("demo-data: the database already has residents; nothing loaded")
+        return
     try:
         counts = demo.generate(residents=residents, seed=seed, years=years,
                                actor=audit.Actor.system(), progress=click.echo)
@@ -125,6 +129,23 @@ def create_user(login_id, name, division, roles):
                                 link_hours=current_app.config["ENROLL_LINK_HOURS"])
     except Invalid as exc:
         _fail("\n".join(f"{k}: {m}" for k, ms in exc.errors.items() for m in ms), 1)
+    click.echo(f"{current_app.config['ORIGIN']}/enroll/{token}")
+
+
+@click.command("first-admin")
+@click.option("--login", "login_id", default="admin", show_default=True)
+def first_admin(login_id):
+    """For a new office: create the first administrator if there is none; print the enrollment link."""
+    from flask import current_app
+    from kenshin import staff
+
+    models.create_schema()
+    link_hours = current_app.config["ENROLL_LINK_HOURS"]
+    person, token = staff.first_admin(login_id, audit.Actor.system(), link_hours)
+    if token is None:
+        click.echo(f"first-admin: an enrolled administrator exists ({person.login_id}); nothing to do")
+        return
+    click.echo(f"初回管理者 {person.login_id} の利用登録リンク（{link_hours}時間有効・1回限り）:")
     click.echo(f"{current_app.config['ORIGIN']}/enroll/{token}")
 
 

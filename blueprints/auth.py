@@ -113,9 +113,11 @@ def logout():
 @requires(ANY_STAFF)
 @allowed_when_locked
 def lock():
-    """The lock screen: no personal data, only the way back through WebAuthn."""
-    if g.user_session.locked_at is None and g.session_state.status == "ok":
-        return redirect_to("home.index")
+    """The lock screen: no personal data, only the way back through WebAuthn.
+
+    Reaching it locks the session, whoever decided (the server's timer or the page's)."""
+    if g.user_session.locked_at is None:
+        sessions.lock(g.user_session, actor(), "idle")
     return render("auth/lock.html")
 
 

@@ -200,11 +200,9 @@ def fiscal_year_bounds(fy: int) -> tuple[date, date]:
 
 
 def fiscal_year_label(fy: int) -> str:
-    """令和7年度; a 年度 an era change falls in takes the era in force on most of its days.
-
-    So FY2019 is 令和元年度 (令和 from 5月1日), FY1988 昭和63年度, FY1926 大正15年度,
-    FY1912 大正元年度.
-    """
+    """令和7年度; a 年度 with an era change takes the era in force on most of its days."""
+    # so FY2019 is 令和元年度 (令和 from 5月1日), FY1988 昭和63年度, FY1926 大正15年度,
+    # FY1912 大正元年度
     first, last = fiscal_year_bounds(fy)
     if first < GREGORIAN_START:
         raise DateError(TOO_EARLY)
@@ -222,12 +220,10 @@ def fiscal_year_label(fy: int) -> str:
 # --- age -------------------------------------------------------------------
 
 def age_at(birth: date, on: date) -> int:
-    """Age on a day by the legal rule: the year is gained on the day before the birthday.
-
-    (年齢計算ニ関スル法律 and 民法143条: the year ends at the end of the day before the
-    birthday, so someone born 4月1日 is a year older on 3月31日, and someone born 2月29日
-    is a year older on 2月28日 in every year.)
-    """
+    """Age on a day by the legal rule: the year is gained on the day before the birthday."""
+    # 年齢計算ニ関スル法律 and 民法143条: the year ends at the end of the day before the
+    # birthday, so someone born 4月1日 is a year older on 3月31日, and someone born
+    # 2月29日 is a year older on 2月28日 in every year.
     birth, on = _as_date(birth), _as_date(on)
     if on < birth:
         raise ValueError("生年月日より前の日付です")
@@ -239,18 +235,21 @@ def age_at(birth: date, on: date) -> int:
 
 def age_at_fiscal_year_start(birth: date, fy: int) -> int:
     """年度当初 age: the age already reached when the 年度 begins (at the end of 3月31日)."""
-    return age_at(birth, date(fy, 3, 31))
+    birth = _as_date(birth)
+    if birth > date(fy, 4, 1):
+        raise ValueError("年度の初めより後に生まれています")
+    # age_at(birth, 3月31日), also defined for a birth on 4月1日 itself (age 0)
+    return fy - birth.year - ((4, 1) < (birth.month, birth.day))
 
 
 def age_at_fiscal_year_end(birth: date, fy: int) -> int:
-    """年度末 age: the age reached on the birthday that falls in the 年度 (4月1日–3月31日).
-
-    This is how cities publish 年度末 ranges (DOMAIN.md 5.3: FY R7 「20歳」 =
-    births 2005-04-01..2006-03-31). A 4月1日 birth legally reaches the next age on the
-    last day of the 年度 (see age_at) but belongs to the next 年度's cohort, as on
-    those city pages.
-    """
+    """年度末 age: the age reached on the birthday that falls in the 年度 (4月1日–3月31日)."""
+    # This is how cities publish 年度末 ranges (DOMAIN.md 5.3: FY R7 「20歳」 = births
+    # 2005-04-01..2006-03-31). A 4月1日 birth legally reaches the next age on the last
+    # day of the 年度 (age_at) but belongs to the next 年度's cohort, as on those pages.
     birth = _as_date(birth)
+    if birth > date(fy + 1, 3, 31):
+        raise ValueError("年度の終わりより後に生まれています")
     return fy - birth.year + (1 if birth.month < 4 else 0)
 
 

@@ -88,6 +88,8 @@ def normalize_kana(text: str) -> str:
     result = STORED_SPACE.join(part for part in s.split(" ") if part)
     if not result:
         raise KanaError("カナが入力されていません")
+    if not any(c in _KATAKANA for c in result):
+        raise KanaError("カナの文字がありません")
     if len(result) > MAX_LENGTH:
         raise KanaError(f"カナは{MAX_LENGTH}文字以内です（{len(result)}文字）")
     return result
@@ -98,7 +100,7 @@ def is_hiragana_or_katakana(text: str) -> bool:
     if not isinstance(text, str):
         return False
     s = _prepare(text)
-    return bool(s.strip(" ")) and all(c in _STORABLE for c in s)
+    return any(c in _KATAKANA for c in s) and all(c in _STORABLE for c in s)
 
 
 def _expand_iteration_marks(s: str) -> str:

@@ -90,3 +90,21 @@ def enroll(rp, staff: Staff, password: str, confirm: str, nickname: str, challen
          .where(Staff.id == staff.id).execute())
         audit.record("staff.enroll", actor, object_type="staff", object_id=staff.id,
                      details={"credential": credential.nickname, "aaguid": credential.aaguid})
+
+
+def first_admin(login_id: str, actor: audit.Actor, link_hours: int) -> tuple[Staff, str | None]:
+    """The first administrator of a new office, or a fresh link for one who never enrolled."""
+    enrolled = (Staff.select().where((Staff.status == "active") & Staff.roles.contains("admin")
+                                     & Staff.password_hash.is_null(False)).first())
+    if enrolled is not None:
+        return enrolled, None
+    waiting = Staff.get_or_none(Staff.login_id == login_id)
+    if waiting is None:
+        return create(login_id, "初回管理者", "健康支援課", ["admin"], actor, link_hours)
+    if not waiting.has_any_role("admin") or waiting.is_retired:
+        raise Invalid({"login_id": [f"{login_id} は管理者として使えません"]})
+    with db.atomic():
+        token = _new_enrollment(waiting, link_hours)
+        audit.record("staff.enroll_link", actor, object_type="staff", object_id=waiting.id,
+                     details={"login_id": waiting.login_id})
+    return waiting, token
