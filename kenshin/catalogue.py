@@ -203,8 +203,9 @@ def _number(key, label, lo, hi, unit, *, summary=True) -> Item:
     return Item(key, label, "number", min=lo, max=hi, unit=unit, summary=summary)
 
 
-def _text(key, label, max_length, *, required=False, summary=True) -> Item:
-    return Item(key, label, "text", required=required, max_length=max_length, summary=summary)
+def _text(key, label, max_length, *, required=False, summary=True, decides=False) -> Item:
+    return Item(key, label, "text", required=required, max_length=max_length, summary=summary,
+                decides_referral=decides)
 
 
 def _referral(label, *, derived: bool) -> Item:
@@ -428,7 +429,8 @@ _EXAMS = (
     ),
     Exam(
         "periodontal_followup", "精密検査(歯周病)", "歯周病精検",
-        (_text("result", "精密検査結果", 200, required=True),),
+        # The 精検 result is this exam's result item: a second keying verifies it (LESSONS.md #4).
+        (_text("result", "精密検査結果", 200, required=True, decides=True),),
         report_category="58",
     ),
 )

@@ -458,7 +458,7 @@ def test_item_keys_of_all_exams():
         ("osteoporosis", ("judgement",)),
         ("hepatitis", ("hbs_antigen", "hcv_judgement")),
         ("followup", ("target",)),
-        ("periodontal_followup", ()),
+        ("periodontal_followup", ("result",)),
     ],
 )
 def test_verified_items(exam, keys):
