@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 DEMO_RESIDENTS ?= 20000
 FLASK := $(BIN)/flask --app app
+# WebAuthn needs the exact origin the browser uses; links printed by first-admin use it too.
+KENSHIN_ORIGIN ?= http://localhost:$(PORT)
+export KENSHIN_ORIGIN
 
 .PHONY: run test venv deps test-deps browser clean
 
@@ -36,7 +39,7 @@ run: $(VENV)/.deps
 	$(FLASK) init-db
 	$(FLASK) demo-data --residents $(DEMO_RESIDENTS) --if-empty
 	$(FLASK) first-admin
-	KENSHIN_ORIGIN=http://localhost:$(PORT) $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) \
+	$(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) \
 	  --access-logformat '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)s' --access-logfile - \
 	  'app:create_app()'
 
