@@ -38,6 +38,10 @@ def create_app(test_config=None):
         app.config.update(test_config)
     _complete_config(app)
 
+    if app.config.get("BEHIND_PROXY"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
     models.bind(app.config["DATABASE_URL"])
     audit.configure(app.config["AUDIT_KEY"])
 
@@ -74,7 +78,8 @@ def _instance_secret(app, file_name: str) -> str:
 
 def register_cli(app):
     """Wire the command-line commands to domain functions."""
-    for command in (init_db, demo_data, create_user, first_admin, audit_verify, audit_heads):
+    for command in (init_db, demo_data, create_user, first_admin, reset_user, audit_verify,
+                    audit_heads, import_residents, import_institutions, import_results):
         app.cli.add_command(command)
 
 
@@ -149,11 +154,39 @@ def first_admin(login_id):
     click.echo(f"{current_app.config['ORIGIN']}/enroll/{token}")
 
 
+@click.command("reset-user")
+@click.argument("login_id")
+def reset_user(login_id):
+    """Recovery when no administrator can sign in (the only one lost their key): revoke the
+    person's keys, clear the password, end their sessions and print a new enrollment link."""
+    from flask import current_app
+    from kenshin import staff
+    from kenshin.errors import Refused
+
+    person = models.Staff.get_or_none(models.Staff.login_id == login_id)
+    if person is None:
+        _fail(f"reset-user: no staff member {login_id}", 1)
+    link_hours = current_app.config["ENROLL_LINK_HOURS"]
+    try:
+        _, token = staff.reset(person.id, audit.Actor.system(), link_hours)
+    except Refused as exc:
+        _fail(f"reset-user: {exc.reason}", 1)
+    click.echo(f"{login_id} の利用登録リンク（{link_hours}時間有効・1回限り）:")
+    click.echo(f"{current_app.config['ORIGIN']}/enroll/{token}")
+
+
 @click.command("audit-verify")
 @click.option("--head", "expected_head", help="a head hash kept outside the system")
 def audit_verify(expected_head):
     """Walk the audit chain: exit 0 with the count and head, 1 naming the first bad event."""
-    result = audit.verify(expected_head)
+    import re
+
+    if expected_head is not None and not re.fullmatch(r"[0-9a-f]{64}", expected_head.strip()):
+        _fail("audit-verify: --head must be 64 hexadecimal digits (as audit-verify printed it)")
+    try:
+        result = audit.verify(expected_head.strip() if expected_head else None)
+    except Exception as exc:  # noqa: BLE001 - the command failed; exit 2, never 0 or 1
+        _fail(f"audit-verify could not walk the log: {type(exc).__name__}: {exc}")
     if result.ok:
         click.echo(f"ok events={result.count} head={result.head}")
         return
@@ -174,6 +207,71 @@ def audit_heads(start, end):
         _fail(f"date: {exc}")
     for day, seq, digest in audit.daily_heads(first, last):
         click.echo(f"{day.isoformat()} seq={seq} head={digest}")
+
+
+@click.command("import-residents")
+@click.argument("path")
+@click.option("--encoding", type=click.Choice(["utf-8", "utf8", "cp932"], case_sensitive=False),
+              default="utf-8", show_default=True, help="cp932 for Windows Shift_JIS files")
+def import_residents(path, encoding):
+    """Import a resident extract (住民記録連携ファイル): all or nothing, FORMATS.md."""
+    from kenshin import csvimport, resident_import
+
+    if not models.db.table_exists("resident"):
+        models.create_schema()
+    actor = audit.Actor.system()
+    try:
+        source = csvimport.Source.from_path(path, encoding)
+    except csvimport.CannotOpen as exc:
+        resident_import.record_unreadable(os.path.basename(path), exc.reason, actor)
+        _fail(f"import-residents: {exc.reason}", 2)
+    _import_outcome(resident_import.run(source, actor))
+
+
+@click.command("import-institutions")
+@click.argument("path")
+@click.option("--encoding", type=click.Choice(["utf-8", "utf8", "cp932"], case_sensitive=False),
+              default="utf-8", show_default=True, help="cp932 for Windows Shift_JIS files")
+def import_institutions(path, encoding):
+    """Import cooperating medical institutions (協力医療機関): all or nothing, FORMATS.md."""
+    from kenshin import csvimport, institutions
+
+    if not models.db.table_exists("institution"):
+        models.create_schema()
+    actor = audit.Actor.system()
+    try:
+        source = csvimport.Source.from_path(path, encoding)
+    except csvimport.CannotOpen as exc:
+        institutions.record_unreadable(os.path.basename(path), exc.reason, actor)
+        _fail(f"import-institutions: {exc.reason}", 2)
+    _import_outcome(institutions.import_file(source, actor))
+
+
+@click.command("import-results")
+@click.argument("path")
+@click.option("--encoding", type=click.Choice(["utf-8", "utf8", "cp932"], case_sensitive=False),
+              default="utf-8", show_default=True, help="cp932 for Windows Shift_JIS files")
+def import_results(path, encoding):
+    """Import a screening results file (検診結果ファイル): matching, queue, duplicates, FORMATS.md."""
+    from kenshin import csvimport, result_import
+
+    if not models.db.table_exists("screening"):
+        models.create_schema()
+    actor = audit.Actor.system()
+    try:
+        source = csvimport.Source.from_path(path, encoding)
+    except csvimport.CannotOpen as exc:
+        result_import.record_unreadable(os.path.basename(path), exc.reason, actor)
+        _fail(f"import-results: {exc.reason}", 2)
+    _import_outcome(result_import.run(source, actor))
+
+
+def _import_outcome(result):
+    """Print a file's problems (exit 1) or its one-line summary (exit 0)."""
+    if result.problems:
+        click.echo("\n".join(result.lines()))
+        sys.exit(1)
+    click.echo(result.summary())
 
 
 if __name__ == "__main__":  # pragma: no cover

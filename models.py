@@ -20,6 +20,7 @@ from peewee import (
     IntegerField,
     Model,
     PostgresqlDatabase,
+    SQL,
     SmallIntegerField,
     SqliteDatabase,
     TextField,
@@ -169,13 +170,15 @@ class Resident(BaseModel):
     resident_since = DateField(null=True)
     removed_on = DateField(null=True)
     removal_reason = CharField(max_length=8, null=True)
+    # 利用停止 (個人情報保護法 第98条) granted on a request: kept, but no longer used (see kenshin.disclosure).
+    use_suspended = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
     updated_at = DateTimeField()
 
     class Meta:
         indexes = (
             (("kana_key", "birth_date"), False),
             (("birth_date", "sex", "kana_key"), False),
-            (("name_key",), False),
+            (("name_key", "sex"), False),  # 氏名 + 性別 searches filter sex in the index
         )
 
 
@@ -391,6 +394,7 @@ class LongLogonNotice(BaseModel):
     period_to = DateField()
     notified_by = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
     notified_at = DateTimeField()
+    reply_by = DateField(null=True)  # the date the division is asked to report the purpose by
     answer = TextField(null=True)
     answered_at = DateTimeField(null=True)
     closed_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
@@ -448,15 +452,50 @@ class DisclosureRequest(BaseModel):
     created_at = DateTimeField()
 
 
+class DisclosureEntry(BaseModel):
+    """One step in handling a request: received, extended, decided, document produced, carried out."""
+
+    request = ForeignKeyField(DisclosureRequest, backref="entries", on_delete="RESTRICT")
+    kind = CharField(max_length=12)  # receive | extend | decide | document | correct | suspend | note
+    at = DateTimeField()
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT")
+    text = TextField()
+
+    class Meta:
+        indexes = ((("request", "at"), False),)
+
+
 ALL_MODELS = [
     SchemaInfo, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
-    InquiryEntry, DisclosureRequest,
+    InquiryEntry, DisclosureRequest, DisclosureEntry,
 ]
 
 
 # --- binding and schema ----------------------------------------------------------------------
+
+class _SqliteDatabase(SqliteDatabase):
+    """SQLite that keeps one idle connection per process open on the file.
+
+    When the LAST connection to a WAL database closes, SQLite checkpoints the WAL into the
+    database (an fsync) and deletes it. Requests connect and close (teardown_request), so nearly
+    every request that writes — and every personal-data view writes its audit event — paid that
+    checkpoint: ~10 ms (bench/audit.py). An idle connection that has read the database once
+    keeps the WAL open; the usual auto-checkpoint (every 1000 pages) still runs."""
+
+    _keeper = None
+
+    def _connect(self):
+        conn = super()._connect()
+        if self._keeper is None and self.database != ":memory:":
+            import sqlite3
+
+            keeper = sqlite3.connect(self.database, check_same_thread=False)
+            keeper.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            self._keeper = keeper
+        return conn
+
 
 def make_database(url: str):
     """A peewee database for `sqlite:///path` or `postgresql://user@host[:port]/name`."""
@@ -467,7 +506,7 @@ def make_database(url: str):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         # BEGIN IMMEDIATE: a deferred transaction that read first cannot upgrade to a write once
         # another worker has committed (SQLITE_BUSY_SNAPSHOT is not waited out by busy_timeout).
-        return SqliteDatabase(path, lock_type="IMMEDIATE", pragmas={
+        return _SqliteDatabase(path, lock_type="IMMEDIATE", pragmas={
             "journal_mode": "wal",
             "foreign_keys": 1,
             "synchronous": "normal",
@@ -519,11 +558,28 @@ POSTGRES_EXTRAS = [
 ]
 
 
+# Columns added to tables that already shipped (create_tables never alters a table): (table, column, DDL).
+ADDED_COLUMNS = [
+    ("resident", "use_suspended", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("long_logon_notice", "reply_by", "DATE"),
+]
+
+
+def _add_missing_columns() -> bool:
+    added = False
+    for table, column, ddl in ADDED_COLUMNS:
+        if column not in {c.name for c in db.get_columns(table)}:
+            db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {ddl}')
+            added = True
+    return added
+
+
 def create_schema() -> str:
     """Create missing tables, indexes and guards; safe to run any number of times."""
     with db.atomic():
         existed = db.table_exists("schema_info")
         db.create_tables(ALL_MODELS, safe=True)
+        altered = _add_missing_columns()
         if is_postgres():
             for statement in POSTGRES_EXTRAS:
                 db.execute_sql(statement)
@@ -537,5 +593,5 @@ def create_schema() -> str:
         if info.version < SCHEMA_VERSION:
             SchemaInfo.update(version=SCHEMA_VERSION).execute()
             return "upgraded"
-        return "current"
+        return "upgraded" if altered else "current"
 

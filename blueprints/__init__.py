@@ -23,8 +23,12 @@ def register_all(app):
     filters.init_app(app)
     _error_pages(app)
 
-    from . import auth, home
-    for module in (auth, home):
+    from . import account, admin, audit_log, auth, disclosures, home, inquiries, long_logon
+    from . import imports, residents, unusual_access
+    from . import entry, institutions, queue, result_files, screenings
+    for module in (auth, home, account, admin, inquiries, disclosures, audit_log, long_logon,
+                   unusual_access, residents, imports, institutions, entry, queue, screenings,
+                   result_files):
         app.register_blueprint(module.bp)
 
 

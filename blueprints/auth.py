@@ -3,6 +3,7 @@ import time
 
 from flask import Blueprint, current_app, flash, g, jsonify, request, session, url_for
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -14,6 +15,7 @@ from .web import (
     ANY_STAFF,
     actor,
     allowed_when_locked,
+    passive,
     public,
     redirect_to,
     render,
@@ -127,6 +129,22 @@ def lock_now():
     """Lock the screen at once (the person is leaving the desk)."""
     sessions.lock(g.user_session, actor(), "user")
     return redirect_to("auth.lock")
+
+
+@bp.get("/lock/csrf")
+@requires(ANY_STAFF)
+@allowed_when_locked
+@passive
+def lock_csrf():
+    """A fresh CSRF token for a lock screen left open longer than a token lives.
+
+    Why not exempt the unlock endpoints from CSRF (the assertion is origin- and challenge-bound
+    anyway)? Keeping one rule for every POST is easier to audit, and the lock screen's logout
+    button needs a live token too. Before unlocking or logging out, webauthn.js fetches a token
+    here (a same-origin GET: another site can neither read the answer nor, with SameSite=Strict,
+    send the cookie). It is passive: fetching it is not activity, so it never delays the logoff.
+    """
+    return jsonify({"token": generate_csrf()})
 
 
 @bp.post("/lock/options")

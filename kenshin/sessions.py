@@ -91,6 +91,15 @@ def evaluate(session: UserSession | None, policy: Policy, now: datetime | None =
     return State("ok", "", policy.lock_after - idle, logoff_in, max_in)
 
 
+def live(policy: Policy, now: datetime | None = None):
+    """A query of the sessions not yet over by the policy (locked ones included)."""
+    now = now or now_utc()
+    return UserSession.select().where(
+        UserSession.ended_at.is_null()
+        & (UserSession.last_seen_at > now - timedelta(seconds=policy.logoff_after))
+        & (UserSession.created_at > now - timedelta(seconds=policy.max_age)))
+
+
 def touch(session: UserSession, now: datetime | None = None) -> None:
     """Record activity (throttled)."""
     now = now or now_utc()
@@ -121,14 +130,20 @@ def end(session: UserSession, actor: audit.Actor, why: str) -> None:
                          details={"why": why, "staff": session.staff.login_id})
 
 
-def end_all_of(staff: Staff, actor: audit.Actor, why: str) -> int:
-    """End every open session of one person (admin action, retirement, reset)."""
+def end_all_of(staff: Staff, actor: audit.Actor, why: str, keep: str | None = None) -> int:
+    """End every open session of one person (admin action, retirement, reset), each audited.
+
+    `keep` spares one session (an administrator ending their own other sessions keeps this one)."""
     with db.atomic():
-        open_ids = [s.id for s in UserSession.select(UserSession.id)
-                    .where((UserSession.staff == staff) & UserSession.ended_at.is_null())]
+        query = (UserSession.select(UserSession.id)
+                 .where((UserSession.staff == staff) & UserSession.ended_at.is_null()))
+        if keep:
+            query = query.where(UserSession.id != keep)
+        open_ids = [s.id for s in query]
         if open_ids:
             (UserSession.update(ended_at=now_utc(), end_reason=why)
-             .where(UserSession.id.in_(open_ids)).execute())
-            audit.record("session.end_all", actor, object_type="staff", object_id=staff.id,
-                         details={"why": why, "staff": staff.login_id, "sessions": len(open_ids)})
+             .where(UserSession.id.in_(open_ids) & UserSession.ended_at.is_null()).execute())
+        for session_id in open_ids:
+            audit.record("session.end", actor, object_type="session", object_id=session_id[:12],
+                         details={"why": why, "staff": staff.login_id})
     return len(open_ids)

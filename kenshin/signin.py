@@ -11,6 +11,7 @@ from . import audit, passkeys, sessions
 from .dates import now_utc
 from .errors import Refused
 from .passwords import check_password
+from .staff import for_update
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -19,16 +20,24 @@ GENERIC_FAILURE = ("ログインIDまたはパスワードが正しくありま�
 
 
 def _failed(staff: Staff | None, login_id: str, terminal: str, factor: str, why: str) -> None:
+    """Audit a failed attempt and count it: the fifth in a row locks the account for LOCKOUT.
+
+    Attempts while locked are audited but neither counted nor extend the lock (else anyone who
+    knows a login ID could keep it locked); a lock that ran out starts a fresh count."""
     with db.atomic():
         details = {"factor": factor, "why": why}
         if staff is not None:
-            failures = staff.failed_logins + 1
-            locked_until = now_utc() + LOCKOUT if failures >= MAX_FAILURES else staff.locked_until
-            (Staff.update(failed_logins=failures, locked_until=locked_until)
-             .where(Staff.id == staff.id).execute())
-            details["failures"] = failures
-            if failures >= MAX_FAILURES:
-                details["locked_until"] = locked_until.isoformat(timespec="seconds")
+            staff = for_update(Staff.select().where(Staff.id == staff.id))[0]
+            now = now_utc()
+            locked = staff.locked_until is not None and staff.locked_until > now
+            if not locked and not staff.is_retired:
+                failures = (0 if staff.locked_until is not None else staff.failed_logins) + 1
+                locked_until = now + LOCKOUT if failures >= MAX_FAILURES else None
+                (Staff.update(failed_logins=failures, locked_until=locked_until)
+                 .where(Staff.id == staff.id).execute())
+                details["failures"] = failures
+                if locked_until is not None:
+                    details["locked_until"] = locked_until.isoformat(timespec="seconds")
         actor = audit.Actor(staff_id=staff.id if staff else None, label=login_id[:64],
                             role=staff.roles if staff else "", terminal=terminal)
         audit.record("login.failed", actor, outcome="failed", object_type="staff",
@@ -62,7 +71,12 @@ def complete(rp: passkeys.RelyingParty, staff_id: int, challenge: bytes, credent
              terminal: str, user_agent: str, old_token: str | None) -> str:
     """The second factor; on success open a fresh server-side session and return its token."""
     staff = Staff.get_or_none(Staff.id == staff_id)
-    if staff is None or staff.is_retired or (staff.locked_until and staff.locked_until > now_utc()):
+    if staff is None:
+        raise Refused(GENERIC_FAILURE)
+    # Retired or locked between the two steps (an administrator, or failures elsewhere).
+    if staff.is_retired or (staff.locked_until and staff.locked_until > now_utc()):
+        _failed(staff, staff.login_id, terminal, "webauthn",
+                "retired" if staff.is_retired else "account locked")
         raise Refused(GENERIC_FAILURE)
     try:
         with db.atomic():

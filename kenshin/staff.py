@@ -1,15 +1,24 @@
-"""Staff accounts: creation, enrollment links, roles, retirement."""
+"""Staff accounts: creation, enrollment links, roles, reset, unlock, retirement, their sessions.
+
+Every change is audited inside its own transaction. Two rules keep an office manageable: nobody
+retires, resets or promotes themselves, and no change leaves the office without an administrator
+who can sign in.
+"""
 import hashlib
+import math
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
-from models import Staff, db
+from peewee import Case
 
-from . import audit
+from models import Credential, Staff, UserSession, db, is_postgres
+
+from . import audit, sessions
 from .access import ROLES
 from .dates import now_utc
-from .errors import Invalid, NotFound
+from .errors import Invalid, NotFound, Refused
 
 LOGIN_ID = re.compile(r"^[A-Za-z0-9._-]{3,64}$")
 
@@ -108,3 +117,195 @@ def first_admin(login_id: str, actor: audit.Actor, link_hours: int) -> tuple[Sta
         audit.record("staff.enroll_link", actor, object_type="staff", object_id=waiting.id,
                      details={"login_id": waiting.login_id})
     return waiting, token
+
+
+# --- administration (the 職員管理 screens) ----------------------------------------------------
+
+STATUS_LABELS = {"active": "有効", "locked": "ロック中", "retired": "元職員", "unenrolled": "未登録"}
+PER_PAGE = 50
+NO_ADMIN_LEFT = ("サインインできるシステム利用管理者が一人もいなくなるため、この操作はできません。"
+                 "先に別の職員を管理者にしてください。")
+
+
+def status_of(staff: Staff, now=None) -> str:
+    """active | locked | retired | unenrolled (no password yet, or reset)."""
+    now = now or now_utc()
+    if staff.is_retired:
+        return "retired"
+    if not staff.password_hash:
+        return "unenrolled"
+    if staff.locked_until is not None and staff.locked_until > now:
+        return "locked"
+    return "active"
+
+
+def for_update(query) -> list:
+    """The rows of `query`, locked until the transaction ends, for a check-then-change.
+
+    PostgreSQL needs FOR UPDATE; SQLite's BEGIN IMMEDIATE (models.make_database) already holds
+    the database's write lock for the whole transaction."""
+    return list(query.for_update() if is_postgres() else query)
+
+
+def get(staff_id: int) -> Staff:
+    """One staff member, or NotFound."""
+    staff = Staff.get_or_none(Staff.id == staff_id)
+    if staff is None:
+        raise NotFound("staff")
+    return staff
+
+
+def _get_locked(staff_id: int) -> Staff:
+    rows = for_update(Staff.select().where(Staff.id == staff_id))
+    if not rows:
+        raise NotFound("staff")
+    return rows[0]
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    page: int
+    pages: int
+    total: int
+
+
+def listing(page: int = 1, per_page: int = PER_PAGE) -> Page:
+    """Staff for the admin list, (staff, status) pairs: current staff by division, 元職員 last."""
+    total = Staff.select().count()
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    retired_last = Case(None, [(Staff.status == "retired", 1)], 0)
+    query = (Staff.select().order_by(retired_last, Staff.division, Staff.login_id)
+             .paginate(page, per_page))
+    now = now_utc()
+    return Page([(person, status_of(person, now)) for person in query], page, pages, total)
+
+
+def _enrolled_admins() -> list[Staff]:
+    return for_update(Staff.select().where(
+        (Staff.status == "active") & Staff.roles.contains("admin")
+        & Staff.password_hash.is_null(False)))
+
+
+def _keep_an_admin(losing: Staff) -> None:
+    """Refuse a change that would leave no active, enrolled administrator besides `losing`."""
+    if not [a for a in _enrolled_admins() if a.id != losing.id and a.has_any_role("admin")]:
+        raise Refused(NO_ADMIN_LEFT)
+
+
+def _revoke_all(staff: Staff, why: str) -> int:
+    return (Credential.update(revoked_at=now_utc(), revoked_reason=why)
+            .where((Credential.staff == staff) & Credential.revoked_at.is_null()).execute())
+
+
+def change_roles(staff_id: int, roles, actor: audit.Actor) -> Staff:
+    """Set a person's roles; nobody adds roles to themselves, and an administrator stays."""
+    wanted = set(roles or ())
+    if not wanted or wanted - set(ROLES):
+        raise Invalid({"roles": ["役割を一つ以上選んでください"]})
+    with db.atomic():
+        staff = _get_locked(staff_id)
+        if staff.is_retired:
+            raise Refused("元職員の役割は変更できません。")
+        before = staff.role_set
+        if actor.staff_id == staff.id and wanted - before:
+            raise Refused("自分自身に役割を追加することはできません。別の管理者に依頼してください。")
+        if "admin" in before and "admin" not in wanted:
+            _keep_an_admin(staff)
+        if wanted == before:
+            return staff
+        staff.roles = ",".join(r for r in ROLES if r in wanted)
+        Staff.update(roles=staff.roles).where(Staff.id == staff.id).execute()
+        audit.record("staff.roles", actor, object_type="staff", object_id=staff.id,
+                     details={"login_id": staff.login_id,
+                              "before": [r for r in ROLES if r in before],
+                              "after": [r for r in ROLES if r in wanted]})
+    return staff
+
+
+def reset(staff_id: int, actor: audit.Actor, link_hours: int = 24) -> tuple[Staff, str]:
+    """A lost key or forgotten password: credentials revoked, password cleared, sessions ended,
+    a new one-time enrollment link (returned once, stored only as a hash)."""
+    with db.atomic():
+        staff = _get_locked(staff_id)
+        if actor.staff_id == staff.id:
+            raise Refused("自分自身はリセットできません。別の管理者に依頼してください。")
+        if staff.is_retired:
+            raise Refused("元職員はリセットできません。")
+        revoked = _revoke_all(staff, "reset")
+        staff.password_hash = None
+        staff.failed_logins = 0
+        staff.locked_until = None
+        token = _new_enrollment(staff, link_hours)
+        ended = sessions.end_all_of(staff, actor, "admin")
+        audit.record("staff.reset", actor, object_type="staff", object_id=staff.id,
+                     details={"login_id": staff.login_id, "credentials_revoked": revoked,
+                              "sessions_ended": ended, "link_hours": link_hours})
+    return staff, token
+
+
+def retire(staff_id: int, actor: audit.Actor) -> Staff:
+    """元職員: never signs in again, sessions end at once; the row and its history stay."""
+    with db.atomic():
+        staff = _get_locked(staff_id)
+        if actor.staff_id == staff.id:
+            raise Refused("自分自身を元職員にすることはできません。")
+        if staff.is_retired:
+            raise Refused("すでに元職員です。")
+        if staff.has_any_role("admin"):
+            _keep_an_admin(staff)
+        now = now_utc()
+        (Staff.update(status="retired", retired_at=now, enroll_token_hash=None,
+                      enroll_expires_at=None)
+         .where(Staff.id == staff.id).execute())
+        staff.status, staff.retired_at = "retired", now
+        revoked = _revoke_all(staff, "retired")
+        ended = sessions.end_all_of(staff, actor, "retired")
+        audit.record("staff.retire", actor, object_type="staff", object_id=staff.id,
+                     details={"login_id": staff.login_id, "credentials_revoked": revoked,
+                              "sessions_ended": ended})
+    return staff
+
+
+def unlock(staff_id: int, actor: audit.Actor) -> Staff:
+    """Lift a lockout after failed sign-ins before its 15 minutes are over."""
+    with db.atomic():
+        staff = _get_locked(staff_id)
+        if staff.is_retired:
+            raise Refused("元職員のロックは解除できません。")
+        was_locked = staff.locked_until is not None and staff.locked_until > now_utc()
+        (Staff.update(failed_logins=0, locked_until=None)
+         .where(Staff.id == staff.id).execute())
+        audit.record("staff.unlock", actor, object_type="staff", object_id=staff.id,
+                     details={"login_id": staff.login_id, "failures": staff.failed_logins,
+                              "was_locked": was_locked})
+        staff.failed_logins, staff.locked_until = 0, None
+    return staff
+
+
+def end_sessions(staff_id: int, actor: audit.Actor, keep: str | None = None) -> int:
+    """End a person's open sessions (an administrator's own current session, `keep`, stays)."""
+    with db.atomic():
+        staff = get(staff_id)
+        ended = sessions.end_all_of(staff, actor, "admin", keep=keep)
+        audit.record("session.end_all", actor, object_type="staff", object_id=staff.id,
+                     details={"login_id": staff.login_id, "sessions": ended})
+    return ended
+
+
+def open_sessions(policy: sessions.Policy, page: int = 1, per_page: int = 100,
+                  staff: Staff | None = None) -> Page:
+    """Sessions still in use (of everyone, or of one person), (session, locked?) pairs."""
+    now = now_utc()
+    query = (sessions.live(policy, now).join(Staff)
+             .where(Staff.status == "active")
+             .order_by(Staff.division, Staff.login_id, UserSession.created_at))
+    if staff is not None:
+        query = query.where(UserSession.staff == staff)
+    total = query.count()
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    rows = [(s, sessions.evaluate(s, policy, now).status == "locked")
+            for s in query.select(UserSession, Staff).paginate(page, per_page)]
+    return Page(rows, page, pages, total)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse, urlunparse
 
 import pytest
+from flask.testing import FlaskCliRunner
 
 import models
 from app import create_app
@@ -103,12 +104,15 @@ def app(request, tmp_path):
 
 @pytest.fixture
 def db(app):
-    """A connection to the app's database for arranging and inspecting data."""
-    with app.app_context():
-        models.db.connect(reuse_if_open=True)
-        yield models.db
-        if not models.db.is_closed():
-            models.db.close()
+    """A connection to the app's database for arranging and inspecting data.
+
+    It pushes no app context: the test client's requests would reuse it and share `g` between
+    requests (a stale cached CSRF token, the previous request's staff), unlike a real server.
+    """
+    models.db.connect(reuse_if_open=True)
+    yield models.db
+    if not models.db.is_closed():
+        models.db.close()
 
 
 @pytest.fixture
@@ -116,9 +120,17 @@ def client(app):
     return app.test_client()
 
 
+class _CliRunner(FlaskCliRunner):
+    """Runs a command inside an app context, as `flask --app app ...` (FlaskGroup) does."""
+
+    def invoke(self, *args, **kwargs):
+        with self.app.app_context():
+            return super().invoke(*args, **kwargs)
+
+
 @pytest.fixture
 def runner(app):
-    return app.test_cli_runner()
+    return _CliRunner(app)
 
 
 @pytest.fixture

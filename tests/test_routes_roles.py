@@ -1,13 +1,16 @@
 """Every registered route × every role: declared, enforced, and nothing reachable signed out."""
 import pytest
 
+import models
+
 from blueprints.web import ANY_STAFF, PUBLIC
+from kenshin import sessions
 from kenshin.access import ROLES
 
 from .conftest import login, page_csrf
 
 # Endpoints that are fine to call with made-up arguments in this walk.
-SAMPLE_ARGS = {"int": 1, "default": "x", "string": "x", "path": "x"}
+SAMPLE_ARGS = {"integer": 1, "default": "x", "unicode": "x", "string": "x", "path": "x"}
 
 
 def _rules(app):
@@ -47,8 +50,25 @@ def test_signed_out_visitor_reaches_only_public_routes(app, client):
                 assert response.headers["Location"].endswith("/login")
 
 
+def _denials():
+    return models.AuditEvent.select().where(models.AuditEvent.action == "access.denied").count()
+
+
+def _signed_in(client, person, token):
+    """Sign in again if the last request locked or ended the session (GET /lock does)."""
+    with client.session_transaction() as flask_session:
+        user_session = sessions.get(flask_session.get("sid"))
+    if user_session is not None and sessions.evaluate(user_session, sessions.Policy()).status == "ok":
+        return token
+    assert login(client, person).get_json()["ok"]
+    return page_csrf(client)
+
+
 @pytest.mark.parametrize("role", list(ROLES))
-def test_each_role_is_admitted_or_refused_as_declared(app, client, make_staff, role):
+def test_each_role_is_admitted_or_refused_as_declared(app, client, db, make_staff, role):
+    """Admitted: never the gate's refusal (an `access.denied` event). Refused: 403 and that event.
+
+    A refusal by the view itself (a failed WebAuthn check answers 403 too) is not the gate's."""
     person = make_staff(role)
     assert login(client, person).get_json()["ok"]
     token = page_csrf(client)
@@ -57,8 +77,13 @@ def test_each_role_is_admitted_or_refused_as_declared(app, client, make_staff, r
             continue
         admitted = ANY_STAFF in view.roles or role in view.roles
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            token = _signed_in(client, person, token)
+            before = _denials()
             response = client.open(_url(rule), method=method, headers={"X-CSRFToken": token})
+            denied = _denials() - before
             if admitted:
-                assert response.status_code != 403, (role, method, rule.rule)
+                assert not denied, (role, method, rule.rule)
+                assert response.status_code != 500, (role, method, rule.rule)
             else:
-                assert response.status_code == 403, (role, method, rule.rule, response.status_code)
+                assert response.status_code == 403 and denied == 1, \
+                    (role, method, rule.rule, response.status_code)

@@ -79,6 +79,26 @@
     };
   }
 
+  // A lock screen may stay open longer than its CSRF token lives: when the page names a token
+  // URL, fetch a fresh token first and put it wherever the page keeps one.
+  function freshToken(url) {
+    if (!url) { return Promise.resolve(); }
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        if (!response.ok || response.redirected) {
+          window.location.reload();  // the session is over: the server shows the login page
+          throw new Error("セッションが終了しました。");
+        }
+        return response.json();
+      })
+      .then(function (data) {
+        document.body.setAttribute("hx-headers", JSON.stringify({ "X-CSRFToken": data.token }));
+        document.querySelectorAll("input[name=csrf_token]").forEach(function (input) {
+          input.value = data.token;
+        });
+      });
+  }
+
   function show(message) {
     var box = document.getElementById("webauthn-message");
     if (box) { box.textContent = message; }
@@ -94,17 +114,39 @@
   function assert(button) {
     button.disabled = true;
     show("");
-    post(button.dataset.optionsUrl)
+    freshToken(button.dataset.csrfUrl)
+      .then(function () { return post(button.dataset.optionsUrl); })
       .then(function (options) { return navigator.credentials.get(requestOptions(options)); })
       .then(function (credential) { return post(button.dataset.verifyUrl, JSON.stringify(assertionJSON(credential))); })
       .then(function (result) { window.location.assign(result.redirect); })
       .catch(function (error) { show(explain(error)); button.disabled = false; button.focus(); });
   }
 
+  // The buttons arrive disabled and are enabled here, once wired: a click before this script ran
+  // would do nothing, and an enrollment form sent without it would put the password in a URL.
+  function ready(button) {
+    button.disabled = false;
+    if (button.hasAttribute("autofocus")) { button.focus(); }
+  }
+
   ["webauthn-login", "webauthn-unlock", "webauthn-reauth"].forEach(function (id) {
     var button = document.getElementById(id);
-    if (button) { button.addEventListener("click", function () { assert(button); }); }
+    if (button) {
+      button.addEventListener("click", function () { assert(button); });
+      ready(button);
+    }
   });
+
+  // On the lock screen the header's forms (logout) get a fresh token before they are sent.
+  var unlockButton = document.getElementById("webauthn-unlock");
+  if (unlockButton && unlockButton.dataset.csrfUrl) {
+    document.querySelectorAll("header form").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        freshToken(unlockButton.dataset.csrfUrl).then(function () { form.submit(); });
+      });
+    });
+  }
 
   function registerForm(form, extra) {
     form.addEventListener("submit", function (event) {
@@ -122,6 +164,7 @@
         .then(function (result) { window.location.assign(result.redirect); })
         .catch(function (error) { show(explain(error)); submit.disabled = false; });
     });
+    ready(form.querySelector("[type=submit]"));
   }
 
   var enrollForm = document.getElementById("enroll-form");

@@ -1,0 +1,310 @@
+"""Search speed through the app (the search screen's own code path) and as raw SQL.
+
+    python bench/search.py --residents 1000000 [--database-url URL] [--searches 600]
+
+Builds (once; reused afterwards) a database of N demo residents with `kenshin.demo.generate`
+— bench/data/search-N.db by default, or the PostgreSQL database the URL names (created if it
+does not exist) — plus 整理番号 for a sample of people. Then signs a clerk in through the real
+login (password + a software WebAuthn authenticator) with Flask's test client and posts the
+search form as htmx does while the clerk types, for a mix of realistic searches: kana (whole or
+as-you-type prefixes) with a 和暦 or Western birth date, kanji name (with variant spellings) and
+birth date, kana or name with sex, birth date with sex, 宛名番号 or 整理番号 alone. Each search
+is timed end to end (gate, session, form, query, audit event, template). The same searches
+then run as raw SQL (the query the app builds, on the DB-API cursor) and are timed.
+
+Prints the query plan of each kind of search, per-kind percentiles, and as its last line
+`search p50=Xms p95=Yms raw_p95=Zms ratio=R` (ratio = app p95 / raw p95).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from urllib.parse import urlparse, urlunparse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import models  # noqa: E402
+from kenshin import audit, dates, passkeys, residents, staff as staff_domain  # noqa: E402
+from kenshin.passwords import hash_password  # noqa: E402
+
+DATA = os.path.join(ROOT, "bench", "data")
+PASSWORD = "bench search password 2026"
+AUDIT_KEY = "bench"
+SEIRI_SAMPLE = 20_000
+VARIANTS = {"高": "髙", "崎": "﨑", "辺": "邊", "斎": "齋", "沢": "澤", "浜": "濱", "島": "嶋"}
+
+
+def _ensure_postgres_database(url: str) -> None:
+    import psycopg2
+
+    name = urlparse(url).path.lstrip("/")
+    admin_url = urlunparse(urlparse(url)._replace(path="/postgres"))
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
+            print(f"created PostgreSQL database {name}")
+    conn.close()
+
+
+def build_or_reuse(url: str, n: int, seed: int) -> None:
+    from kenshin import demo
+
+    if url.startswith("postgres"):
+        _ensure_postgres_database(url)
+    database = models.bind(url)
+    audit.configure(AUDIT_KEY)  # the key the app below uses: one chain
+    if not database.table_exists("resident"):
+        models.create_schema()
+    have = models.Resident.select().count()
+    if have == 0:
+        started = time.perf_counter()
+        counts = demo.generate(residents=n, seed=seed, years=3, actor=audit.Actor.system("bench"),
+                               progress=print)
+        print(f"built: {counts} in {time.perf_counter() - started:.0f}s")
+    elif abs(have - n) > n // 100:
+        sys.exit(f"{url} holds {have:,} residents, not {n:,}: give another --database-url or an empty one")
+    else:
+        print(f"reusing {url} ({have:,} residents)")
+    if not models.SeiriNumber.select().exists():
+        _issue_seiri_numbers(seed)
+    if models.is_postgres():
+        database.execute_sql("ANALYZE")
+    database.close()
+
+
+def _issue_seiri_numbers(seed: int) -> None:
+    """整理番号 (R7-0000001 …) for a sample of people, as invitations would have issued them."""
+    rng = random.Random(seed)
+    top = models.Resident.select(models.Resident.id).order_by(models.Resident.id.desc()).scalar()
+    ids = rng.sample(range(1, top + 1), min(SEIRI_SAMPLE, top))
+    now = str(dates.now_utc())
+    fy = dates.fiscal_year(dates.today_jst())
+    rows = [(f"R{fy - 2018}-{i + 1:07d}", rid, fy, now) for i, rid in enumerate(ids)]
+    with models.db.atomic():
+        from kenshin import csvimport
+        csvimport.bulk_insert("seiri_number", ("number", "resident_id", "fiscal_year", "issued_at"), rows)
+    print(f"issued {len(rows):,} 整理番号")
+
+
+# --- the clerk -----------------------------------------------------------------------------------
+
+def signed_in_clerk(app):
+    """A test client signed in as a clerk through the real two-factor login."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from softauthn import SoftAuthenticator
+
+    rp = passkeys.RelyingParty(app.config["RP_ID"], app.config["RP_NAME"], app.config["ORIGIN"])
+    login_id = f"bench{random.randrange(10**8):08d}"
+    with app.app_context():
+        models.db.connect(reuse_if_open=True)
+        person, _ = staff_domain.create(login_id, "検索 計測", "健康支援課", ["clerk"],
+                                        audit.Actor.system("bench"))
+        authenticator = SoftAuthenticator(origin=rp.origin, rp_id=rp.rp_id)
+        options, challenge = passkeys.registration_options(rp, person)
+        with models.db.atomic():
+            passkeys.register(rp, person, challenge, authenticator.register(options), "bench")
+            person.password_hash = hash_password(PASSWORD)
+            person.enroll_token_hash = None
+            person.save()
+        models.db.close()
+    client = app.test_client()
+    token = _csrf(client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"csrf_token": token, "login_id": login_id, "password": PASSWORD})
+    options = client.post("/login/options", headers={"X-CSRFToken": token}).get_json()
+    answer = authenticator.assert_(options)
+    done = client.post("/login/verify", data=answer, content_type="application/json",
+                       headers={"X-CSRFToken": token})
+    if not done.get_json().get("ok"):
+        sys.exit(f"bench clerk could not sign in: {done.get_data(as_text=True)}")
+    return client, _csrf(client.get("/residents/").get_data(as_text=True))
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"|"X-CSRFToken": "([^"]+)"', html)
+    return match[1] or match[2]
+
+
+# --- realistic searches ----------------------------------------------------------------------------
+
+def _typed_date(rng, d) -> str:
+    style = rng.random()
+    if style < 0.4:
+        return dates.format_wareki(d, "short")  # S57.4.1
+    if style < 0.6:
+        return dates.format_wareki(d)  # 昭和57年4月1日
+    return d.isoformat()
+
+
+def _variant(rng, name: str) -> str:
+    if rng.random() < 0.3:
+        for plain, variant in VARIANTS.items():
+            if plain in name:
+                return name.replace(plain, variant, 1)
+    return name
+
+
+KINDS = (  # (kind, weight)
+    ("kana+birth", 30), ("kana-typing+birth", 15), ("name+birth", 15), ("kana+sex", 10),
+    ("name+sex", 5), ("birth+sex", 10), ("atena", 10), ("seiri", 5),
+)
+
+
+def make_searches(n: int, seed: int) -> list[tuple[str, dict]]:
+    """n search forms as clerks fill them in, for people picked at random."""
+    rng = random.Random(seed)
+    today = dates.today_jst()
+    cutoff = residents.programme_birth_cutoff(today)
+    top = models.Resident.select(models.Resident.id).order_by(models.Resident.id.desc()).scalar()
+    people = []
+    while len(people) < n:
+        ids = rng.sample(range(1, top + 1), 200)
+        query = (models.Resident.select(models.Resident.id, models.Resident.atena_no, models.Resident.name,
+                                        models.Resident.name_kana, models.Resident.sex,
+                                        models.Resident.birth_date)
+                 .where(models.Resident.id.in_(ids) & (models.Resident.birth_date <= cutoff)))
+        people.extend(query.tuples())
+    seiri = dict(models.SeiriNumber.select(models.SeiriNumber.resident, models.SeiriNumber.number).tuples())
+    seiri_people = list(seiri.items())
+    kinds, weights = zip(*KINDS)
+    out = []
+    for rid, atena, name, kana, sex, birth in people[:n]:
+        birth = dates.parse_date(str(birth))
+        kind = rng.choices(kinds, weights)[0]
+        family_kana, _, given_kana = kana.partition("\u3000")
+        family, _, _ = name.partition("\u3000")
+        if kind == "kana+birth":
+            typed = family_kana if rng.random() < 0.5 else f"{family_kana}　{given_kana[:2]}"
+            form = {"kana": typed, "birth_date": _typed_date(rng, birth)}
+        elif kind == "kana-typing+birth":
+            form = {"kana": family_kana[:rng.randint(1, 3)], "birth_date": _typed_date(rng, birth)}
+        elif kind == "name+birth":
+            form = {"name": _variant(rng, family), "birth_date": _typed_date(rng, birth)}
+        elif kind == "kana+sex":
+            form = {"kana": f"{family_kana}{given_kana[:rng.randint(0, 3)]}", "sex": str(sex)}
+        elif kind == "name+sex":
+            form = {"name": _variant(rng, family), "sex": str(sex)}
+        elif kind == "birth+sex":
+            form = {"birth_date": _typed_date(rng, birth), "sex": str(sex)}
+        elif kind == "atena":
+            form = {"atena_no": atena}
+        else:
+            number = seiri_people[rng.randrange(len(seiri_people))][1]
+            form = {"seiri_no": number}
+        out.append((kind, form))
+    return out
+
+
+# --- timing ---------------------------------------------------------------------------------------
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def time_app(client, token, searches) -> list[float]:
+    times = []
+    for _, form in searches:
+        started = time.perf_counter()
+        response = client.post("/residents/search", data=form,
+                               headers={"HX-Request": "true", "X-CSRFToken": token})
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200 or "<table class=\"results\"" not in response.get_data(as_text=True) \
+                and "該当する方はいません" not in response.get_data(as_text=True):
+            sys.exit(f"search failed ({response.status_code}) for {form}: "
+                     f"{response.get_data(as_text=True)[:500]}")
+    return times
+
+
+def raw_statements(searches) -> list[tuple[str, list]]:
+    today = dates.today_jst()
+    statements = []
+    for _, form in searches:
+        criteria = residents.parse_criteria(form)
+        statements.append(residents.search_query(criteria, today))
+    return statements
+
+
+def time_raw(database, statements) -> list[float]:
+    times = []
+    for sql, params in statements:
+        started = time.perf_counter()
+        cursor = database.cursor()
+        cursor.execute(sql, params)
+        cursor.fetchall()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def explain(database, searches) -> None:
+    seen = set()
+    today = dates.today_jst()
+    postgres = models.is_postgres()
+    for kind, form in searches:
+        if kind in seen:
+            continue
+        seen.add(kind)
+        sql, params = residents.search_query(residents.parse_criteria(form), today)
+        prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+        rows = database.execute_sql(prefix + sql, params).fetchall()
+        plan = [r[0] for r in rows] if postgres else [r[-1] for r in rows]
+        print(f"plan {kind}: " + " | ".join(line.strip() for line in plan))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--residents", type=int, default=50_000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--searches", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    os.makedirs(DATA, exist_ok=True)
+    url = args.database_url or f"sqlite:///{DATA}/search-{args.residents}.db"
+    build_or_reuse(url, args.residents, args.seed)
+
+    from app import create_app
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "AUDIT_KEY": AUDIT_KEY,
+                      "ORIGIN": "http://localhost", "RP_ID": "localhost"})
+    client, token = signed_in_clerk(app)
+    with app.app_context():
+        models.db.connect(reuse_if_open=True)
+        searches = make_searches(args.searches, args.seed)
+        warmup = make_searches(60, args.seed + 1)
+        statements, warm_statements = raw_statements(searches), raw_statements(warmup)
+        explain(models.db, searches)
+        models.db.close()
+
+    time_app(client, token, warmup)
+    app_ms = time_app(client, token, searches)
+    with app.app_context():
+        database = models.db
+        database.connect(reuse_if_open=True)
+        time_raw(database, warm_statements)
+        raw_ms = time_raw(database, statements)
+        database.close()
+
+    by_kind: dict[str, tuple[list, list]] = {}
+    for (kind, _), a, r in zip(searches, app_ms, raw_ms):
+        by_kind.setdefault(kind, ([], []))
+        by_kind[kind][0].append(a)
+        by_kind[kind][1].append(r)
+    for kind, (a, r) in sorted(by_kind.items()):
+        print(f"{kind:18s} n={len(a):4d}  app p50={statistics.median(a):6.2f}ms p95={pct(a, 95):6.2f}ms  "
+              f"raw p50={statistics.median(r):6.2f}ms p95={pct(r, 95):6.2f}ms")
+    p50, p95, raw_p95 = statistics.median(app_ms), pct(app_ms, 95), pct(raw_ms, 95)
+    print(f"searches={len(app_ms)} database={'postgresql' if url.startswith('postgres') else 'sqlite'} "
+          f"residents={args.residents}")
+    print(f"search p50={p50:.1f}ms p95={p95:.1f}ms raw_p95={raw_p95:.1f}ms ratio={p95 / raw_p95:.2f}")
+
+
+if __name__ == "__main__":
+    main()

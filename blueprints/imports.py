@@ -1,0 +1,89 @@
+"""File imports on screen (admins and maintainers): upload, preview the counts and every problem,
+then confirm. The uploaded file waits in instance/uploads under a random name, never in the
+session cookie; confirming re-reads and re-checks that same file."""
+import os
+
+from flask import Blueprint, abort, current_app, flash, g, request
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
+
+from kenshin import csvimport, resident_import, uploads
+
+from .web import actor, menu, redirect_to, render, requires
+
+bp = Blueprint("imports", __name__, url_prefix="/imports")
+
+ROLES = ("admin", "maintainer")
+ENCODINGS = [SelectChoice("utf-8", "UTF-8（BOMあり・なし）"), SelectChoice("cp932", "Shift_JIS（cp932・Windows）")]
+SHOWN_PROBLEMS = 1000  # a broken file can have a problem on every line: the page shows this many
+
+
+class UploadForm(FlaskForm):
+    file = FileField("取り込むファイル（CSV）", validators=[FileRequired("ファイルを選んでください")])
+    encoding = SelectField("文字コード", choices=ENCODINGS, default="utf-8")
+
+
+def _directory() -> str:
+    return os.path.join(current_app.instance_path, "uploads")
+
+
+@bp.get("/residents")
+@requires(*ROLES)
+@menu("住民記録の取込", 80)
+def residents():
+    """住民記録連携ファイルの取込: the upload form."""
+    return render("imports/residents.html", form=UploadForm())
+
+
+@bp.post("/residents/preview")
+@requires(*ROLES)
+def residents_preview():
+    """Check the uploaded file and show what it would change; nothing is written."""
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return render("imports/residents.html", form=form, status=422)
+    upload = form.file.data
+    source = csvimport.Source.from_bytes(upload.filename, upload.read(), form.encoding.data)
+    result = resident_import.preview(source, actor())
+    token = None
+    if result.accepted:
+        token = uploads.save(_directory(), source, g.staff.id, resident_import.KIND)
+    return render("imports/residents.html", form=UploadForm(formdata=None), result=result,
+                  token=token, shown=SHOWN_PROBLEMS, status=200 if result.accepted else 422)
+
+
+def _upload():
+    try:
+        return uploads.load(_directory(), request.form.get("token", ""), g.staff.id,
+                            resident_import.KIND)
+    except KeyError:
+        abort(404)
+
+
+@bp.post("/residents/confirm")
+@requires(*ROLES)
+def residents_confirm():
+    """Import the previewed file: checked again as a whole, written all or nothing, audited."""
+    upload = _upload()
+    try:
+        result = resident_import.run(upload.source, actor())
+    finally:
+        uploads.discard(_directory(), upload.token)
+    if result.accepted:
+        c = result.counts
+        flash(f"取り込みました（{upload.source.file_name}）: 新規 {c['new']}人、変更 {c['changed']}人、"
+              f"消除 {c['removed']}人、変更なし {c['unchanged']}人", "ok")
+        return redirect_to("imports.residents")
+    return render("imports/residents.html", form=UploadForm(formdata=None), result=result,
+                  token=None, shown=SHOWN_PROBLEMS, status=422)
+
+
+@bp.post("/residents/cancel")
+@requires(*ROLES)
+def residents_cancel():
+    """Discard a previewed file without importing it."""
+    uploads.discard(_directory(), _upload().token)
+    flash("取り込みを取りやめました。ファイルは削除しました。", "ok")
+    return redirect_to("imports.residents")

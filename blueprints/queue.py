@@ -1,0 +1,96 @@
+"""突合待ち (reconciliation queue): parked forms and queued file rows, assigned or rejected."""
+from flask import Blueprint, abort, flash, request
+
+import models
+from kenshin import catalogue, reconciliation, screenings
+from kenshin.errors import Invalid, NotFound, Refused
+from kenshin.matching import IDENTITY_LABELS
+
+from .web import actor, menu, redirect_to, render, requires
+
+bp = Blueprint("queue", __name__, url_prefix="/queue")
+
+ROLES = ("clerk", "supervisor")
+PAGE = 100
+
+
+@bp.get("/")
+@requires(*ROLES)
+@menu("突合待ち", 110)
+def index():
+    """突合待ちの一覧（古い順）: 理由・出どころ・検診・受診日."""
+    page = max(1, request.args.get("page", 1, type=int))
+    items = reconciliation.open_items(actor(), limit=PAGE, offset=(page - 1) * PAGE)
+    return render("queue/index.html", items=items, total=reconciliation.open_count(), page_no=page,
+                  per_page=PAGE, exams=catalogue.EXAMS, sources=reconciliation.SOURCE_LABELS)
+
+
+def _detail(item_id: int):
+    try:
+        return reconciliation.detail(item_id, actor())
+    except NotFound:
+        abort(404)
+
+
+def _show(detail, status=200, errors=None, values=None):
+    return render("queue/show.html", "queue/_resolve.html", status=status, d=detail,
+                  exams=catalogue.EXAMS, settings=catalogue.SETTINGS, labels=IDENTITY_LABELS,
+                  sources=reconciliation.SOURCE_LABELS, statuses=reconciliation.STATUS_LABELS,
+                  errors=errors or {}, values=values or {},
+                  display=catalogue.display_items(detail.item.exam, detail.item.raw.get("items", {})))
+
+
+@bp.get("/<int:item_id>")
+@requires(*ROLES)
+def show(item_id):
+    """1件の内容（用紙の記載）と候補の住民."""
+    return _show(_detail(item_id))
+
+
+def _chosen_resident_id(form) -> int | None:
+    chosen = (form.get("resident_id") or "").strip()
+    if chosen.isdigit():
+        return int(chosen)
+    atena = (form.get("atena_no") or "").strip()
+    if atena:
+        person = models.Resident.get_or_none(models.Resident.atena_no == atena)
+        return person.id if person else -1
+    return None
+
+
+@bp.post("/<int:item_id>/assign")
+@requires(*ROLES)
+def assign(item_id):
+    """選んだ住民に割り当てて記録する（すべての規則で再確認）."""
+    resident_id = _chosen_resident_id(request.form)
+    try:
+        if resident_id is None:
+            raise Invalid({"resident_id": ["割り当てる住民を選ぶか、宛名番号を入力してください"]})
+        if resident_id == -1:
+            raise Invalid({"atena_no": ["この宛名番号の住民はいません"]})
+        recorded = reconciliation.assign(item_id, resident_id, actor(), note=request.form.get("note", ""))
+    except Invalid as exc:
+        return _show(_detail(item_id), 422, exc.errors, request.form)
+    except screenings.Duplicate as exc:
+        return _show(_detail(item_id), 422, {"-": [exc.reason + "（No." + str(exc.existing_id) + "）"]},
+                     request.form)
+    except (Refused, NotFound) as exc:
+        return _show(_detail(item_id), 422, {"-": [getattr(exc, "reason", str(exc))]}, request.form)
+    flash(f"割り当てて記録しました（検診記録 No.{recorded.screening.id}）。", "ok")
+    for warning in recorded.warnings:
+        flash(f"注意: {warning}", "info")
+    return redirect_to("queue.index")
+
+
+@bp.post("/<int:item_id>/reject")
+@requires(*ROLES)
+def reject(item_id):
+    """記録せずに却下する（理由は必須）."""
+    try:
+        reconciliation.reject(item_id, request.form.get("reason", ""), actor())
+    except Invalid as exc:
+        return _show(_detail(item_id), 422, exc.errors, request.form)
+    except (Refused, NotFound) as exc:
+        return _show(_detail(item_id), 422, {"-": [getattr(exc, "reason", str(exc))]}, request.form)
+    flash("却下しました。", "ok")
+    return redirect_to("queue.index")

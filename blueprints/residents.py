@@ -1,0 +1,78 @@
+"""Finding a person from a paper form, and the person page (clerks and supervisors).
+
+Search criteria travel only in POST bodies (never in a URL or an access log); the person page
+is addressed by the internal row id, which is not personal data."""
+from flask import Blueprint, abort, request
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+
+from kenshin import residents
+from kenshin.dates import now_utc
+from kenshin.errors import Invalid, NotFound
+
+from .web import actor, menu, render, requires
+
+bp = Blueprint("residents", __name__, url_prefix="/residents")
+
+ROLES = ("clerk", "supervisor")
+
+
+class SearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # CSRFProtect checks every POST already; the template carries the token
+
+    kana = StringField("カナ（前から）")
+    name = StringField("氏名（前から）")
+    birth_date = StringField("生年月日")
+    sex = SelectField("性別", choices=[SelectChoice("", "指定なし"), SelectChoice("1", "男"),
+                                      SelectChoice("2", "女")], default="")
+    atena_no = StringField("宛名番号")
+    seiri_no = StringField("整理番号")
+
+
+@bp.get("/")
+@requires(*ROLES)
+@menu("住民検索", 10)
+def index():
+    """住民検索: the empty form."""
+    return render("residents/search.html", form=SearchForm(formdata=None), outcome=None, errors={})
+
+
+@bp.post("/search")
+@requires(*ROLES)
+def search():
+    """Search (htmx as the clerk types, or a plain form post); each search is audited."""
+    form = SearchForm()
+    outcome, errors = None, {}
+    try:
+        outcome = residents.search(residents.parse_criteria(request.form), actor())
+    except Invalid as exc:
+        errors = exc.errors
+        for name, messages in errors.items():
+            if name in form:
+                form[name].errors = list(messages)
+    return render("residents/search.html", "residents/_results.html", form=form, outcome=outcome,
+                  errors=errors, labels=residents.LABELS)
+
+
+def _record(load, resident_id: int):
+    try:
+        return load(resident_id, actor())
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/<int:resident_id>")
+@requires(*ROLES)
+def person(resident_id: int):
+    """The person page: the 5 items, registry dates, screenings, change history (audited)."""
+    return render("residents/person.html", record=_record(residents.view, resident_id))
+
+
+@bp.post("/<int:resident_id>/print")
+@requires(*ROLES)
+def print_view(resident_id: int):
+    """The A4 print of the person page (audited as a print)."""
+    return render("residents/print.html", record=_record(residents.print_record, resident_id),
+                  printed_at=now_utc())

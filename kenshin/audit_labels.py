@@ -1,0 +1,117 @@
+"""Japanese names of audit actions and outcomes, for the log viewer and its reports.
+
+Other modules add their own action codes through `audit.record`; a code missing here is shown
+as it is (never hidden), so adding a label is a one-line edit.
+"""
+from __future__ import annotations
+
+ACTION_LABELS: dict[str, str] = {
+    # sign-in and sessions
+    "login.ok": "ログイン",
+    "login.failed": "ログイン失敗",
+    "session.lock": "画面ロック",
+    "session.unlock": "ロック解除",
+    "session.end": "ログオフ",
+    "session.end_all": "セッションの一括終了",
+    "access.denied": "権限のない操作（拒否）",
+    # staff administration
+    "staff.create": "職員の登録",
+    "staff.enroll": "職員の利用登録（認証器）",
+    "staff.enroll_link": "利用登録リンクの発行",
+    "staff.update": "職員情報の変更",
+    "staff.roles": "役割の変更",
+    "staff.retire": "職員の退職処理",
+    "staff.unlock": "アカウントロックの解除",
+    "credential.add": "認証器の追加",
+    "credential.revoke": "認証器の失効",
+    "credential.reauth": "認証器の再登録",
+    "staff.reset": "職員の再登録リンク発行",
+    # residents and screenings
+    "resident.search": "対象者の検索",
+    "resident.view": "対象者の閲覧",
+    "resident.lookup": "宛名番号による対象者の確認",
+    "resident.change": "対象者情報の変更",
+    "screening.view": "検診結果の閲覧",
+    "screening.create": "検診結果の入力",
+    "screening.correct": "検診結果の訂正",
+    "screening.void": "検診結果の取消",
+    "screening.verify": "検診結果の確認入力（ベリファイ）",
+    "queue.view": "突合待ちの表示",
+    "queue.assign": "突合待ちの対象者への割当て",
+    "queue.park": "突合待ちの保留",
+    "queue.resolve": "突合待ちの解決",
+    "queue.reject": "突合待ちの却下",
+    "inquiry.list": "問合せ記録の一覧",
+    "inquiry.view": "問合せ記録の表示",
+    "inquiry.create": "問合せの受付",
+    "inquiry.entry": "問合せの対応記録",
+    "inquiry.update": "問合せの対応記録",
+    "inquiry.close": "問合せの完了",
+    "inquiry.print": "問合せ記録票の印刷",
+    "inquiry.export": "問合せ記録のファイル出力",
+    "disclosure.list": "開示等請求の一覧",
+    "disclosure.view": "開示等請求の表示",
+    "disclosure.create": "開示等請求の受付",
+    "disclosure.extend": "開示等請求の期限延長",
+    "disclosure.decide": "開示等請求の決定",
+    "disclosure.correct": "開示等請求による訂正",
+    "disclosure.document": "開示等請求の文書作成",
+    "disclosure.export": "開示等請求のファイル出力",
+    "institution.create": "協力医療機関の登録",
+    "institution.activate": "協力医療機関の参加状況の変更",
+    # files
+    "print": "印刷",
+    "export": "ファイル出力",
+    "import.residents": "住民記録連携ファイルの取込",
+    "import.institutions": "協力医療機関ファイルの取込",
+    "import.results": "検診結果ファイルの取込",
+    "demo.generate": "デモデータの作成",
+    # the audit log itself and its reviews
+    "audit.view": "監査ログの閲覧",
+    "audit.export": "監査ログのファイル出力",
+    "audit.print": "監査ログの印刷",
+    "audit.person_report": "アクセス記録（本人開示用）の作成",
+    "audit.heads": "日次ハッシュの閲覧",
+    "audit.unusual_review": "不審なアクセスの確認",
+    "logon_review.view": "長時間ログオンの確認",
+    "logon_review.notice": "長時間ログオンの通知",
+    "logon_review.answer": "長時間ログオン通知への回答の記録",
+}
+
+OUTCOME_LABELS: dict[str, str] = {
+    "ok": "成功",
+    "failed": "失敗",
+    "denied": "拒否",
+    "accepted": "受理",
+    "rejected": "不受理",
+    "error": "エラー",
+    "not_found": "該当なし",
+}
+
+DETAIL_LABELS: dict[str, str] = {
+    "why": "理由",
+    "factor": "認証要素",
+    "failures": "連続失敗回数",
+    "staff": "職員",
+    "sessions": "セッション数",
+    "count": "件数",
+    "from": "期間（開始）",
+    "to": "期間（終了）",
+    "report": "帳票",
+    "page": "ページ",
+    "file_name": "ファイル名",
+    "sha256": "SHA-256",
+}
+
+
+def action_label(code: str) -> str:
+    """The Japanese name of an action, or the code itself when it has none."""
+    return ACTION_LABELS.get(code, code)
+
+
+def outcome_label(code: str) -> str:
+    return OUTCOME_LABELS.get(code, code)
+
+
+def detail_label(key: str) -> str:
+    return DETAIL_LABELS.get(key, key)

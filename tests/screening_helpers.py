@@ -1,0 +1,59 @@
+"""Factories for the screening tests: residents, institutions, 整理番号 and forms of every exam."""
+from datetime import date
+
+import models
+from kenshin import audit
+from kenshin.dates import now_utc
+from kenshin.kana import kana_key, normalize_kana
+from kenshin.names import name_key
+
+CLI = audit.Actor.system("pytest")
+INSTITUTION = "1234567890"
+
+# One valid form per exam (item values as a clerk or a clinic file writes them).
+VALID_ITEMS = {
+    "gastric_xray": {"xray_category": "3a", "xray_findings": "胃角部変形"},
+    "gastric_endoscopy": {"endoscopy_result": "none", "endoscopy_findings": "", "other_findings": ""},
+    "colorectal": {"fobt_result": "positive"},
+    "lung": {"symptoms": "0", "xray_grade": "B", "sputum_class": "", "other_findings": ""},
+    "breast": {"mammography_category": "1", "mammography_findings": ""},
+    "cervical": {"symptoms": "0", "referral": "0"},
+    "periodontal": {"brushing_frequency": "2", "smoking": "0", "diabetes": "0",
+                    "rheumatoid_arthritis": "0", "cardiovascular": "0", "visceral_obesity": "0",
+                    "pregnancy": "0", "other_condition": "", "cpi_bleeding": "1", "cpi_pocket": "1",
+                    "judgement": "guidance"},
+    "osteoporosis": {"weight_kg": "52.5", "height_cm": "158", "fracture_history": "0",
+                     "fracture_site": "", "family_hip_fracture": "0", "smoking": "0", "steroid": "0",
+                     "menstruation": "2", "method": "QUS", "bone_density": "82", "judgement": "normal"},
+    "hepatitis": {"surgery_history": "0", "hbs_antigen": "negative", "hcv_judgement": "low"},
+    "followup": {"target": "gastric"},
+    "periodontal_followup": {"result": "歯周炎（軽度）"},
+}
+
+
+def make_resident(atena_no="000000000001", name="千葉 花子", kana="チバ ハナコ", sex=2,
+                  birth=date(1960, 5, 10), address="千葉県千葉市中央区千葉港1-1", **extra):
+    kana_stored = normalize_kana(kana)
+    return models.Resident.create(
+        atena_no=atena_no, name=name, name_kana=kana_stored, kana_key=kana_key(kana_stored),
+        name_key=name_key(name), sex=sex, birth_date=birth, postal_code="260-0026",
+        address=address, updated_at=now_utc(), **extra)
+
+
+def make_institution(code=INSTITUTION, name="千葉中央クリニック", active=True):
+    return models.Institution.create(code=code, name=name, active=active, updated_at=now_utc())
+
+
+def issue_seiri(resident, number, fiscal_year=2025):
+    return models.SeiriNumber.create(number=number, resident=resident, fiscal_year=fiscal_year,
+                                     issued_at=now_utc())
+
+
+def actor_of(person):
+    """The Actor of a conftest Person (or a Staff row)."""
+    staff = getattr(person, "staff", person)
+    return audit.Actor.of_staff(staff, "127.0.0.1")
+
+
+def audit_actions():
+    return [e.action for e in models.AuditEvent.select().order_by(models.AuditEvent.seq)]

@@ -1,0 +1,255 @@
+"""Finding people (clerk, supervisor): criteria, the programme rule, the cap, audit; the person page."""
+import re
+from datetime import date, timedelta
+
+import pytest
+
+import models
+from kenshin import dates, residents
+from kenshin.dates import now_utc
+
+from .conftest import page_csrf
+from .resident_helpers import ADULT, TODAY, make_resident, make_screening
+
+
+def search(client, **criteria):
+    data = {"csrf_token": page_csrf(client, "/residents/"), **criteria}
+    return client.post("/residents/search", data=data)
+
+
+def found_ids(response) -> list[int]:
+    return [int(i) for i in re.findall(r'href="/residents/(\d+)"', response.get_data(as_text=True))]
+
+
+def search_events():
+    return list(models.AuditEvent.select().where(models.AuditEvent.action == "resident.search")
+                .order_by(models.AuditEvent.seq))
+
+
+@pytest.fixture
+def clerk(login_as):
+    client, _ = login_as("clerk")
+    return client
+
+
+# --- the programme rule, pure -------------------------------------------------------------------
+
+def test_programme_cutoff_is_the_legal_age_of_20():
+    day = date(2023, 1, 1)
+    while day < date(2029, 3, 5):
+        cutoff = residents.programme_birth_cutoff(day)
+        assert dates.age_at(cutoff, day) >= 20, day
+        assert dates.age_at(cutoff + timedelta(days=1), day) < 20, day
+        day += timedelta(days=1)
+
+
+def test_born_on_29_february_turns_20_with_the_end_of_28_february():
+    assert residents.programme_birth_cutoff(date(2025, 2, 27)) == date(2005, 2, 28)
+    assert residents.programme_birth_cutoff(date(2028, 2, 28)) == date(2008, 2, 29)
+
+
+# --- criteria -----------------------------------------------------------------------------------
+
+def test_kana_prefix_and_birth_date_find_the_person(app, db, clerk):
+    taro = make_resident("1", kana="ヤマダ　タロウ")
+    make_resident("2", kana="ヤマモト　タロウ")
+    make_resident("3", kana="ヤマダ　タロウ", birth=date(1975, 1, 1))
+    for typed in ("やまだ", "ﾔﾏﾀﾞ", "ヤマダ　タ", "ﾔﾏﾀﾞ ﾀﾛｳ", "やまだたろう"):
+        assert found_ids(search(clerk, kana=typed, birth_date="1982-04-01")) == [taro.id], typed
+
+
+@pytest.mark.parametrize("typed", ["S57.4.1", "昭和57年4月1日", "1982-04-01", "s57.04.01", "１９８２／４／１"])
+def test_birth_date_in_each_typed_form(app, db, clerk, typed):
+    taro = make_resident("1")
+    assert found_ids(search(clerk, kana="ヤマ", birth_date=typed)) == [taro.id]
+
+
+def test_kana_key_folds_small_kana_and_long_vowels(app, db, clerk):
+    person = make_resident("1", kana="キャノン　ユーコ", sex=2)
+    assert found_ids(search(clerk, kana="きやのんゆうこ", sex="2")) == []  # ー is dropped, not ウ
+    assert found_ids(search(clerk, kana="きやのんゆこ", sex="2")) == [person.id]
+
+
+@pytest.mark.parametrize("stored, typed", [("髙橋　花子", "高橋"), ("渡辺　一郎", "渡邊"), ("渡邉　一郎", "渡辺 一"),
+                                           ("山﨑　聡", "山崎"), ("齋藤　恵", "斎藤"), ("佐々木　学", "佐佐木"),
+                                           ("𠮷田　茂", "吉田"), ("𩸽野　一", "𩸽野")])
+def test_kanji_variants_match_each_other(app, db, clerk, stored, typed):
+    person = make_resident("1", name=stored)
+    assert found_ids(search(clerk, name=typed, birth_date="S57.4.1")) == [person.id]
+
+
+@pytest.mark.parametrize("stored, typed", [("髙橋　花子", "高橋"), ("𩸽野　一", "𩸽")])
+def test_name_prefix_without_a_birth_date_uses_the_range_too(app, db, clerk, stored, typed):
+    person = make_resident("1", name=stored)
+    make_resident("2", name="高田　一郎")
+    assert found_ids(search(clerk, name=typed, sex="1")) == [person.id]
+
+
+def test_sex_and_birth_date(app, db, clerk):
+    man = make_resident("1", sex=1)
+    make_resident("2", sex=2, name="山田　花子", kana="ヤマダ　ハナコ")
+    assert found_ids(search(clerk, sex="1", birth_date="1982-04-01")) == [man.id]
+
+
+def test_name_and_sex(app, db, clerk):
+    man = make_resident("1", sex=1)
+    make_resident("2", sex=2)
+    assert found_ids(search(clerk, name="山田", sex="1")) == [man.id]
+
+
+def test_atena_no_alone_is_enough(app, db, clerk):
+    person = make_resident("0000012345")
+    make_resident("12345")
+    assert found_ids(search(clerk, atena_no="0000012345")) == [person.id]
+    assert found_ids(search(clerk, atena_no="０００００１２３４５")) == [person.id]
+    assert found_ids(search(clerk, atena_no="00000123")) == []  # a full identifier, not a prefix
+
+
+def test_seiri_no_alone_is_enough(app, db, clerk):
+    person = make_resident("1")
+    models.SeiriNumber.create(number="R7-000123", resident=person, fiscal_year=2025, issued_at=now_utc())
+    assert found_ids(search(clerk, seiri_no="R7-000123")) == [person.id]
+    assert found_ids(search(clerk, seiri_no="R7-000124")) == []
+
+
+@pytest.mark.parametrize("criteria", [{"kana": "ヤマダ"}, {"name": "山田"}, {"birth_date": "S57.4.1"},
+                                      {"sex": "1"}, {}])
+def test_one_criterion_is_not_enough_and_nothing_is_searched(app, db, clerk, criteria):
+    make_resident("1")
+    response = search(clerk, **criteria)
+    assert response.status_code == 200
+    assert "2つ以上" in response.get_data(as_text=True)
+    assert found_ids(response) == []
+    assert search_events() == []
+
+
+def test_unreadable_criteria_are_named_and_not_searched(app, db, clerk):
+    response = search(clerk, kana="山田", birth_date="S57.13.1")
+    html = response.get_data(as_text=True)
+    assert "カナ:" in html and "生年月日:" in html
+    assert search_events() == []
+
+
+def test_results_are_capped_at_50_with_a_narrow_down_message(app, db, clerk):
+    for n in range(51):
+        make_resident(str(n + 1), kana=f"ヤマダ　{'タロウジロウサブロウ'[n % 10]}", name=f"山田　{n}")
+    response = search(clerk, kana="ヤマダ", birth_date="1982-04-01")
+    assert len(found_ids(response)) == 50
+    assert "条件を絞り込んでください" in response.get_data(as_text=True)
+    assert search_events()[-1].details["more"] is True
+    models.Resident.delete().where(models.Resident.atena_no == "51").execute()
+    exactly = search(clerk, kana="ヤマダ", birth_date="1982-04-01")
+    assert len(found_ids(exactly)) == 50
+    assert "条件を絞り込んでください" not in exactly.get_data(as_text=True)
+
+
+# --- the programme: people under 20 without a screening are never reached ----------------------
+
+def test_under_20_without_screening_is_never_returned(app, db, clerk):
+    cutoff = residents.programme_birth_cutoff(TODAY)
+    twenty = make_resident("1", birth=cutoff, kana="ワカモノ　イチ")
+    nineteen = make_resident("2", birth=cutoff + timedelta(days=1), kana="ワカモノ　ニ")
+    for criteria in ({"kana": "ワカモノ", "sex": "1"}, {"atena_no": "2"}, {"name": "山田", "sex": "1"},
+                     {"kana": "ワカモノ", "birth_date": (cutoff + timedelta(days=1)).isoformat()}):
+        assert nineteen.id not in found_ids(search(clerk, **criteria)), criteria
+    assert found_ids(search(clerk, kana="ワカモノ", sex="1")) == [twenty.id]
+    make_screening(nineteen, exam="cervical", items={"symptoms": "0", "referral": "0"})
+    assert sorted(found_ids(search(clerk, kana="ワカモノ", sex="1"))) == sorted([twenty.id, nineteen.id])
+
+
+def test_a_void_screening_does_not_bring_someone_under_20_into_the_programme(app, db, clerk):
+    young = make_resident("2", birth=TODAY - timedelta(days=365 * 10))
+    make_screening(young, status="void")
+    assert found_ids(search(clerk, atena_no="2")) == []
+
+
+def test_person_outside_the_programme_is_not_viewable(app, db, clerk):
+    young = make_resident("2", birth=TODAY - timedelta(days=365 * 15))
+    assert clerk.get(f"/residents/{young.id}").status_code == 404
+    assert clerk.post(f"/residents/{young.id}/print", data={"csrf_token": page_csrf(clerk)}).status_code == 404
+    event = models.AuditEvent.select().where(models.AuditEvent.action == "resident.view").get()
+    assert event.outcome == "not_found" and event.resident_id is None
+
+
+# --- 消除, privacy, audit -----------------------------------------------------------------------
+
+def test_removed_people_appear_marked_with_the_date(app, db, clerk):
+    make_resident("1", removed_on=date(2025, 4, 1), removal_reason="転出")
+    html = search(clerk, kana="ヤマダ", sex="1").get_data(as_text=True)
+    assert "消除 令和7年4月1日 (2025-04-01)" in html and "転出" in html
+
+
+def test_criteria_travel_in_the_post_body_only(app, db, clerk):
+    person = make_resident("0000012345")
+    page = clerk.get("/residents/").get_data(as_text=True)
+    form = re.search(r"<form[^>]*role=\"search\"[^>]*>", page)[0]
+    assert 'method="post"' in form and 'hx-post="/residents/search"' in form
+    assert 'action="/residents/search"' in form
+    assert 'hx-trigger="input changed delay:300ms, submit"' in form
+    response = search(clerk, atena_no="0000012345")
+    assert response.request.query_string == b""
+    assert all("0000012345" not in link for link in re.findall(r'href="([^"]+)"', response.get_data(as_text=True)))
+    assert clerk.get("/residents/search?atena_no=0000012345").status_code == 405
+    assert f"/residents/{person.id}" in response.get_data(as_text=True)
+
+
+def test_htmx_search_answers_with_the_results_fragment(app, db, clerk):
+    make_resident("1")
+    token = page_csrf(clerk, "/residents/")
+    response = clerk.post("/residents/search", data={"kana": "ヤマダ", "sex": "1"},
+                          headers={"HX-Request": "true", "X-CSRFToken": token})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html and "山田　太郎" in html
+
+
+def test_each_search_is_audited_with_its_criteria_not_its_results(app, db, clerk):
+    make_resident("1", name="髙橋　花子", kana="タカハシ　ハナコ", sex=2, address="千葉市美浜区")
+    search(clerk, kana="たかはし", birth_date="S57.4.1")
+    [event] = search_events()
+    criteria = event.details["criteria"]
+    assert criteria["kana"] == "タカハシ" and criteria["kana_typed"] == "たかはし"
+    assert criteria["birth_date"] == "1982-04-01"
+    assert event.details["hits"] == 1 and event.resident_id is None
+    assert "花子" not in str(event.details) and "美浜" not in str(event.details)
+
+
+def test_supervisor_can_search(app, db, login_as):
+    client, _ = login_as("supervisor")
+    person = make_resident("1")
+    assert found_ids(search(client, kana="ヤマダ", sex="1")) == [person.id]
+
+
+# --- the person page ----------------------------------------------------------------------------
+
+def test_person_page_shows_the_items_screenings_and_history_and_is_audited(app, db, clerk):
+    person = make_resident("0000054321", removed_on=date(2025, 4, 1), removal_reason="死亡",
+                           resident_since=date(1990, 5, 1))
+    make_screening(person, exam_date=date(2024, 6, 3), referral=True)
+    make_screening(person, exam_date=date(2025, 3, 3), status="pending")
+    batch = models.ImportBatch.create(kind="residents", file_name="r2025.csv", sha256="0" * 64,
+                                      actor="os:x", at=now_utc(), counts={})
+    models.ResidentChange.create(resident=person, item="address", before="千葉市花見川区",
+                                 after="千葉県千葉市中央区中央1丁目1番1号", batch=batch, at=now_utc())
+    response = clerk.get(f"/residents/{person.id}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    for text in ("山田　太郎", "ヤマダ　タロウ", "男", "昭和57年4月1日 (1982-04-01)", "〒260-0001",
+                 f"{dates.age_at(ADULT, TODAY)}歳", "平成2年5月1日 (1990-05-01)",
+                 "令和7年4月1日 (2025-04-01)", "死亡",
+                 "令和6年度", "大腸がん", "要精検", "未確定", "便潜血検査", "陽性",
+                 "住所", "千葉市花見川区", "取込: r2025.csv"):
+        assert text in html, text
+    assert "0000054321" not in response.request.path
+    event = models.AuditEvent.select().where(models.AuditEvent.action == "resident.view").get()
+    assert event.resident_id == person.id and event.outcome == "ok"
+    assert 'hx-history="false"' in html
+
+
+def test_print_view_is_audited_as_a_print(app, db, clerk):
+    person = make_resident("1")
+    response = clerk.post(f"/residents/{person.id}/print", data={"csrf_token": page_csrf(clerk)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "山田　太郎" in html and "印刷する" in html
+    event = models.AuditEvent.select().where(models.AuditEvent.action == "print").get()
+    assert event.resident_id == person.id and event.details["document"] == "resident_record"
+    assert clerk.get(f"/residents/{person.id}/print").status_code == 405
