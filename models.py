@@ -514,8 +514,12 @@ def make_database(url: str):
             "cache_size": -64000,
         })
     if parsed.scheme in ("postgres", "postgresql"):
-        return PostgresqlDatabase(
-            unquote(parsed.path.lstrip("/")),
+        # A small pool per worker: a new PostgreSQL connection costs more than most requests.
+        from playhouse.pool import PooledPostgresqlDatabase
+
+        return PooledPostgresqlDatabase(
+            max_connections=16, stale_timeout=300, timeout=10,
+            database=unquote(parsed.path.lstrip("/")),
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname or None,

@@ -48,7 +48,7 @@ COLUMNS = Columns(
     required=("name_kana", "birth_date", "sex", "exam", "exam_date", "institution_code", "setting"),
     optional=("seiri_no", "atena_no", "name", *ITEM_COLUMNS),
 )
-REPEATED = "このファイルのもっと前の行（{line}行目）と同じ受診です（同じ人・検診・受診日{target}）。後の行を無効とします"
+REPEATED = "このファイルの前の行と同じ受診です（同じ人・検診・受診日{target}）。後の行を無効とします"
 
 
 class ResultsResult(csvimport.Result):
@@ -214,7 +214,7 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
             existing = waiting.get(key[1:])
         if key in seen:
             target = f"・{catalogue.FOLLOWUP_TARGETS[row.target]}" if row.target else ""
-            problems.add(row.line, csvimport.WHOLE_ROW, REPEATED.format(line=seen[key], target=target))
+            problems.add(row.line, csvimport.WHOLE_ROW, REPEATED.format(target=target))
             continue
         seen[key] = row.line
         accepted.append((row, result, existing))
