@@ -209,61 +209,41 @@ def audit_heads(start, end):
         click.echo(f"{day.isoformat()} seq={seq} head={digest}")
 
 
-@click.command("import-residents")
-@click.argument("path")
-@click.option("--encoding", type=click.Choice(["utf-8", "utf8", "cp932"], case_sensitive=False),
-              default="utf-8", show_default=True, help="cp932 for Windows Shift_JIS files")
-def import_residents(path, encoding):
-    """Import a resident extract (住民記録連携ファイル): all or nothing, FORMATS.md."""
-    from kenshin import csvimport, resident_import
+def _import_command(name: str, doc: str, module_name: str, entry: str):
+    """An import command of FORMATS.md: all or nothing, exit 1 with every problem, 2 if unreadable."""
+    @click.command(name, help=doc)
+    @click.argument("path")
+    @click.option("--encoding", type=click.Choice(["utf-8", "utf8", "cp932"], case_sensitive=False),
+                  default="utf-8", show_default=True, help="cp932 for Windows Shift_JIS files")
+    def command(path, encoding):
+        import importlib
 
-    if not models.db.table_exists("resident"):
-        models.create_schema()
-    actor = audit.Actor.system()
-    try:
-        source = csvimport.Source.from_path(path, encoding)
-    except csvimport.CannotOpen as exc:
-        resident_import.record_unreadable(os.path.basename(path), exc.reason, actor)
-        _fail(f"import-residents: {exc.reason}", 2)
-    _import_outcome(resident_import.run(source, actor))
+        from kenshin import csvimport
 
-
-@click.command("import-institutions")
-@click.argument("path")
-@click.option("--encoding", type=click.Choice(["utf-8", "utf8", "cp932"], case_sensitive=False),
-              default="utf-8", show_default=True, help="cp932 for Windows Shift_JIS files")
-def import_institutions(path, encoding):
-    """Import cooperating medical institutions (協力医療機関): all or nothing, FORMATS.md."""
-    from kenshin import csvimport, institutions
-
-    if not models.db.table_exists("institution"):
-        models.create_schema()
-    actor = audit.Actor.system()
-    try:
-        source = csvimport.Source.from_path(path, encoding)
-    except csvimport.CannotOpen as exc:
-        institutions.record_unreadable(os.path.basename(path), exc.reason, actor)
-        _fail(f"import-institutions: {exc.reason}", 2)
-    _import_outcome(institutions.import_file(source, actor))
+        module = importlib.import_module(f"kenshin.{module_name}")
+        if not models.db.table_exists("schema_info"):  # the app role may not CREATE
+            models.create_schema()
+        actor = audit.Actor.system()
+        try:
+            source = csvimport.Source.from_path(path, encoding)
+        except csvimport.CannotOpen as exc:
+            csvimport.record_unreadable(module.ACTION, os.path.basename(path), exc.reason, actor)
+            _fail(f"{name}: {exc.reason}", 2)
+        _import_outcome(getattr(module, entry)(source, actor))
+    return command
 
 
-@click.command("import-results")
-@click.argument("path")
-@click.option("--encoding", type=click.Choice(["utf-8", "utf8", "cp932"], case_sensitive=False),
-              default="utf-8", show_default=True, help="cp932 for Windows Shift_JIS files")
-def import_results(path, encoding):
-    """Import a screening results file (検診結果ファイル): matching, queue, duplicates, FORMATS.md."""
-    from kenshin import csvimport, result_import
-
-    if not models.db.table_exists("screening"):
-        models.create_schema()
-    actor = audit.Actor.system()
-    try:
-        source = csvimport.Source.from_path(path, encoding)
-    except csvimport.CannotOpen as exc:
-        result_import.record_unreadable(os.path.basename(path), exc.reason, actor)
-        _fail(f"import-results: {exc.reason}", 2)
-    _import_outcome(result_import.run(source, actor))
+import_residents = _import_command(
+    "import-residents", "Import a resident extract (住民記録連携ファイル): all or nothing, FORMATS.md.",
+    "resident_import", "run")
+import_institutions = _import_command(
+    "import-institutions",
+    "Import cooperating medical institutions (協力医療機関): all or nothing, FORMATS.md.",
+    "institutions", "import_file")
+import_results = _import_command(
+    "import-results",
+    "Import a screening results file (検診結果ファイル): matching, queue, duplicates, FORMATS.md.",
+    "result_import", "run")
 
 
 def _import_outcome(result):

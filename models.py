@@ -8,7 +8,6 @@ import os
 from urllib.parse import unquote, urlparse
 
 from peewee import (
-    AutoField,
     BigIntegerField,
     BlobField,
     BooleanField,

@@ -6,18 +6,19 @@ from flask import Blueprint, current_app, flash, g, jsonify, request, session, u
 from kenshin import credentials, passkeys
 from kenshin.errors import NotFound, Refused
 
-from .web import ANY_STAFF, actor, menu, redirect_to, render, requires, terminal
+from .web import (
+    ANY_STAFF,
+    actor,
+    json_error,
+    menu,
+    redirect_to,
+    relying_party,
+    render,
+    requires,
+    terminal,
+)
 
 bp = Blueprint("account", __name__, url_prefix="/account")
-
-
-def _rp() -> passkeys.RelyingParty:
-    cfg = current_app.config
-    return passkeys.RelyingParty(cfg["RP_ID"], cfg["RP_NAME"], cfg["ORIGIN"])
-
-
-def _json_error(message: str, status: int = 403):
-    return jsonify({"ok": False, "message": message}), status
 
 
 def _reauth_at() -> datetime | None:
@@ -45,7 +46,7 @@ def index():
 @requires(ANY_STAFF)
 def reauth_options():
     """A challenge for the fresh check, limited to the person's own credentials."""
-    options, challenge = passkeys.authentication_options(_rp(), g.staff, "reauth",
+    options, challenge = passkeys.authentication_options(relying_party(), g.staff, "reauth",
                                                          g.user_session.id)
     session["challenge"] = passkeys.challenge_to_text(challenge)
     return current_app.response_class(options, mimetype="application/json")
@@ -56,11 +57,11 @@ def reauth_options():
 def reauth_verify():
     """The fresh check itself; for FRESH afterwards this session may add or revoke."""
     try:
-        at = credentials.reauthenticate(_rp(), g.staff,
+        at = credentials.reauthenticate(relying_party(), g.staff,
                                         passkeys.challenge_from_text(session.pop("challenge", "")),
                                         request.get_data(as_text=True), terminal())
     except Refused as exc:
-        return _json_error(exc.reason)
+        return json_error(exc.reason, 403)
     session["reauth"] = {"sid": g.user_session.id, "at": at.isoformat()}
     return jsonify({"ok": True, "redirect": url_for("account.index")})
 
@@ -70,8 +71,8 @@ def reauth_verify():
 def add_options():
     """Registration options for another authenticator (only within the fresh window)."""
     if credentials.fresh_for(_reauth_at()) <= 0:
-        return _json_error(credentials.NOT_FRESH)
-    options, challenge = passkeys.registration_options(_rp(), g.staff)
+        return json_error(credentials.NOT_FRESH, 403)
+    options, challenge = passkeys.registration_options(relying_party(), g.staff)
     session["challenge"] = passkeys.challenge_to_text(challenge)
     return current_app.response_class(options, mimetype="application/json")
 
@@ -82,12 +83,12 @@ def add():
     """Store the new authenticator (user verification required) and audit it."""
     payload = request.get_json(silent=True) or {}
     try:
-        credential = credentials.add(_rp(), g.staff, _reauth_at(),
+        credential = credentials.add(relying_party(), g.staff, _reauth_at(),
                                      passkeys.challenge_from_text(session.pop("challenge", "")),
                                      str(payload.get("credential", "")),
                                      str(payload.get("nickname", "")), actor())
     except Refused as exc:
-        return _json_error(exc.reason)
+        return json_error(exc.reason, 403)
     flash(f"認証器「{credential.nickname}」を追加しました。", "ok")
     return jsonify({"ok": True, "redirect": url_for("account.index")})
 

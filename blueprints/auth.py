@@ -8,10 +8,12 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 import models
-from kenshin import audit, passkeys, sessions, signin, staff as staff_domain
+from kenshin import passkeys, sessions, signin, staff as staff_domain
 from kenshin.errors import Invalid, NotFound, Refused
 
 from .web import (
+    json_error,
+    relying_party,
     ANY_STAFF,
     actor,
     allowed_when_locked,
@@ -32,15 +34,6 @@ class LoginForm(FlaskForm):
     login_id = StringField("ログインID", validators=[DataRequired("ログインIDを入力してください"),
                                                      Length(max=64)])
     password = PasswordField("パスワード", validators=[DataRequired("パスワードを入力してください")])
-
-
-def rp() -> passkeys.RelyingParty:
-    cfg = current_app.config
-    return passkeys.RelyingParty(cfg["RP_ID"], cfg["RP_NAME"], cfg["ORIGIN"])
-
-
-def _json_error(message: str, status: int = 400):
-    return jsonify({"ok": False, "message": message}), status
 
 
 def _pending_staff_id() -> int | None:
@@ -75,8 +68,8 @@ def login_options():
     staff_id = _pending_staff_id()
     person = models.Staff.get_or_none(models.Staff.id == staff_id) if staff_id else None
     if person is None:
-        return _json_error("パスワードの確認からやり直してください。", 409)
-    options, challenge = passkeys.authentication_options(rp(), person, "login")
+        return json_error("パスワードの確認からやり直してください。", 409)
+    options, challenge = passkeys.authentication_options(relying_party(), person, "login")
     session["challenge"] = passkeys.challenge_to_text(challenge)
     return current_app.response_class(options, mimetype="application/json")
 
@@ -87,14 +80,14 @@ def login_verify():
     """The assertion: on success a fresh server-side session and a fresh cookie."""
     staff_id = _pending_staff_id()
     if staff_id is None:
-        return _json_error("パスワードの確認からやり直してください。", 409)
+        return json_error("パスワードの確認からやり直してください。", 409)
     try:
-        token = signin.complete(rp(), staff_id, passkeys.challenge_from_text(session.get("challenge")),
+        token = signin.complete(relying_party(), staff_id, passkeys.challenge_from_text(session.get("challenge")),
                                 request.get_data(as_text=True), terminal(),
                                 request.user_agent.string, session.get("sid"))
     except Refused as exc:
         session.pop("challenge", None)
-        return _json_error(exc.reason, 403)
+        return json_error(exc.reason, 403)
     session.clear()
     session["sid"] = token
     return jsonify({"ok": True, "redirect": url_for("home.index")})
@@ -151,7 +144,7 @@ def lock_csrf():
 @requires(ANY_STAFF)
 @allowed_when_locked
 def unlock_options():
-    options, challenge = passkeys.authentication_options(rp(), g.staff, "unlock",
+    options, challenge = passkeys.authentication_options(relying_party(), g.staff, "unlock",
                                                          g.user_session.id)
     session["challenge"] = passkeys.challenge_to_text(challenge)
     return current_app.response_class(options, mimetype="application/json")
@@ -163,12 +156,12 @@ def unlock_options():
 def unlock_verify():
     """Unlock with the same person's authenticator; the session id changes."""
     try:
-        token = signin.unlock(rp(), g.user_session, passkeys.challenge_from_text(session.get("challenge")),
+        token = signin.unlock(relying_party(), g.user_session, passkeys.challenge_from_text(session.get("challenge")),
                               request.get_data(as_text=True), terminal(),
                               request.user_agent.string, session.get("sid"))
     except Refused as exc:
         session.pop("challenge", None)
-        return _json_error(exc.reason, 403)
+        return json_error(exc.reason, 403)
     session.pop("challenge", None)
     session["sid"] = token
     return jsonify({"ok": True, "redirect": url_for("home.index")})
@@ -212,8 +205,8 @@ def enroll():
 def enroll_options():
     person = _enrolling()
     if person is None:
-        return _json_error("登録用リンクが無効か、期限が切れています。", 404)
-    options, challenge = passkeys.registration_options(rp(), person)
+        return json_error("登録用リンクが無効か、期限が切れています。", 404)
+    options, challenge = passkeys.registration_options(relying_party(), person)
     session["challenge"] = passkeys.challenge_to_text(challenge)
     return current_app.response_class(options, mimetype="application/json")
 
@@ -224,17 +217,17 @@ def enroll_complete():
     """Password and credential together, in one transaction with its audit event."""
     person = _enrolling()
     if person is None:
-        return _json_error("登録用リンクが無効か、期限が切れています。", 404)
+        return json_error("登録用リンクが無効か、期限が切れています。", 404)
     payload = request.get_json(silent=True) or {}
     try:
-        staff_domain.enroll(rp(), person, payload.get("password", ""),
+        staff_domain.enroll(relying_party(), person, payload.get("password", ""),
                             payload.get("password_confirm", ""), payload.get("nickname", ""),
                             passkeys.challenge_from_text(session.get("challenge")),
                             payload.get("credential", ""), terminal())
     except Invalid as exc:
-        return _json_error("　".join(m for ms in exc.errors.values() for m in ms), 422)
+        return json_error("　".join(m for ms in exc.errors.values() for m in ms), 422)
     except Refused as exc:
-        return _json_error(exc.reason, 403)
+        return json_error(exc.reason, 403)
     session.clear()
     flash("登録が完了しました。ログインしてください。", "info")
     return jsonify({"ok": True, "redirect": url_for("auth.login")})

@@ -3,12 +3,12 @@
 Every route declares who may use it with `@requires(...)` or `@public`; an undeclared route
 answers 500 (fail closed) and tests/test_routes_roles.py fails for it.
 """
-from functools import wraps
 
 from flask import (
     abort,
     current_app,
     g,
+    jsonify,
     make_response,
     redirect,
     render_template,
@@ -92,6 +92,19 @@ def redirect_to(endpoint: str, **values):
         response.headers["HX-Redirect"] = url
         return response
     return redirect(url, 303)
+
+
+def relying_party():
+    """The WebAuthn relying party this deployment answers as (KENSHIN_RP_ID / KENSHIN_ORIGIN)."""
+    from kenshin.passkeys import RelyingParty
+
+    cfg = current_app.config
+    return RelyingParty(cfg["RP_ID"], cfg["RP_NAME"], cfg["ORIGIN"])
+
+
+def json_error(message: str, status: int):
+    """A JSON refusal for the WebAuthn ceremonies' fetch calls."""
+    return jsonify({"ok": False, "message": message}), status
 
 
 def terminal() -> str:

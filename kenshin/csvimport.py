@@ -652,3 +652,13 @@ def audit_details(result: Result, source: Source, extra: dict | None = None) -> 
         details["batch"] = result.batch_id
     details.update(extra or {})
     return details
+
+
+def record_unreadable(action: str, file_name: str, reason: str, actor) -> None:
+    """The audit event of an attempt whose file could not even be opened (exit 2)."""
+    from . import audit
+
+    with db.atomic():
+        audit.record(action, actor, object_type="file", object_id="", outcome=REJECTED,
+                     details={"file": file_name, "sha256": None, "outcome": REJECTED,
+                              "counts": {}, "reason": reason})

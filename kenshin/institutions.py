@@ -285,11 +285,3 @@ def import_file(source: csvimport.Source, actor: audit.Actor) -> csvimport.Resul
                      object_id=result.batch_id or source.sha256, outcome=result.outcome,
                      details=csvimport.audit_details(result, source))
     return result
-
-
-def record_unreadable(file_name: str, reason: str, actor: audit.Actor) -> None:
-    """The audit event of an attempt whose file could not even be opened."""
-    with db.atomic():
-        audit.record(ACTION, actor, object_type="file", object_id="", outcome=csvimport.REJECTED,
-                     details={"file": file_name, "sha256": None, "outcome": csvimport.REJECTED,
-                              "counts": {}, "reason": reason})

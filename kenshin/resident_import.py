@@ -282,14 +282,6 @@ def preview(source: Source, actor: audit.Actor, *, today: date | None = None) ->
     return result
 
 
-def record_unreadable(file_name: str, reason: str, actor: audit.Actor) -> None:
-    """The audit event of an attempt whose file could not even be opened."""
-    with db.atomic():
-        audit.record(ACTION, actor, object_type="file", object_id="", outcome=csvimport.REJECTED,
-                     details={"file": file_name, "sha256": None, "outcome": csvimport.REJECTED,
-                              "counts": {}, "reason": reason})
-
-
 def describe(item: str, value: str | None) -> str:
     """A stored history value as the person page shows it."""
     if value is None or value == "":

@@ -316,14 +316,6 @@ def run(source: Source, actor: audit.Actor, *, today: date | None = None,
     return result
 
 
-def record_unreadable(file_name: str, reason: str, actor: audit.Actor) -> None:
-    """The audit event of an attempt whose file could not even be opened."""
-    with db.atomic():
-        audit.record(ACTION, actor, object_type="file", object_id="", outcome=csvimport.REJECTED,
-                     details={"file": file_name, "sha256": None, "outcome": csvimport.REJECTED,
-                              "counts": {}, "reason": reason})
-
-
 def preview(source: Source, actor: audit.Actor, *, today: date | None = None) -> ResultsResult:
     """Check an uploaded file and count what it would record, queue and skip; write nothing but
     the audit event (a file with problems ends its attempt here: `import.results`, rejected)."""
