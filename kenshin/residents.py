@@ -175,6 +175,7 @@ class Found:
     address: str
     removed_on: date | None
     removal_reason: str | None
+    use_suspended: bool = False  # 利用停止 granted on a request (個人情報保護法 第98条)
 
     @property
     def sex_label(self) -> str:
@@ -197,7 +198,7 @@ class SearchResult:
 
 
 _SELECT = ("SELECT r.id, r.atena_no, r.name, r.name_kana, r.sex, r.birth_date, r.postal_code, "
-           "r.address, r.removed_on, r.removal_reason FROM resident r WHERE ")
+           "r.address, r.removed_on, r.removal_reason, r.use_suspended FROM resident r WHERE ")
 # The programme rule (see programme_condition), written out for the search's own SQL.
 _PROGRAMME_SQL = ("(r.birth_date <= {p} OR EXISTS (SELECT 1 FROM screening s "
                   "WHERE s.resident_id = r.id AND s.status <> 'void'))")
@@ -278,10 +279,11 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None) ->
                      details={"criteria": criteria.for_audit(), "hits": min(len(rows), MAX_RESULTS),
                               "more": len(rows) > MAX_RESULTS})
     found = []
-    for rid, atena, name, kana, sex, birth, postal, address, removed, reason in rows[:MAX_RESULTS]:
+    for rid, atena, name, kana, sex, birth, postal, address, removed, reason, suspended \
+            in rows[:MAX_RESULTS]:
         birth, removed = _as_date(birth), _as_date(removed)
         found.append(Found(rid, atena, name, kana, sex, birth, dates.age_at(birth, today),
-                           postal, address, removed, reason))
+                           postal, address, removed, reason, bool(suspended)))
     found.sort(key=lambda f: (f.name_kana, f.birth_date, f.id))
     return SearchResult(criteria, found, len(rows) > MAX_RESULTS)
 

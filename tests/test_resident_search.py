@@ -179,6 +179,14 @@ def test_removed_people_appear_marked_with_the_date(app, db, clerk):
     assert "消除 令和7年4月1日 (2025-04-01)" in html and "転出" in html
 
 
+def test_people_whose_use_is_suspended_are_marked_in_results_and_on_their_page(app, db, clerk):
+    person = make_resident("1", use_suspended=True)
+    make_resident("2", name="山田　次郎", kana="ヤマダ　ジロウ")
+    html = search(clerk, kana="ヤマダ", sex="1").get_data(as_text=True)
+    assert html.count("利用停止中") == 1
+    assert "利用停止中" in clerk.get(f"/residents/{person.id}").get_data(as_text=True)
+
+
 def test_criteria_travel_in_the_post_body_only(app, db, clerk):
     person = make_resident("0000012345")
     page = clerk.get("/residents/").get_data(as_text=True)
