@@ -76,7 +76,8 @@ def assign(item_id):
                      request.form)
     except (Refused, NotFound) as exc:
         return _show(_detail(item_id), 422, {"-": [getattr(exc, "reason", str(exc))]}, request.form)
-    flash(f"割り当てて記録しました（検診記録 No.{recorded.screening.id}）。", "ok")
+    pending = "・未確定: 別の職員の確認入力で確定します" if recorded.screening.status == screenings.PENDING else ""
+    flash(f"割り当てて記録しました（検診記録 No.{recorded.screening.id}{pending}）。", "ok")
     for warning in recorded.warnings:
         flash(f"注意: {warning}", "info")
     return redirect_to("queue.index")

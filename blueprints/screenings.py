@@ -2,7 +2,7 @@
 printable result summary. Every read of health results and every print is audited."""
 from flask import Blueprint, abort, flash, request
 
-from kenshin import catalogue, institutions, screenings
+from kenshin import catalogue, institutions, screenings, verification
 from kenshin.errors import Invalid, NotFound, Refused
 
 from .web import actor, redirect_to, render, requires
@@ -11,6 +11,7 @@ bp = Blueprint("screenings", __name__, url_prefix="/screenings")
 
 ROLES = ("clerk", "supervisor")
 COMMON = {"exam_date": "受診日", "institution_code": "医療機関コード", "setting": "検診種別"}
+PENDING_HIDDEN = "未確定の記録です。訂正するには、先に「1回目の値を表示する」を押してください（表示するとこの用紙の確認入力はできなくなります）。"
 
 
 def _labels(exam_code: str) -> dict:
@@ -34,6 +35,8 @@ def _describe(exam_code: str, key: str, snapshot: dict | None) -> str:
 
 def _context(screening, changes, **extra):
     rows = []
+    me = actor()
+    visible = verification.first_values_visible(screening, me)
     for change in changes:
         if change.kind == "void":
             keys = ["status"]
@@ -45,16 +48,23 @@ def _context(screening, changes, **extra):
                "labels": {**_labels(screening.exam), "status": "状態"},
                "items": catalogue.display_items(screening.exam, screening.items),
                "statuses": screenings.STATUS_LABELS, "sources": screenings.SOURCE_LABELS,
-               "settings": catalogue.SETTINGS}
+               "settings": catalogue.SETTINGS, "values_visible": visible,
+               # who keyed, who verified, each difference: for supervisors (issue 8 oversight)
+               "trace": verification.trace(screening) if "supervisor" in me.roles else None}
     context.update(extra)
     return context
 
 
-def _view(screening_id):
+def _view(screening_id, reveal=False):
     try:
-        return screenings.view(screening_id, actor())
+        return screenings.view(screening_id, actor(), reveal=reveal)
     except NotFound:
         abort(404)
+
+
+def _hidden_pending(screening) -> bool:
+    """A pending record whose first values this person has not seen (blind second keying)."""
+    return not verification.first_values_visible(screening, actor())
 
 
 @bp.get("/<int:screening_id>")
@@ -65,6 +75,14 @@ def show(screening_id):
     return render("screenings/show.html", **_context(screening, changes))
 
 
+@bp.post("/<int:screening_id>/reveal")
+@requires(*ROLES)
+def reveal(screening_id):
+    """未確定の記録の1回目の値を表示する（表示した職員はこの用紙の確認入力ができなくなる）."""
+    screening, changes = _view(screening_id, reveal=True)
+    return render("screenings/show.html", **_context(screening, changes))
+
+
 @bp.get("/<int:screening_id>/correct")
 @requires(*ROLES)
 def correct_form(screening_id):
@@ -72,6 +90,9 @@ def correct_form(screening_id):
     screening, changes = _view(screening_id)
     if screening.status == screenings.VOID:
         flash("取り消された記録は訂正できません。", "error")
+        return redirect_to("screenings.show", screening_id=screening.id)
+    if _hidden_pending(screening):
+        flash(PENDING_HIDDEN, "error")
         return redirect_to("screenings.show", screening_id=screening.id)
     values = {"exam_date": screening.exam_date.isoformat(), "institution_code": screening.institution.code,
               "setting": str(screening.setting), **screening.items}
@@ -89,6 +110,9 @@ def correct(screening_id):
         screening = screenings.get(screening_id)
     except NotFound:
         abort(404)
+    if _hidden_pending(screening):
+        flash(PENDING_HIDDEN, "error")
+        return redirect_to("screenings.show", screening_id=screening.id)
     exam = catalogue.get_exam(screening.exam)
     try:
         result = screenings.correct(

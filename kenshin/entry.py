@@ -246,8 +246,9 @@ def _exam_values(batch: Batch, values: Mapping[str, str]) -> dict:
 
 
 def save(batch: Batch, values: Mapping[str, str], actor: audit.Actor,
-         status: str = screenings.CONFIRMED) -> screenings.Recorded:
-    """Record one keyed form; Invalid, Duplicate or NotMatched (with its reason) otherwise."""
+         status: str | None = None) -> screenings.Recorded:
+    """Record one keyed form — pending (未確定) until a second keying agrees (kenshin.verification);
+    Invalid, Duplicate or NotMatched (with its reason) otherwise."""
     batch, errors = check_batch(batch.as_dict())
     if errors:
         raise Invalid(errors)

@@ -18,6 +18,7 @@ from models import (
     ResidentChange,
     Screening,
     ScreeningChange,
+    ScreeningDifference,
     SeiriNumber,
     Staff,
 )
@@ -223,6 +224,12 @@ def _screenings(resident: Resident) -> list[ScreeningRecord]:
                 codes.add(str(snap.get("institution_code") or snap.get("institution") or ""))
     institutions = {i.code: f"{i.name}（{i.code}）"
                     for i in Institution.select().where(Institution.code.in_(codes - {""}))}
+    # Verified entry (ベリファイ入力): each difference between the two keyings and how it was settled.
+    differences: dict[int, list[ScreeningDifference]] = {}
+    for difference in (ScreeningDifference.select(ScreeningDifference, Staff).join(Staff)
+                       .where(ScreeningDifference.screening.in_([s.id for s in rows]))
+                       .order_by(ScreeningDifference.at, ScreeningDifference.id)):
+        differences.setdefault(difference.screening_id, []).append(difference)
     records = []
     for s in rows:
         exam = catalogue.get_exam(s.exam)
@@ -233,13 +240,23 @@ def _screenings(resident: Resident) -> list[ScreeningRecord]:
             screening=s, exam_name=exam.name, exam_date=_date_text(s.exam_date),
             fiscal_year=f"{fiscal_year_label(s.fiscal_year)}", institution=s.institution.name,
             setting=catalogue.SETTINGS.get(str(s.setting), str(s.setting)),
-            referral="要精検" if s.referral else "精検不要",
-            status=SCREENING_STATUS.get(s.status, s.status) + (f"（{s.void_reason}）" if s.void_reason else ""),
+            # A pending record is held data, shown as 未確定: its 要精検 is no result until verified.
+            referral=("未確定（確認入力前）" if s.status == "pending"
+                      else "要精検" if s.referral else "精検不要"),
+            status=SCREENING_STATUS.get(s.status, s.status)
+            + ("（確認入力待ち）" if s.status == "pending" else "")
+            + (f"（{s.void_reason}）" if s.void_reason else ""),
             source=SOURCES.get(s.source, s.source),
             items=catalogue.display_items(s.exam, items),
             changes=[Change(CHANGE_KINDS.get(c.kind, c.kind), c.at, c.staff.name, c.reason,
                             _diffs(exam, c.before, c.after, institutions))
-                     for c in changes.get(s.id, [])]))
+                     for c in changes.get(s.id, [])]
+            + [Change("確認入力の相違の解決", d.at, d.resolved_by.name, d.reason,
+                      [Diff(_item_label(exam, d.item),
+                            f"1回目 {_value(exam, d.item, d.first_value, institutions)}／"
+                            f"2回目 {_value(exam, d.item, d.second_value, institutions)}",
+                            _value(exam, d.item, d.chosen_value, institutions))])
+               for d in differences.get(s.id, [])]))
     return records
 
 

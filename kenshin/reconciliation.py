@@ -133,8 +133,11 @@ def detail(item_id: int, actor: audit.Actor) -> Detail:
 
 
 def assign(item_id: int, resident_id: int, actor: audit.Actor, note: str = "",
-           status: str = screenings.CONFIRMED) -> screenings.Recorded:
-    """Record the waiting form against a person chosen by the clerk (every rule re-checked)."""
+           status: str | None = None) -> screenings.Recorded:
+    """Record the waiting form against a person chosen by the clerk (every rule re-checked).
+
+    A parked paper form is recorded pending (未確定) until a second keying agrees; a clinic-file
+    row confirmed (screenings.record decides by source)."""
     with db.atomic():
         item = get(item_id)
         if item.status != OPEN:

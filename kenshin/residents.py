@@ -359,9 +359,13 @@ def _screenings(resident_id: int) -> list[YearGroup]:
             names[s.exam] = catalogue.get_exam(s.exam).name
         except (NotFound, KeyError):
             items, names[s.exam] = [], s.exam
+        # A pending (未確定) form is shown as pending only: its values wait for the blind second
+        # keying (kenshin.verification), and an unverified 要精検 is no result yet.
+        counts = s.status == "confirmed"
         line = ScreeningLine(
             _as_date(s.exam_date), s.age, s.institution.name, catalogue.SETTINGS.get(str(s.setting), ""),
-            bool(s.referral), s.status, STATUS_LABELS.get(s.status, s.status), s.void_reason, items)
+            bool(s.referral) and counts, s.status, STATUS_LABELS.get(s.status, s.status), s.void_reason,
+            items if s.status != "pending" else [])
         years.setdefault(s.fiscal_year, {}).setdefault(s.exam, []).append(line)
     return [YearGroup(fy, dates.fiscal_year_label(fy),
                       [ExamGroup(code, names[code], years[fy][code])

@@ -10,8 +10,11 @@ Corrections never overwrite silently: each keeps before/after, who, when and a r
 A record entered against the wrong person is voided (with a reason) and entered again; nothing
 is deleted. Audit details name which items changed, never their values.
 
-`status` is a parameter so that verified entry (ベリファイ入力) can record a first keying as
-pending; keyed forms also keep their keying (round 1) in ScreeningKeying for that purpose.
+Verified entry (ベリファイ入力, kenshin.verification): a keyed form is recorded `pending` (未確定)
+and keeps its keying as round 1 of ScreeningKeying; it counts only once a second keying by
+someone else agrees (`confirmed`). Clinic-file rows are recorded `confirmed`. Anything that
+counts results — statistics, follow-up and referral lists, provision, printed summaries —
+starts from `counted()`, which holds confirmed records only.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from models import (
     Institution,
@@ -42,6 +45,9 @@ KEYED, FILE = "keyed", "file"
 SOURCE_LABELS = {KEYED: "画面入力", FILE: "医療機関ファイル"}
 REASON_MAX = 400
 WOMEN_ONLY = "女性のみの検診です（男性には記録できません）"
+# Audit detail of a screening.view that showed a pending record's values (the viewer may then
+# not key it blind: kenshin.verification reads this back).
+FIRST_KEYING_SHOWN = "first_keying_shown"
 
 
 class Duplicate(Refused):
@@ -210,15 +216,19 @@ def _staff_id(actor: audit.Actor) -> int | None:
 
 
 def record(resident, *, exam, exam_date, institution, setting, items: Mapping[str, str | None],
-           actor: audit.Actor, source: str = KEYED, status: str = CONFIRMED, batch=None,
+           actor: audit.Actor, source: str = KEYED, status: str | None = None, batch=None,
            today: date | None = None, audit_action: str = "screening.create",
            audit_details: dict | None = None, keyed_by: int | None = None) -> Recorded:
     """Check and write one screening of `resident` with its audit event, in one transaction.
 
     A keyed form also keeps its keying (round 1) by `keyed_by` — the clerk who keyed the paper,
     when that is not the one recording it (a form parked and assigned later) — or by the actor.
+    The status defaults by source: a keyed form is pending (未確定) until a second keying agrees
+    (kenshin.verification); a clinic-file row is confirmed.
     Raises Invalid (errors by column) or Duplicate (with the existing record's id).
     """
+    if status is None:
+        status = PENDING if source == KEYED else CONFIRMED
     if status not in (PENDING, CONFIRMED):
         raise ValueError(f"a new screening is pending or confirmed, not {status!r}")
     if source not in (KEYED, FILE):
@@ -395,14 +405,41 @@ def of_resident(resident_id: int, include_void: bool = True) -> list[Screening]:
     return rows
 
 
+# --- what counts --------------------------------------------------------------------------------
+
+def counted():
+    """The screenings that count as results: confirmed only. Statistics, follow-up and referral
+    lists, provision and printed summaries start here; a pending (未確定) or void record never counts."""
+    return Screening.select().where(Screening.status == CONFIRMED)
+
+
+def referral_counts(fiscal_year: int) -> dict[str, tuple[int, int]]:
+    """Per exam of a 年度: (screenings, 要精検) among the confirmed records."""
+    counts: dict[str, list[int]] = {}
+    query = (Screening.select(Screening.exam, Screening.referral, fn.COUNT(Screening.id))
+             .where((Screening.status == CONFIRMED) & (Screening.fiscal_year == fiscal_year))
+             .group_by(Screening.exam, Screening.referral).tuples())
+    for exam, referral, n in query:
+        pair = counts.setdefault(exam, [0, 0])
+        pair[0] += n
+        if referral:
+            pair[1] += n
+    return {exam: (total, referred) for exam, (total, referred) in counts.items()}
+
+
 # --- reading (every read of health results is audited) -----------------------------------------
 
-def view(screening_id: int, actor: audit.Actor) -> tuple[Screening, list[ScreeningChange]]:
-    """One record with its history, for the detail page; the view is audited."""
+def view(screening_id: int, actor: audit.Actor,
+         reveal: bool = False) -> tuple[Screening, list[ScreeningChange]]:
+    """One record with its history, for the detail page; the view is audited. `reveal` marks a
+    view that shows a pending record's first values (FIRST_KEYING_SHOWN)."""
     screening = get(screening_id)
+    details = {"exam": screening.exam}
+    if reveal and screening.status == PENDING:
+        details[FIRST_KEYING_SHOWN] = True
     with db.atomic():
         audit.record("screening.view", actor, resident=screening.resident_id, object_type="screening",
-                     object_id=screening.id, details={"exam": screening.exam})
+                     object_id=screening.id, details=details)
     return screening, history(screening.id)
 
 

@@ -120,7 +120,11 @@ def test_candidates_when_no_identifier_and_the_chosen_one_is_recorded(clerk, db)
     assert chosen.status_code == 200 and models.Screening.get().resident_id == person.id
 
 
-def test_detail_correction_void_and_summary(clerk, db):
+def test_detail_correction_void_and_summary(clerk, db, make_staff):
+    from kenshin import verification
+
+    from .screening_helpers import actor_of
+
     make_resident()
     set_batch(clerk)
     clerk.post("/entry/save", data=form(), headers=HX)
@@ -132,9 +136,14 @@ def test_detail_correction_void_and_summary(clerk, db):
     assert clerk.post(f"/screenings/{screening.id}/correct", data=values).status_code == 303
     detail = clerk.get(f"/screenings/{screening.id}").get_data(as_text=True)
     assert "読み違い" in detail and "<ins>カテゴリー2（良性）</ins>" in detail
+    # keyed forms are pending until a second keying agrees (issue 8): not on the summary yet
+    summary = clerk.get(f"/screenings/summary/{screening.resident_id}").get_data(as_text=True)
+    assert "確定した検診記録はありません" in summary
+    verification.key_second(screening.id, {"xray_category": "2", "referral": ""},
+                            actor_of(make_staff("clerk")))
     summary = clerk.get(f"/screenings/summary/{screening.resident_id}").get_data(as_text=True)
     assert "カテゴリー2（良性）" in summary
-    assert models.AuditEvent.select().where(models.AuditEvent.action == "print").count() == 1
+    assert models.AuditEvent.select().where(models.AuditEvent.action == "print").count() == 2
     assert clerk.post(f"/screenings/{screening.id}/void", data={"reason": "別人"}).status_code == 303
     summary = clerk.get(f"/screenings/summary/{screening.resident_id}").get_data(as_text=True)
     assert "確定した検診記録はありません" in summary

@@ -49,12 +49,15 @@ def test_every_exam_is_recorded_with_derived_year_age_and_referral(woman, clerk,
     recorded = keyed(woman, clerk, exam=exam)
     screening = models.Screening.get_by_id(recorded.screening.id)
     assert screening.fiscal_year == 2025 and screening.age == 65
-    assert screening.status == "confirmed" and screening.source == "keyed"
+    # a keyed form is pending (未確定) until a second keying agrees (issue 8, ベリファイ入力)
+    assert screening.status == "pending" and screening.source == "keyed"
     assert screening.referral == catalogue.referral_flag(exam, screening.items)
     assert screening.entered_by_id == clerk.staff_id
     # the first keying is kept for verified entry (ベリファイ入力)
     assert models.ScreeningKeying.get(screening=screening).round == 1
     assert audit_actions()[-1] == "screening.create"
+    event = models.AuditEvent.select().order_by(models.AuditEvent.seq.desc()).first()
+    assert event.details["status"] == "pending"
 
 
 def test_derived_referral_is_stored_and_marks_the_screening(woman, clerk):
