@@ -11,7 +11,6 @@ up to 30 days (第83条第2項, 第94条第2項, 第102条第2項), decided with
 """
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -20,6 +19,7 @@ from peewee import fn
 from models import DisclosureEntry, DisclosureRequest, Resident, ResidentChange, Staff, db
 
 from . import audit, concerned, holdings
+from .textinput import clean_text
 from .dates import DateError, format_both, now_utc, parse_date, today_jst
 from .errors import Invalid, NotFound, Refused
 from .listing import Page, csv_bytes, export_reason, paginate
@@ -86,18 +86,7 @@ def urgency(request: DisclosureRequest, today: date | None = None) -> Urgency:
 
 # --- input -----------------------------------------------------------------------------------
 
-def _text(value, key, label, limit, errors, required=True, multiline=False) -> str:
-    text = (value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not text:
-        if required:
-            errors.setdefault(key, []).append(f"{label}を入力してください")
-        return ""
-    if len(text) > limit:
-        errors.setdefault(key, []).append(f"{label}は{limit}文字以内で入力してください")
-    allowed = "\n\t" if multiline else ""
-    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text):
-        errors.setdefault(key, []).append(f"{label}に使えない文字があります")
-    return text
+_text = clean_text
 
 
 def _day(value, key, label, errors, today) -> date | None:

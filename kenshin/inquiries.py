@@ -15,6 +15,7 @@ from peewee import JOIN, fn
 from models import Inquiry, InquiryEntry, Resident, Staff, db
 
 from . import audit, concerned
+from .textinput import clean_text
 from .dates import JST, DateError, now_utc, parse_date, to_jst
 from .errors import Invalid, NotFound, Refused
 from .listing import Page, csv_bytes, export_reason, paginate, period, utc_bounds
@@ -35,19 +36,7 @@ _CLOCK = re.compile(r"(\d{1,2}):?(\d{2})")
 
 # --- input -----------------------------------------------------------------------------------
 
-def _text(value: str | None, key: str, label: str, limit: int, errors: dict, required=True,
-          multiline=False) -> str:
-    text = (value or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not text:
-        if required:
-            errors.setdefault(key, []).append(f"{label}を入力してください")
-        return ""
-    if len(text) > limit:
-        errors.setdefault(key, []).append(f"{label}は{limit}文字以内で入力してください")
-    allowed = "\n\t" if multiline else ""
-    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text):
-        errors.setdefault(key, []).append(f"{label}に使えない文字があります")
-    return text
+_text = clean_text
 
 
 def _moment(day_text: str | None, clock_text: str | None, prefix: str, errors: dict) -> datetime | None:
