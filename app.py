@@ -83,6 +83,12 @@ def register_cli(app):
         app.cli.add_command(command)
 
 
+def _ensure_schema():
+    """Create the schema on a new database; leave an existing one alone (the app role may not CREATE)."""
+    if not models.db.table_exists("schema_info"):
+        models.create_schema()
+
+
 def _fail(message: str, code: int = 2):
     click.echo(message, err=True)
     sys.exit(code)
@@ -104,7 +110,7 @@ def demo_data(residents, seed, years, if_empty):
     """Load realistic synthetic residents, institutions and screenings into an empty database."""
     from kenshin import demo
 
-    models.create_schema()
+    _ensure_schema()
     if if_empty and models.Resident.select().exists():
         click.echo("demo-data: the database already has residents; nothing loaded")
         return
@@ -128,7 +134,7 @@ def create_user(login_id, name, division, roles):
     from kenshin import staff
     from kenshin.errors import Invalid
 
-    models.create_schema()
+    _ensure_schema()
     try:
         _, token = staff.create(login_id, name, division, roles, audit.Actor.system(),
                                 link_hours=current_app.config["ENROLL_LINK_HOURS"])
@@ -144,7 +150,7 @@ def first_admin(login_id):
     from flask import current_app
     from kenshin import staff
 
-    models.create_schema()
+    _ensure_schema()
     link_hours = current_app.config["ENROLL_LINK_HOURS"]
     person, token = staff.first_admin(login_id, audit.Actor.system(), link_hours)
     if token is None:
@@ -221,8 +227,7 @@ def _import_command(name: str, doc: str, module_name: str, entry: str):
         from kenshin import csvimport
 
         module = importlib.import_module(f"kenshin.{module_name}")
-        if not models.db.table_exists("schema_info"):  # the app role may not CREATE
-            models.create_schema()
+        _ensure_schema()
         actor = audit.Actor.system()
         try:
             source = csvimport.Source.from_path(path, encoding)
