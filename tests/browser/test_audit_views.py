@@ -90,3 +90,23 @@ def test_viewer_person_record_pdf_and_long_logon_answer(app, page, tmp_path):
                 "logon_review.answer"} <= set(actions)
         assert audit.verify().ok
         models.db.close()
+
+
+def test_unusual_access_lists_a_view_of_someone_with_the_same_surname(app, page):
+    _arrange(app)  # 閲覧 一郎 viewed 開示 花子: different surnames
+    with app.app_context():
+        models.db.connect(reuse_if_open=True)
+        relative, _ = staff_domain.create("viewer02", "開示 次郎", "健康支援課", ["clerk"],
+                                          audit.Actor.system("pytest"))
+        person = models.Resident.get(models.Resident.atena_no == "000987654321")
+        with models.db.atomic():
+            audit.record("resident.view", audit.Actor.of_staff(relative, "10.1.2.4"), resident=person)
+        models.db.close()
+    enrolled_person(app, page, "kansa02", "auditor", name="監査 花子")
+    page.get_by_role("link", name="不審なアクセスの確認").first.click()
+    page.get_by_role("button", name="確認する").click()
+    section = page.locator("section[aria-labelledby=same-name]")
+    section.wait_for()
+    assert "（1件）" in section.get_by_role("heading").inner_text()
+    assert "開示 次郎" in section.inner_text()
+    assert "閲覧 一郎" not in section.inner_text()
