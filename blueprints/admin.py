@@ -63,7 +63,7 @@ def _link_page(person, token: str, heading: str):
 
 @bp.get("/staff")
 @requires("admin")
-@menu("職員管理", 800)
+@menu("職員管理", 710)
 def staff_list():
     """職員一覧: 役割、所属、最終ログイン、状態 (paged)."""
     listing = staff_domain.listing(request.args.get("page", 1, type=int))
@@ -172,7 +172,7 @@ def staff_reset(staff_id):
 
 @bp.get("/sessions")
 @requires("admin")
-@menu("利用中のセッション", 810)
+@menu("利用中のセッション", 720)
 def session_list():
     """利用中のセッション: 誰が、どの端末で、いつから、最終操作、ロック中か."""
     listing = staff_domain.open_sessions(policy(), request.args.get("page", 1, type=int))

@@ -52,3 +52,18 @@ def test_signed_in_clerk_sees_menu_with_name(client, make_staff):
     assert "hx-history=\"false\"" in html
     token = csrf_from(html)
     assert token
+
+
+def test_menu_shows_each_role_only_its_own_screens_grouped_by_task(client, make_staff):
+    clerk = make_staff("clerk")
+    assert login(client, clerk).get_json()["ok"]
+    html = client.get("/").get_data(as_text=True)
+    assert "住民・検診" in html and "住民検索" in html
+    assert "職員管理" not in html and "監査ログの閲覧" not in html and ">管理<" not in html
+    client.post("/logout", data={"csrf_token": csrf_from(html)})
+
+    admin = make_staff("admin")
+    assert login(client, admin).get_json()["ok"]
+    html = client.get("/").get_data(as_text=True)
+    assert ">管理<" in html and "職員管理" in html and "監査・ログの確認" in html
+    assert "住民検索" not in html and "検診結果の入力" not in html
