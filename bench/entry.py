@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import sys
 import time
 from datetime import date, timedelta
@@ -31,9 +30,10 @@ sys.path.insert(0, ROOT)
 import models  # noqa: E402
 from kenshin import audit, catalogue, csvimport, dates  # noqa: E402
 
+import clerk  # noqa: E402  (bench/clerk.py)
+
 DATA = os.path.join(ROOT, "bench", "data")
 BENCH_KEY = "bench-audit-key"
-PASSWORD = "bench entry password 2026"
 STACK = 25
 FORMS = {
     "gastric_xray": {"xray_category": "2", "xray_findings": "慢性胃炎"},
@@ -122,48 +122,6 @@ def build(residents: int, screenings: int, seed: int) -> None:
         models.db.execute_sql("ANALYZE screening")
 
 
-def clerk_client(app):
-    """A test client signed in as a clerk through the real password + WebAuthn login."""
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from softauthn import SoftAuthenticator
-    from kenshin import passkeys, staff
-    from kenshin.passwords import hash_password
-
-    rp = passkeys.RelyingParty(app.config["RP_ID"], app.config["RP_NAME"], app.config["ORIGIN"])
-    login_id = f"benchclerk{int(time.time())}"
-    with app.app_context():
-        models.db.connect(reuse_if_open=True)
-        person, _ = staff.create(login_id, "計測 用子", "健康支援課", ["clerk"], audit.Actor.system("bench"))
-        authenticator = SoftAuthenticator(origin=rp.origin, rp_id=rp.rp_id)
-        options, challenge = passkeys.registration_options(rp, person)
-        with models.db.atomic():
-            passkeys.register(rp, person, challenge, authenticator.register(options), "bench")
-            models.Staff.update(password_hash=hash_password(PASSWORD), enroll_token_hash=None).where(
-                models.Staff.id == person.id).execute()
-        models.db.close()
-    client = app.test_client()
-    token = _csrf(client.get("/login").get_data(as_text=True))
-    page = client.post("/login", data={"csrf_token": token, "login_id": login_id, "password": PASSWORD})
-    token = _csrf(page.get_data(as_text=True))
-    options = client.post("/login/options", headers={"X-CSRFToken": token}).get_json()
-    answer = client.post("/login/verify", data=authenticator.assert_(options), content_type="application/json",
-                         headers={"X-CSRFToken": token})
-    if not answer.get_json().get("ok"):
-        sys.exit(f"sign-in failed: {answer.get_data(as_text=True)}")
-    return client, _csrf(client.get("/entry/").get_data(as_text=True))
-
-
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|"X-CSRFToken": "([^"]+)"|'
-                  r'name="csrf_token" value="([^"]+)"')
-
-
-def _csrf(html: str) -> str:
-    match = CSRF.search(html)
-    if not match:
-        sys.exit("no CSRF token on the page")
-    return next(g for g in match.groups() if g)
-
-
 def percentile(samples, q):
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -196,7 +154,7 @@ def main() -> None:
             models.Institution.active == True).scalar()  # noqa: E712
         models.db.close()
 
-    client, token = clerk_client(app)
+    client, token = clerk.signed_in(app, "/entry/")
     headers = {"HX-Request": "true", "X-CSRFToken": token}
     today = dates.today_jst()
     fy_start = date(dates.fiscal_year(today), 4, 1)

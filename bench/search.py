@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import statistics
 import sys
 import time
@@ -30,11 +29,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import models  # noqa: E402
-from kenshin import audit, dates, passkeys, residents, staff as staff_domain  # noqa: E402
-from kenshin.passwords import hash_password  # noqa: E402
+from kenshin import audit, dates, residents  # noqa: E402
+import clerk  # noqa: E402  (bench/clerk.py)
 
 DATA = os.path.join(ROOT, "bench", "data")
-PASSWORD = "bench search password 2026"
 AUDIT_KEY = "bench"
 SEIRI_SAMPLE = 20_000
 VARIANTS = {"高": "髙", "崎": "﨑", "辺": "邊", "斎": "齋", "沢": "澤", "浜": "濱", "島": "嶋"}
@@ -96,42 +94,6 @@ def _issue_seiri_numbers(seed: int) -> None:
 
 
 # --- the clerk -----------------------------------------------------------------------------------
-
-def signed_in_clerk(app):
-    """A test client signed in as a clerk through the real two-factor login."""
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from softauthn import SoftAuthenticator
-
-    rp = passkeys.RelyingParty(app.config["RP_ID"], app.config["RP_NAME"], app.config["ORIGIN"])
-    login_id = f"bench{random.randrange(10**8):08d}"
-    with app.app_context():
-        models.db.connect(reuse_if_open=True)
-        person, _ = staff_domain.create(login_id, "検索 計測", "健康支援課", ["clerk"],
-                                        audit.Actor.system("bench"))
-        authenticator = SoftAuthenticator(origin=rp.origin, rp_id=rp.rp_id)
-        options, challenge = passkeys.registration_options(rp, person)
-        with models.db.atomic():
-            passkeys.register(rp, person, challenge, authenticator.register(options), "bench")
-            person.password_hash = hash_password(PASSWORD)
-            person.enroll_token_hash = None
-            person.save()
-        models.db.close()
-    client = app.test_client()
-    token = _csrf(client.get("/login").get_data(as_text=True))
-    client.post("/login", data={"csrf_token": token, "login_id": login_id, "password": PASSWORD})
-    options = client.post("/login/options", headers={"X-CSRFToken": token}).get_json()
-    answer = authenticator.assert_(options)
-    done = client.post("/login/verify", data=answer, content_type="application/json",
-                       headers={"X-CSRFToken": token})
-    if not done.get_json().get("ok"):
-        sys.exit(f"bench clerk could not sign in: {done.get_data(as_text=True)}")
-    return client, _csrf(client.get("/residents/").get_data(as_text=True))
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"|"X-CSRFToken": "([^"]+)"', html)
-    return match[1] or match[2]
-
 
 # --- realistic searches ----------------------------------------------------------------------------
 
@@ -274,7 +236,7 @@ def main() -> None:
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "AUDIT_KEY": AUDIT_KEY,
                       "ORIGIN": "http://localhost", "RP_ID": "localhost"})
-    client, token = signed_in_clerk(app)
+    client, token = clerk.signed_in(app, "/residents/", name="検索 計測")
     with app.app_context():
         models.db.connect(reuse_if_open=True)
         searches = make_searches(args.searches, args.seed)
