@@ -1,11 +1,11 @@
-"""Peewee models for the whole 検診情報ファイル, the database proxy, schema creation and upgrades.
+"""Peewee models for the whole 検診情報ファイル and the database proxy they are bound through.
+
+Binding, schema creation, triggers and bulk writers live beside this module, in database.py.
 
 Nothing here imports the web layer or the domain package: data flows one way (DESIGN.md).
 No column anywhere holds the 個人番号; the registry's internal 宛名番号 is the key.
 """
 import json
-import os
-from urllib.parse import unquote, urlparse
 
 from peewee import (
     BigIntegerField,
@@ -18,16 +18,13 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
-    PostgresqlDatabase,
     SQL,
     SmallIntegerField,
-    SqliteDatabase,
     TextField,
 )
 
 db = DatabaseProxy()
 
-SCHEMA_VERSION = 1
 
 
 class JSONField(TextField):
@@ -470,131 +467,3 @@ ALL_MODELS = [
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
     InquiryEntry, DisclosureRequest, DisclosureEntry,
 ]
-
-
-# --- binding and schema ----------------------------------------------------------------------
-
-class _SqliteDatabase(SqliteDatabase):
-    """SQLite that keeps one idle connection per process open on the file.
-
-    When the LAST connection to a WAL database closes, SQLite checkpoints the WAL into the
-    database (an fsync) and deletes it. Requests connect and close (teardown_request), so nearly
-    every request that writes — and every personal-data view writes its audit event — paid that
-    checkpoint: ~10 ms (bench/audit.py). An idle connection that has read the database once
-    keeps the WAL open; the usual auto-checkpoint (every 1000 pages) still runs."""
-
-    _keeper = None
-
-    def _connect(self):
-        conn = super()._connect()
-        if self._keeper is None and self.database != ":memory:":
-            import sqlite3
-
-            keeper = sqlite3.connect(self.database, check_same_thread=False)
-            keeper.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-            self._keeper = keeper
-        return conn
-
-
-def make_database(url: str):
-    """A peewee database for `sqlite:///path` or `postgresql://user@host[:port]/name`."""
-    parsed = urlparse(url)
-    if parsed.scheme == "sqlite":
-        path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else parsed.path
-        if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        # BEGIN IMMEDIATE: a deferred transaction that read first cannot upgrade to a write once
-        # another worker has committed (SQLITE_BUSY_SNAPSHOT is not waited out by busy_timeout).
-        return _SqliteDatabase(path, lock_type="IMMEDIATE", pragmas={
-            "journal_mode": "wal",
-            "foreign_keys": 1,
-            "synchronous": "normal",
-            "busy_timeout": 10000,
-            "cache_size": -64000,
-        })
-    if parsed.scheme in ("postgres", "postgresql"):
-        # A small pool per worker: a new PostgreSQL connection costs more than most requests.
-        from playhouse.pool import PooledPostgresqlDatabase
-
-        return PooledPostgresqlDatabase(
-            max_connections=16, stale_timeout=300, timeout=10,
-            database=unquote(parsed.path.lstrip("/")),
-            user=unquote(parsed.username) if parsed.username else None,
-            password=unquote(parsed.password) if parsed.password else None,
-            host=parsed.hostname or None,
-            port=parsed.port or None,
-        )
-    raise ValueError(f"unsupported database URL scheme: {parsed.scheme!r}")
-
-
-def bind(url: str):
-    """Point the proxy at the database named by `url` (once per process or test app)."""
-    database = make_database(url)
-    db.initialize(database)
-    return database
-
-
-def is_postgres() -> bool:
-    return isinstance(db.obj, PostgresqlDatabase)
-
-
-SQLITE_AUDIT_TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event
-       BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event
-       BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-]
-
-POSTGRES_EXTRAS = [
-    # Byte-order collation so that prefix ranges on kana keys use the B-tree index.
-    'ALTER TABLE resident ALTER COLUMN kana_key TYPE VARCHAR(60) COLLATE "C"',
-    'ALTER TABLE resident ALTER COLUMN name_key TYPE VARCHAR(60) COLLATE "C"',
-    'ALTER TABLE queue_item ALTER COLUMN kana_key TYPE VARCHAR(60) COLLATE "C"',
-    """CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
-       BEGIN RAISE EXCEPTION 'audit_event is append-only'; END; $$ LANGUAGE plpgsql""",
-    """DO $$ BEGIN
-         IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_event_append_only') THEN
-           CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_event
-             FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only();
-         END IF;
-       END $$""",
-]
-
-
-# Columns added to tables that already shipped (create_tables never alters a table): (table, column, DDL).
-ADDED_COLUMNS = [
-    ("resident", "use_suspended", "BOOLEAN NOT NULL DEFAULT FALSE"),
-    ("long_logon_notice", "reply_by", "DATE"),
-]
-
-
-def _add_missing_columns() -> bool:
-    added = False
-    for table, column, ddl in ADDED_COLUMNS:
-        if column not in {c.name for c in db.get_columns(table)}:
-            db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {ddl}')
-            added = True
-    return added
-
-
-def create_schema() -> str:
-    """Create missing tables, indexes and guards; safe to run any number of times."""
-    with db.atomic():
-        existed = db.table_exists("schema_info")
-        db.create_tables(ALL_MODELS, safe=True)
-        altered = _add_missing_columns()
-        if is_postgres():
-            for statement in POSTGRES_EXTRAS:
-                db.execute_sql(statement)
-        else:
-            for statement in SQLITE_AUDIT_TRIGGERS:
-                db.execute_sql(statement)
-        info = SchemaInfo.select().first()
-        if info is None:
-            SchemaInfo.create(version=SCHEMA_VERSION)
-            return "created" if not existed else "upgraded"
-        if info.version < SCHEMA_VERSION:
-            SchemaInfo.update(version=SCHEMA_VERSION).execute()
-            return "upgraded"
-        return "upgraded" if altered else "current"
-

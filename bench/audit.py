@@ -36,9 +36,11 @@ from datetime import date, datetime, timedelta
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import database  # noqa: E402
 import models  # noqa: E402
 from kenshin import audit  # noqa: E402
-from kenshin.dates import now_utc  # noqa: E402
+from kenshin.audit import chain  # noqa: E402
+from kenshin.core.dates import now_utc  # noqa: E402
 
 BENCH_KEY = "bench-audit-key"
 STAFF = 200
@@ -91,7 +93,7 @@ def _generate(n: int, residents, staff):
     start = now_utc() - timedelta(days=365)
     step = timedelta(days=365) / max(n, 1)
     batch = []
-    json_text = audit._ENCODER.encode  # JSONField writes exactly this text for a dict
+    json_text = chain._ENCODER.encode  # JSONField writes exactly this text for a dict
     for seq in range(1, n + 1):
         at = start + step * seq
         at = at.replace(microsecond=at.microsecond)  # naive UTC, microseconds kept
@@ -101,9 +103,9 @@ def _generate(n: int, residents, staff):
         details = {"criteria": "kana+birth"} if action == "resident.search" else {}
         object_type, object_id, outcome = "", "", "ok"
         terminal = f"10.0.{seq % 7}.{seq % 250}"
-        payload = audit._canonical(seq, at, staff_id, login_id, role, terminal, action, resident,
+        payload = chain._canonical(seq, at, staff_id, login_id, role, terminal, action, resident,
                                    object_type, object_id, outcome, details)
-        digest = audit._mac(prev, payload)
+        digest = chain._mac(prev, payload)
         batch.append((seq, at, staff_id, login_id, role, terminal, action, resident, object_type,
                       object_id, outcome, json_text(details), prev, digest))
         prev = digest
@@ -145,7 +147,7 @@ def build(n: int) -> int:
     done = 0
     for batch, last in _generate(n, residents, staff):
         with models.db.atomic():
-            if models.is_postgres():
+            if database.is_postgres():
                 cursor = models.db.connection().cursor()
                 cursor.copy_expert(f"COPY audit_event ({', '.join(COLUMNS)}) FROM STDIN",
                                    _copy_text(batch))
@@ -158,7 +160,7 @@ def build(n: int) -> int:
     with models.db.atomic():
         models.AuditHead.delete().execute()
         models.AuditHead.insert(id=audit.HEAD_ID, seq=n, hash=last).execute()
-    if models.is_postgres():
+    if database.is_postgres():
         models.db.execute_sql("ANALYZE audit_event")
     else:
         models.db.execute_sql("ANALYZE")
@@ -193,7 +195,7 @@ def measure_writes(k: int) -> float:
 
 def _seed_screenings(resident_id: int) -> None:
     """A few screenings on the measured person, so that the page shows a realistic history."""
-    from kenshin import dates
+    from kenshin.core import dates
 
     if models.Screening.select().where(models.Screening.resident == resident_id).exists():
         return
@@ -238,7 +240,9 @@ def measure_requests(app, k: int) -> float:
     from flask import g
 
     from blueprints.web import ANY_STAFF, actor, render, requires
-    from kenshin import dates, residents, sessions
+    from kenshin.core import dates
+    from kenshin.registry import residents
+    from kenshin.access import sessions
 
     def person_without_audit(resident_id):
         today = dates.today_jst()
@@ -317,7 +321,7 @@ def main(argv=None) -> None:
     kind = "postgresql" if url.startswith("postgres") else "sqlite"
     log(f"database: {kind} {url.split('@')[-1]}")
     with app.app_context():
-        models.create_schema()
+        database.create_schema()
         build(args.events)
         verify_s = float("nan") if args.skip_verify else measure_verify()
         write_per_s = measure_writes(args.writes)

@@ -10,8 +10,10 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import models  # noqa: E402
-from kenshin import audit, passkeys, staff  # noqa: E402
-from kenshin.passwords import hash_password  # noqa: E402
+from kenshin import audit
+from kenshin.access import passkeys
+from kenshin import staff  # noqa: E402
+from kenshin.access.passwords import hash_password  # noqa: E402
 from softauthn import SoftAuthenticator  # noqa: E402
 
 PASSWORD = "bench clerk password 2026"

@@ -27,8 +27,12 @@ from datetime import date, timedelta
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import database  # noqa: E402
 import models  # noqa: E402
-from kenshin import audit, catalogue, csvimport, dates  # noqa: E402
+from kenshin import audit
+from kenshin.screening import catalogue
+from kenshin.imports import csvimport
+from kenshin import dates  # noqa: E402
 
 import clerk  # noqa: E402  (bench/clerk.py)
 
@@ -118,7 +122,7 @@ def build(residents: int, screenings: int, seed: int) -> None:
             csvimport.bulk_insert("screening", columns, rows)
         missing -= len(rows)
     log(f"  {screenings - missing:,} screenings")
-    if models.is_postgres():
+    if database.is_postgres():
         models.db.execute_sql("ANALYZE screening")
 
 
@@ -142,7 +146,7 @@ def main() -> None:
     app = create_app({"DATABASE_URL": url, "AUDIT_KEY": BENCH_KEY, "SECRET_KEY": "bench-secret",
                       "ORIGIN": "http://localhost", "RP_ID": "localhost"})
     with app.app_context():
-        models.create_schema()
+        database.create_schema()
         build(args.residents, args.screenings, args.seed)
         rng = random.Random(args.seed + 2)
         sample = rng.sample(range(1, models.Resident.select(models.Resident.id).order_by(

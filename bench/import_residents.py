@@ -28,6 +28,7 @@ from urllib.parse import urlparse, urlunparse
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import database  # noqa: E402
 import models  # noqa: E402
 from kenshin import dates  # noqa: E402
 
@@ -171,7 +172,7 @@ COLUMNS = ("atena_no", "name", "name_kana", "kana_key", "name_key", "sex", "birt
 
 def stored_rows(url: str) -> list[tuple]:
     """The rows the import stored, in the plain types a driver takes (dates as ISO text)."""
-    database = models.bind(url)
+    database = database.bind(url)
     cursor = database.execute_sql(f"SELECT {', '.join(COLUMNS)} FROM resident ORDER BY id")
     rows = [tuple(v.isoformat() if hasattr(v, "isoformat") and not isinstance(v, str) else v
                   for v in row) for row in cursor]
@@ -181,8 +182,8 @@ def stored_rows(url: str) -> list[tuple]:
 
 def raw_insert(url: str, rows: list[tuple]) -> float:
     """One executemany of every row into the empty resident table, in one transaction."""
-    database = models.bind(url)
-    models.create_schema()
+    database = database.bind(url)
+    database.create_schema()
     database.close()
     database.connect()
     placeholder = "?" if url.startswith("sqlite") else "%s"
@@ -216,8 +217,8 @@ def main() -> None:
     target = Throwaway(args.database_url, "import")
     raw_target = Throwaway(args.database_url, "raw")
     try:
-        models.bind(target.url)
-        models.create_schema()
+        database.bind(target.url)
+        database.create_schema()
         models.db.close()
         seconds, summary = run_import(target.url, path)
         print(f"import (new file):   {seconds:7.1f}s  {args.rows / seconds:10,.0f} rows/s  {summary}")

@@ -25,8 +25,11 @@ from datetime import date, timedelta
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import database  # noqa: E402
 import models  # noqa: E402
-from kenshin import audit, catalogue, dates  # noqa: E402
+from kenshin import audit
+from kenshin.screening import catalogue
+from kenshin import dates  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
 BENCH_KEY = "bench-audit-key"
@@ -153,9 +156,9 @@ def main() -> None:
     os.makedirs(DATA, exist_ok=True)
     url = args.database_url or f"sqlite:///{os.path.join(DATA, 'import_results.sqlite')}"
     residents = args.residents or max(args.rows, 100_000)
-    models.bind(url)
+    database.bind(url)
     audit.configure(BENCH_KEY)
-    models.create_schema()
+    database.create_schema()
     ensure_people(residents, args.seed)
     path = os.path.join(DATA, f"results-{args.rows}-{args.seed}.csv")
     write_file(path, args.rows, args.seed)

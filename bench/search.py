@@ -28,8 +28,11 @@ from urllib.parse import urlparse, urlunparse
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import database  # noqa: E402
 import models  # noqa: E402
-from kenshin import audit, dates, residents  # noqa: E402
+from kenshin import audit
+from kenshin.core import dates
+from kenshin import residents  # noqa: E402
 import clerk  # noqa: E402  (bench/clerk.py)
 
 DATA = os.path.join(ROOT, "bench", "data")
@@ -58,10 +61,10 @@ def build_or_reuse(url: str, n: int, seed: int) -> None:
 
     if url.startswith("postgres"):
         _ensure_postgres_database(url)
-    database = models.bind(url)
+    database = database.bind(url)
     audit.configure(AUDIT_KEY)  # the key the app below uses: one chain
     if not database.table_exists("resident"):
-        models.create_schema()
+        database.create_schema()
     have = models.Resident.select().count()
     if have == 0:
         started = time.perf_counter()
@@ -74,7 +77,7 @@ def build_or_reuse(url: str, n: int, seed: int) -> None:
         print(f"reusing {url} ({have:,} residents)")
     if not models.SeiriNumber.select().exists():
         _issue_seiri_numbers(seed)
-    if models.is_postgres():
+    if database.is_postgres():
         database.execute_sql("ANALYZE")
     database.close()
 
@@ -88,7 +91,7 @@ def _issue_seiri_numbers(seed: int) -> None:
     fy = dates.fiscal_year(dates.today_jst())
     rows = [(f"R{fy - 2018}-{i + 1:07d}", rid, fy, now) for i, rid in enumerate(ids)]
     with models.db.atomic():
-        from kenshin import csvimport
+        from kenshin.imports import csvimport
         csvimport.bulk_insert("seiri_number", ("number", "resident_id", "fiscal_year", "issued_at"), rows)
     print(f"issued {len(rows):,} 整理番号")
 
@@ -209,7 +212,7 @@ def time_raw(database, statements) -> list[float]:
 def explain(database, searches) -> None:
     seen = set()
     today = dates.today_jst()
-    postgres = models.is_postgres()
+    postgres = database.is_postgres()
     for kind, form in searches:
         if kind in seen:
             continue

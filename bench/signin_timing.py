@@ -23,11 +23,14 @@ from datetime import timedelta
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import database  # noqa: E402
 import models  # noqa: E402
-from kenshin import audit, signin, staff as staff_domain  # noqa: E402
-from kenshin.dates import now_utc  # noqa: E402
-from kenshin.errors import Refused  # noqa: E402
-from kenshin.passwords import hash_password  # noqa: E402
+from kenshin import audit
+from kenshin.access import signin
+from kenshin.access import staff as staff_domain  # noqa: E402
+from kenshin.core.dates import now_utc  # noqa: E402
+from kenshin.core.errors import Refused  # noqa: E402
+from kenshin.access.passwords import hash_password  # noqa: E402
 
 
 def _person(login_id: str, **changes) -> None:
@@ -43,9 +46,9 @@ def main() -> None:
     parser.add_argument("--database-url")
     args = parser.parse_args()
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/signin-bench.db"
-    models.bind(url)
+    database.bind(url)
     audit.configure("bench-key")
-    models.create_schema()
+    database.create_schema()
     stamp = str(int(time.time()))
     kinds = {"unknown": f"nobody-{stamp}", "wrong": f"wrong-{stamp}",
              "locked": f"locked-{stamp}", "retired": f"retired-{stamp}"}

@@ -21,10 +21,14 @@ from datetime import date
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import database  # noqa: E402
 import models  # noqa: E402
-from kenshin import audit, screenings, staff as staff_domain, verification  # noqa: E402
-from kenshin.dates import now_utc  # noqa: E402
-from kenshin.kana import kana_key  # noqa: E402
+from kenshin import audit
+from kenshin.screening import screenings
+from kenshin.access import staff as staff_domain
+from kenshin import verification  # noqa: E402
+from kenshin.core.dates import now_utc  # noqa: E402
+from kenshin.core.kana import kana_key  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
 CODE = "1234567890"
@@ -36,11 +40,11 @@ def percentile(values, p):
 
 
 def setup(url: str, forms: int):
-    models.bind(url)
+    database.bind(url)
     audit.configure("bench-verify-key")
     models.db.connect(reuse_if_open=True)
-    models.create_schema()
-    if models.is_postgres():
+    database.create_schema()
+    if database.is_postgres():
         tables = ", ".join(f'"{m._meta.table_name}"' for m in models.ALL_MODELS)
         with models.db.atomic():
             models.db.execute_sql("SET LOCAL session_replication_role = replica")

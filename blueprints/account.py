@@ -3,8 +3,9 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, flash, g, jsonify, request, session, url_for
 
-from kenshin import credentials, passkeys
-from kenshin.errors import NotFound, Refused
+from kenshin.access import credentials
+from kenshin.access import passkeys
+from kenshin.core.errors import NotFound, Refused
 
 from .web import (
     ANY_STAFF,

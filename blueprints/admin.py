@@ -6,9 +6,10 @@ from wtforms import BooleanField, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from kenshin import credentials, staff as staff_domain
-from kenshin.access import ROLES
-from kenshin.errors import Invalid, NotFound, Refused
+from kenshin.access import credentials
+from kenshin.access import staff as staff_domain
+from kenshin.access.roles import ROLES
+from kenshin.core.errors import Invalid, NotFound, Refused
 
 from .web import actor, menu, policy, redirect_to, render, requires
 

@@ -6,9 +6,9 @@ the same filter again with the page number. Only the daily heads' dates use a qu
 """
 from flask import Blueprint, Response, flash, request
 
-from kenshin import audit_log
-from kenshin.access import AUDIT_READ_ROLES
-from kenshin.errors import Invalid, NotFound, Refused
+from kenshin.audit import log as audit_log
+from kenshin.access.roles import AUDIT_READ_ROLES
+from kenshin.core.errors import Invalid, NotFound, Refused
 
 from .web import actor, menu, redirect_to, render, requires
 

@@ -8,8 +8,11 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 import models
-from kenshin import passkeys, sessions, signin, staff as staff_domain
-from kenshin.errors import Invalid, NotFound, Refused
+from kenshin.access import passkeys
+from kenshin.access import sessions
+from kenshin.access import signin
+from kenshin.access import staff as staff_domain
+from kenshin.core.errors import Invalid, NotFound, Refused
 
 from .web import (
     json_error,

@@ -5,10 +5,11 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
-from kenshin import concerned, disclosure
-from kenshin.dates import format_both, format_wareki, now_utc, today_jst
-from kenshin.errors import Invalid, NotFound, Refused
-from kenshin.listing import page_number
+from kenshin.registry import concerned
+from kenshin.requests import disclosure
+from kenshin.core.dates import format_both, format_wareki, now_utc, today_jst
+from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.listing import page_number
 
 from .formhelp import csv_download, messages, pick, resident_url, show_errors
 from .web import actor, menu, redirect_to, render, requires

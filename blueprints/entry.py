@@ -7,9 +7,12 @@ the field — faster than a select for a stack of forms, and the same codes as t
 """
 from flask import Blueprint, abort, request, session, url_for
 
-from kenshin import catalogue, entry, institutions, screenings
-from kenshin.dates import fiscal_year_label
-from kenshin.errors import Invalid, NotFound, Refused
+from kenshin.screening import catalogue
+from kenshin.screening import entry
+from kenshin.registry import institutions
+from kenshin.screening import screenings
+from kenshin.core.dates import fiscal_year_label
+from kenshin.core.errors import Invalid, NotFound, Refused
 
 from .web import actor, menu, render, requires
 

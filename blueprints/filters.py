@@ -1,7 +1,7 @@
 """Jinja filters: 和暦 beside the Western year, Japan time for stored UTC timestamps."""
 from datetime import timezone
 
-from kenshin import dates
+from kenshin.core import dates
 
 
 def wareki(value, style="long"):

@@ -5,7 +5,7 @@ from flask import Response, current_app, url_for
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from kenshin.dates import JST
+from kenshin.core.dates import JST
 
 
 def pick(label: str, pairs) -> SelectField:

@@ -9,7 +9,9 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from kenshin import csvimport, resident_import, uploads
+from kenshin.imports import csvimport
+from kenshin.registry import resident_import
+from kenshin.imports import uploads
 
 from .web import actor, menu, redirect_to, render, requires
 

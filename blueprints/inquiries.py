@@ -5,10 +5,11 @@ from flask import Blueprint, abort, flash, request
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 
-from kenshin import concerned, inquiries
-from kenshin.dates import JST, format_wareki, now_utc
-from kenshin.errors import Invalid, NotFound, Refused
-from kenshin.listing import page_number
+from kenshin.registry import concerned
+from kenshin.requests import inquiries
+from kenshin.core.dates import JST, format_wareki, now_utc
+from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.listing import page_number
 
 from .formhelp import csv_download, messages, pick, resident_url, show_errors
 from .web import actor, is_htmx, menu, redirect_to, render, requires

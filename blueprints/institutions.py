@@ -1,8 +1,8 @@
 """協力医療機関の管理 (admin): list, add, deactivate or reactivate; every change kept as history."""
 from flask import Blueprint, flash, request
 
-from kenshin import institutions
-from kenshin.errors import Invalid, NotFound, Refused
+from kenshin.registry import institutions
+from kenshin.core.errors import Invalid, NotFound, Refused
 
 from .web import actor, menu, redirect_to, render, requires
 

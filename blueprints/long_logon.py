@@ -2,9 +2,10 @@
 printable notice per division asking for the purpose of use; the answers and who closed them."""
 from flask import Blueprint, abort, current_app, flash, request
 
-from kenshin import audit_log, logon_review
-from kenshin.dates import to_jst
-from kenshin.errors import Invalid, NotFound, Refused
+from kenshin.audit import log as audit_log
+from kenshin.audit import logon_review
+from kenshin.core.dates import to_jst
+from kenshin.core.errors import Invalid, NotFound, Refused
 
 from .web import actor, menu, redirect_to, render, requires
 

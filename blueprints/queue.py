@@ -2,9 +2,11 @@
 from flask import Blueprint, abort, flash, request
 
 import models
-from kenshin import catalogue, reconciliation, screenings
-from kenshin.errors import Invalid, NotFound, Refused
-from kenshin.matching import IDENTITY_LABELS
+from kenshin.screening import catalogue
+from kenshin.screening import reconciliation
+from kenshin.screening import screenings
+from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.screening.matching import IDENTITY_LABELS
 
 from .web import actor, menu, redirect_to, render, requires
 

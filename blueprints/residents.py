@@ -7,9 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
-from kenshin import residents
-from kenshin.dates import now_utc
-from kenshin.errors import Invalid, NotFound
+from kenshin.registry import residents
+from kenshin.core.dates import now_utc
+from kenshin.core.errors import Invalid, NotFound
 
 from .web import actor, menu, render, requires
 

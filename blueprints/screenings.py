@@ -2,8 +2,11 @@
 printable result summary. Every read of health results and every print is audited."""
 from flask import Blueprint, abort, flash, request
 
-from kenshin import catalogue, institutions, screenings, verification
-from kenshin.errors import Invalid, NotFound, Refused
+from kenshin.screening import catalogue
+from kenshin.registry import institutions
+from kenshin.screening import screenings
+from kenshin import verification
+from kenshin.core.errors import Invalid, NotFound, Refused
 
 from .web import actor, redirect_to, render, requires
 

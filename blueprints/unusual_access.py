@@ -5,9 +5,10 @@ from datetime import date
 
 from flask import Blueprint, current_app, request
 
-from kenshin import audit_log, unusual_access
-from kenshin.access import AUDIT_READ_ROLES
-from kenshin.errors import Invalid
+from kenshin.audit import log as audit_log
+from kenshin.audit import unusual_access
+from kenshin.access.roles import AUDIT_READ_ROLES
+from kenshin.core.errors import Invalid
 
 from .web import actor, menu, render, requires
 

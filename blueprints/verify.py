@@ -2,8 +2,10 @@
 oversight list of what still waits. The rules live in kenshin.verification."""
 from flask import Blueprint, abort, current_app, flash, request
 
-from kenshin import catalogue, screenings, verification
-from kenshin.errors import Invalid, NotFound, Refused
+from kenshin.screening import catalogue
+from kenshin.screening import screenings
+from kenshin import verification
+from kenshin.core.errors import Invalid, NotFound, Refused
 
 from .web import actor, menu, redirect_to, render, requires
 

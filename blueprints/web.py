@@ -18,8 +18,9 @@ from flask import (
 )
 
 import models
-from kenshin import audit, sessions
-from kenshin.access import ROLES
+from kenshin import audit
+from kenshin.access import sessions
+from kenshin.access.roles import ROLES
 
 PUBLIC = "public"
 ANY_STAFF = "any"  # any signed-in staff member, whatever their roles
@@ -96,7 +97,7 @@ def redirect_to(endpoint: str, **values):
 
 def relying_party():
     """The WebAuthn relying party this deployment answers as (KENSHIN_RP_ID / KENSHIN_ORIGIN)."""
-    from kenshin.passkeys import RelyingParty
+    from kenshin.access.passkeys import RelyingParty
 
     cfg = current_app.config
     return RelyingParty(cfg["RP_ID"], cfg["RP_NAME"], cfg["ORIGIN"])

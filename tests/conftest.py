@@ -12,10 +12,13 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 from flask.testing import FlaskCliRunner
 
+import database
 import models
 from app import create_app
-from kenshin import audit, passkeys, staff as staff_domain
-from kenshin.passwords import hash_password
+from kenshin import audit
+from kenshin.access import passkeys
+from kenshin.access import staff as staff_domain
+from kenshin.access.passwords import hash_password
 
 from .softauthn import SoftAuthenticator
 
@@ -56,8 +59,8 @@ def postgres_url():
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
     url = urlunparse(urlparse(POSTGRES_URL)._replace(path="/" + name))
-    database = models.bind(url)
-    models.create_schema()
+    database = database.bind(url)
+    database.create_schema()
     database.close()
     try:
         yield url
@@ -75,7 +78,7 @@ def _reset_postgres():
     with models.db.atomic():
         models.db.execute_sql("SET LOCAL session_replication_role = replica")
         models.db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    models.SchemaInfo.create(version=models.SCHEMA_VERSION)
+    models.SchemaInfo.create(version=database.SCHEMA_VERSION)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -92,7 +95,7 @@ def app(request, tmp_path):
     application = create_app(config)
     with application.app_context():
         if request.param == "sqlite":
-            models.create_schema()
+            database.create_schema()
         else:
             _reset_postgres()
         models.db.close()

@@ -2,10 +2,10 @@
 from datetime import date
 
 import models
-from kenshin import dates
-from kenshin.dates import now_utc, today_jst
-from kenshin.kana import kana_key, normalize_kana
-from kenshin.names import name_key
+from kenshin.core import dates
+from kenshin.core.dates import now_utc, today_jst
+from kenshin.core.kana import kana_key, normalize_kana
+from kenshin.core.names import name_key
 
 TODAY = today_jst()
 ADULT = date(1982, 4, 1)

@@ -3,9 +3,9 @@ from datetime import date
 
 import models
 from kenshin import audit
-from kenshin.dates import now_utc
-from kenshin.kana import kana_key, normalize_kana
-from kenshin.names import name_key
+from kenshin.core.dates import now_utc
+from kenshin.core.kana import kana_key, normalize_kana
+from kenshin.core.names import name_key
 
 CLI = audit.Actor.system("pytest")
 INSTITUTION = "1234567890"

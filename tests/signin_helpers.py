@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 import models
-from kenshin import sessions
+from kenshin.access import sessions
 
 from .conftest import csrf_from, page_csrf
 

@@ -2,8 +2,8 @@
 from datetime import timedelta
 
 import models
-from kenshin import credentials
-from kenshin.dates import now_utc
+from kenshin.access import credentials
+from kenshin.core.dates import now_utc
 
 from .conftest import login, page_csrf
 from .signin_helpers import events, lock, reauth, unlock

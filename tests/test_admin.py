@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 
 import models
-from kenshin import audit, staff as staff_domain
-from kenshin.dates import now_utc
-from kenshin.errors import Refused
+from kenshin import audit
+from kenshin.access import staff as staff_domain
+from kenshin.core.dates import now_utc
+from kenshin.core.errors import Refused
 
 from .conftest import TEST_PASSWORD, csrf_from, login, page_csrf
 from .signin_helpers import events, lock, session_row

@@ -10,7 +10,9 @@ import peewee
 import pytest
 
 import models
-from kenshin import audit, staff as staff_domain
+from kenshin import audit
+from kenshin.audit import chain
+from kenshin.access import staff as staff_domain
 
 ACTOR = audit.Actor(staff_id=None, label="os:pytest", role="cli", terminal="localhost")
 ROLES_SQL = Path(__file__).resolve().parent.parent / "deploy" / "postgres-roles.sql"
@@ -262,8 +264,8 @@ def test_fast_and_exact_canonical_forms_agree(app, db):
         audit.record("test.event", ACTOR, object_id=None, details={})
         audit.record("test.event", ACTOR, resident=None, object_type="x", object_id=12,
                      details={"z": [1, 2.5, None, True], "a": {"ネスト": "値\n\"引用\""}, "e": "😀"})
-    for row in audit._rows():
-        assert audit._fast_payload(row) == audit._slow_payload(row)
+    for row in chain._rows():
+        assert chain._fast_payload(row) == chain._slow_payload(row)
 
 
 def _record_many(app, n, errors):

@@ -3,7 +3,7 @@ report must never show a bare code). The actions are read from the source, not l
 import ast
 import pathlib
 
-from kenshin.audit_labels import ACTION_LABELS
+from kenshin.audit.labels import ACTION_LABELS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SOURCES = sorted([*ROOT.joinpath("kenshin").rglob("*.py"), *ROOT.joinpath("blueprints").rglob("*.py"),

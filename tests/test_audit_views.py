@@ -8,8 +8,10 @@ from datetime import date, datetime, timedelta
 import pytest
 
 import models
-from kenshin import audit, dates, unusual_access
-from kenshin.names import name_key
+from kenshin import audit
+from kenshin.core import dates
+from kenshin.audit import unusual_access
+from kenshin.core.names import name_key
 
 from .conftest import page_csrf
 

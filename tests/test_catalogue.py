@@ -2,8 +2,8 @@
 
 import pytest
 
-from kenshin import catalogue
-from kenshin.catalogue import (
+from kenshin.screening import catalogue
+from kenshin.screening.catalogue import (
     EXAMS,
     FOLLOWUP_TARGETS,
     SETTINGS,
@@ -15,7 +15,7 @@ from kenshin.catalogue import (
     validate_items,
     verified_items,
 )
-from kenshin.errors import NotFound
+from kenshin.core.errors import NotFound
 
 VALID = {
     "gastric_xray": {"xray_category": "2", "xray_findings": "慢性胃炎", "referral": "0"},

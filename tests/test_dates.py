@@ -3,8 +3,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from kenshin import dates
-from kenshin.dates import (
+from kenshin.core import dates
+from kenshin.core.dates import (
     DateError,
     age_at,
     age_at_fiscal_year_end,

@@ -6,9 +6,12 @@ from datetime import date
 import pytest
 
 import models
-from kenshin import audit, catalogue, dates, demo
-from kenshin.kana import kana_key, normalize_kana
-from kenshin.names import name_key
+from kenshin import audit
+from kenshin.screening import catalogue
+from kenshin.core import dates
+from kenshin import demo
+from kenshin.core.kana import kana_key, normalize_kana
+from kenshin.core.names import name_key
 from models import AuditEvent, ImportBatch, Institution, Resident, Screening
 
 N = 300

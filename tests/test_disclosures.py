@@ -6,10 +6,15 @@ from datetime import date, timedelta
 
 import pytest
 
+import database
 import models
-from kenshin import audit, catalogue, disclosure, holdings, screenings
-from kenshin.dates import now_utc, today_jst
-from kenshin.errors import Invalid, Refused
+from kenshin import audit
+from kenshin.screening import catalogue
+from kenshin.requests import disclosure
+from kenshin.requests import holdings
+from kenshin.screening import screenings
+from kenshin.core.dates import now_utc, today_jst
+from kenshin.core.errors import Invalid, Refused
 
 from .conftest import page_csrf
 from .screening_helpers import VALID_ITEMS, make_institution, make_resident
@@ -386,8 +391,8 @@ def test_clerks_cannot_reach_disclosure_requests(login_as, db):
 def test_schema_upgrade_adds_the_use_suspended_column(app, db):
     models.db.execute_sql('ALTER TABLE "resident" DROP COLUMN "use_suspended"')
     assert "use_suspended" not in {c.name for c in models.db.get_columns("resident")}
-    assert models.create_schema() == "upgraded"
+    assert database.create_schema() == "upgraded"
     assert "use_suspended" in {c.name for c in models.db.get_columns("resident")}
-    assert models.create_schema() == "current"
+    assert database.create_schema() == "current"
     person = make_resident()
     assert models.Resident.get_by_id(person.id).use_suspended is False

@@ -4,7 +4,7 @@ import re
 import pytest
 
 import models
-from kenshin import catalogue
+from kenshin.screening import catalogue
 
 from .conftest import page_csrf
 from .screening_helpers import INSTITUTION, VALID_ITEMS, make_institution, make_resident

@@ -11,8 +11,9 @@ from datetime import date, timedelta
 import pytest
 
 import models
-from kenshin import csvimport, dates
-from kenshin.kana import normalize_kana
+from kenshin.imports import csvimport
+from kenshin.core import dates
+from kenshin.core.kana import normalize_kana
 
 from .conftest import page_csrf
 

@@ -6,8 +6,9 @@ from datetime import date, timedelta
 import pytest
 
 import models
-from kenshin import catalogue, matching
-from kenshin.dates import today_jst
+from kenshin.screening import catalogue
+from kenshin.screening import matching
+from kenshin.core.dates import today_jst
 
 from .screening_helpers import INSTITUTION, VALID_ITEMS, issue_seiri, make_institution, make_resident
 

@@ -7,9 +7,10 @@ from datetime import date, datetime, timedelta
 import pytest
 
 import models
-from kenshin import audit, inquiries
-from kenshin.dates import JST, format_wareki
-from kenshin.errors import Invalid, Refused
+from kenshin import audit
+from kenshin.requests import inquiries
+from kenshin.core.dates import JST, format_wareki
+from kenshin.core.errors import Invalid, Refused
 
 from .conftest import page_csrf
 from .screening_helpers import make_resident

@@ -1,7 +1,7 @@
 """kenshin.kana: the stored kana form and the matching key of FORMATS.md."""
 import pytest
 
-from kenshin.kana import (
+from kenshin.core.kana import (
     KanaError,
     is_hiragana_or_katakana,
     kana_key,

@@ -3,8 +3,8 @@ from datetime import date
 
 import pytest
 
-from kenshin import matching
-from kenshin.matching import FormIdentity, PreloadedLookup, match, parse_identity
+from kenshin.screening import matching
+from kenshin.screening.matching import FormIdentity, PreloadedLookup, match, parse_identity
 
 from .screening_helpers import issue_seiri, make_resident
 

@@ -3,8 +3,8 @@ import unicodedata
 
 import pytest
 
-from kenshin.names import name_key, name_prefix_key
-from kenshin.variants import VARIANTS
+from kenshin.core.names import name_key, name_prefix_key
+from kenshin.core.variants import VARIANTS
 
 # Compatibility ideographs are written as escapes: editors and tools may apply NFC to
 # source text, which would silently turn them into the unified character under test.

@@ -4,8 +4,10 @@ import json
 import pytest
 
 import models
-from kenshin import audit, passkeys, staff as staff_domain
-from kenshin.errors import Refused
+from kenshin import audit
+from kenshin.access import passkeys
+from kenshin.access import staff as staff_domain
+from kenshin.core.errors import Refused
 
 from .softauthn import SoftAuthenticator
 

@@ -5,8 +5,9 @@ from datetime import date, timedelta
 import pytest
 
 import models
-from kenshin import dates, residents
-from kenshin.dates import now_utc
+from kenshin.core import dates
+from kenshin.registry import residents
+from kenshin.core.dates import now_utc
 
 from .conftest import page_csrf
 from .resident_helpers import ADULT, TODAY, make_resident, make_screening

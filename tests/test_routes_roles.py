@@ -4,8 +4,8 @@ import pytest
 import models
 
 from blueprints.web import ANY_STAFF, PUBLIC
-from kenshin import sessions
-from kenshin.access import ROLES
+from kenshin.access import sessions
+from kenshin.access.roles import ROLES
 
 from .conftest import login, page_csrf
 

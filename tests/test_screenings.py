@@ -4,10 +4,12 @@ from datetime import date, timedelta
 import pytest
 
 import models
-from kenshin import catalogue, reconciliation, screenings
-from kenshin.dates import today_jst
-from kenshin.errors import Invalid, Refused
-from kenshin.matching import parse_identity
+from kenshin.screening import catalogue
+from kenshin.screening import reconciliation
+from kenshin.screening import screenings
+from kenshin.core.dates import today_jst
+from kenshin.core.errors import Invalid, Refused
+from kenshin.screening.matching import parse_identity
 
 from .screening_helpers import (
     INSTITUTION,

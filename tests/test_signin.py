@@ -7,8 +7,8 @@ import pytest
 from werkzeug.routing import IntegerConverter
 
 import models
-from kenshin import signin
-from kenshin.dates import now_utc
+from kenshin.access import signin
+from kenshin.core.dates import now_utc
 
 from .conftest import csrf_from, login, page_csrf
 from .signin_helpers import age_session, events, lock, session_row, sid, unlock

@@ -7,9 +7,13 @@ import pytest
 
 import models
 from app import create_app
-from kenshin import catalogue, holdings, reconciliation, screenings, verification
-from kenshin.errors import Invalid, Refused
-from kenshin.matching import parse_identity
+from kenshin.screening import catalogue
+from kenshin.requests import holdings
+from kenshin.screening import reconciliation
+from kenshin.screening import screenings
+from kenshin import verification
+from kenshin.core.errors import Invalid, Refused
+from kenshin.screening.matching import parse_identity
 
 from .conftest import BASE_CONFIG, page_csrf
 from .screening_helpers import INSTITUTION, VALID_ITEMS, actor_of, make_institution, make_resident

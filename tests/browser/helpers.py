@@ -1,6 +1,7 @@
 """Steps a person takes in the browser, shared by the browser tests."""
 import models
-from kenshin import audit, staff as staff_domain
+from kenshin import audit
+from kenshin.access import staff as staff_domain
 
 PASSWORD = "kenshin-browser-pass-2026"
 

@@ -7,8 +7,10 @@ from datetime import date, timedelta
 import pytest
 
 import models
-from kenshin import audit, dates, staff as staff_domain
-from kenshin.names import name_key
+from kenshin import audit
+from kenshin.core import dates
+from kenshin.access import staff as staff_domain
+from kenshin.core.names import name_key
 
 from .helpers import enrolled_person
 

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 import models
-from kenshin import catalogue
+from kenshin.screening import catalogue
 
 from ..screening_helpers import INSTITUTION, VALID_ITEMS, make_institution, make_resident
 from .helpers import enrolled_person

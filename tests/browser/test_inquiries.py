@@ -8,10 +8,15 @@ from datetime import date
 import pytest
 
 import models
-from kenshin import audit, catalogue, disclosure, holdings, inquiries, staff as staff_domain
-from kenshin.dates import now_utc, today_jst
-from kenshin.kana import kana_key, normalize_kana
-from kenshin.names import name_key
+from kenshin import audit
+from kenshin.screening import catalogue
+from kenshin.requests import disclosure
+from kenshin.requests import holdings
+from kenshin.requests import inquiries
+from kenshin.access import staff as staff_domain
+from kenshin.core.dates import now_utc, today_jst
+from kenshin.core.kana import kana_key, normalize_kana
+from kenshin.core.names import name_key
 
 from .helpers import enrolled_person
 

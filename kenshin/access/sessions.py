@@ -1,0 +1,149 @@
+"""Server-side sessions: start, look up, lock, unlock, end — and the timing policy behind them.
+
+The browser holds only a random token; its SHA-256 is the session's id, so a stolen database
+does not yield usable cookies, and ending a session here revokes any copy of the cookie.
+"""
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from models import Staff, UserSession, db
+
+from kenshin import audit
+from kenshin.core.dates import now_utc
+
+# Activity is written at most this often, so that a busy page does not write on every request.
+TOUCH_EVERY = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class Policy:
+    lock_after: int = 300
+    logoff_after: int = 1800
+    max_age: int = 43200
+
+
+def _id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start(staff: Staff, terminal: str, user_agent: str, replaces: str | None = None,
+          keep_age: bool = False) -> str:
+    """Open a session for `staff` (inside the caller's transaction); return the cookie token.
+
+    `replaces` ends the old session of this browser; with `keep_age` (unlock) the new one keeps
+    the old one's start, so the absolute limit still counts from sign-in.
+    """
+    now = now_utc()
+    created = now
+    if replaces:
+        old = UserSession.get_or_none(UserSession.id == _id(replaces))
+        if old is not None and keep_age and old.staff_id == staff.id:
+            created = old.created_at
+        (UserSession.update(ended_at=now, end_reason="replaced")
+         .where((UserSession.id == _id(replaces)) & UserSession.ended_at.is_null()).execute())
+    token = secrets.token_urlsafe(32)
+    UserSession.create(id=_id(token), staff=staff, created_at=created, last_seen_at=now,
+                       terminal=terminal[:64], user_agent=(user_agent or "")[:200])
+    return token
+
+
+def get(token: str | None) -> UserSession | None:
+    """The open session for a cookie token, with its staff member, or None."""
+    if not token:
+        return None
+    return (UserSession.select(UserSession, Staff).join(Staff)
+            .where(UserSession.id == _id(token)).first())
+
+
+@dataclass(frozen=True)
+class State:
+    """What a request on this session may do now: ok, locked, or ended (with why)."""
+
+    status: str
+    reason: str = ""
+    lock_in: float = 0.0
+    logoff_in: float = 0.0
+    max_in: float = 0.0
+
+
+def evaluate(session: UserSession | None, policy: Policy, now: datetime | None = None) -> State:
+    """Decide, from the stored timestamps alone, whether a session is usable, locked or over."""
+    now = now or now_utc()
+    if session is None:
+        return State("ended", "none")
+    if session.ended_at is not None:
+        return State("ended", session.end_reason or "ended")
+    if session.staff.is_retired:
+        return State("ended", "retired")
+    idle = (now - session.last_seen_at).total_seconds()
+    age = (now - session.created_at).total_seconds()
+    if age >= policy.max_age:
+        return State("ended", "absolute")
+    if idle >= policy.logoff_after:
+        return State("ended", "idle")
+    max_in = policy.max_age - age
+    logoff_in = min(policy.logoff_after - idle, max_in)
+    if session.locked_at is not None or idle >= policy.lock_after:
+        return State("locked", "idle" if session.locked_at is None else "locked",
+                     0.0, logoff_in, max_in)
+    return State("ok", "", policy.lock_after - idle, logoff_in, max_in)
+
+
+def live(policy: Policy, now: datetime | None = None):
+    """A query of the sessions not yet over by the policy (locked ones included)."""
+    now = now or now_utc()
+    return UserSession.select().where(
+        UserSession.ended_at.is_null()
+        & (UserSession.last_seen_at > now - timedelta(seconds=policy.logoff_after))
+        & (UserSession.created_at > now - timedelta(seconds=policy.max_age)))
+
+
+def touch(session: UserSession, now: datetime | None = None) -> None:
+    """Record activity (throttled)."""
+    now = now or now_utc()
+    if now - session.last_seen_at >= TOUCH_EVERY:
+        UserSession.update(last_seen_at=now).where(UserSession.id == session.id).execute()
+        session.last_seen_at = now
+
+
+def lock(session: UserSession, actor: audit.Actor, why: str) -> None:
+    """Lock a session (idle timer or the user's own lock button); audited once."""
+    with db.atomic():
+        changed = (UserSession.update(locked_at=now_utc())
+                   .where((UserSession.id == session.id) & UserSession.locked_at.is_null())
+                   .execute())
+        if changed:
+            audit.record("session.lock", actor, object_type="session", object_id=session.id[:12],
+                         details={"why": why})
+
+
+def end(session: UserSession, actor: audit.Actor, why: str) -> None:
+    """End a session for good: logout, idle, absolute, admin, retired."""
+    with db.atomic():
+        changed = (UserSession.update(ended_at=now_utc(), end_reason=why)
+                   .where((UserSession.id == session.id) & UserSession.ended_at.is_null())
+                   .execute())
+        if changed:
+            audit.record("session.end", actor, object_type="session", object_id=session.id[:12],
+                         details={"why": why, "staff": session.staff.login_id})
+
+
+def end_all_of(staff: Staff, actor: audit.Actor, why: str, keep: str | None = None) -> int:
+    """End every open session of one person (admin action, retirement, reset), each audited.
+
+    `keep` spares one session (an administrator ending their own other sessions keeps this one)."""
+    with db.atomic():
+        query = (UserSession.select(UserSession.id)
+                 .where((UserSession.staff == staff) & UserSession.ended_at.is_null()))
+        if keep:
+            query = query.where(UserSession.id != keep)
+        open_ids = [s.id for s in query]
+        if open_ids:
+            (UserSession.update(ended_at=now_utc(), end_reason=why)
+             .where(UserSession.id.in_(open_ids) & UserSession.ended_at.is_null()).execute())
+        for session_id in open_ids:
+            audit.record("session.end", actor, object_type="session", object_id=session_id[:12],
+                         details={"why": why, "staff": staff.login_id})
+    return len(open_ids)

@@ -1,0 +1,208 @@
+"""Unusual access, listed for review (never blocked): views of persons outside office hours,
+a staff member opening far more persons on a day than their peers (more than `ratio` times
+the median of the others who opened anyone that day, and at least `minimum`), and a staff member opening a
+person who shares their family name (四日市市 2019: found only when a resident asked).
+
+Works on `resident.view` events (the residents screens record them with the person as subject).
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+from peewee import JOIN
+
+from models import AuditEvent, Resident, Staff, db
+
+from kenshin import audit
+from kenshin.audit.log import Period
+from kenshin.core.dates import to_jst
+from kenshin.core.errors import Invalid
+from kenshin.core.holidays import is_office_day
+from kenshin.core.names import name_key
+
+VIEW = "resident.view"
+MAX_DAYS = 92
+LIST_MAX = 1000
+
+
+@dataclass(frozen=True)
+class Rules:
+    office_start: time = time(8, 30)
+    office_end: time = time(17, 30)
+    ratio: float = 3.0
+    minimum: int = 30
+    closed_days: frozenset = frozenset()
+
+    def details(self) -> dict:
+        return {"office": f"{self.office_start:%H:%M}-{self.office_end:%H:%M}",
+                "ratio": self.ratio, "minimum": self.minimum}
+
+
+def _time(text: str, key: str, label: str, errors: dict) -> time | None:
+    try:
+        hours, minutes = (text or "").strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        errors.setdefault(key, []).append(f"{label}は 08:30 のように入力してください")
+        return None
+
+
+def parse_rules(form, closed_days=frozenset(), defaults: Rules = Rules()) -> Rules:
+    """Rules from the form (blank fields keep the defaults); raises Invalid."""
+    errors: dict[str, list[str]] = {}
+    start = _time(form.get("office_start") or f"{defaults.office_start:%H:%M}", "office_start",
+                  "開庁時刻", errors)
+    end = _time(form.get("office_end") or f"{defaults.office_end:%H:%M}", "office_end",
+                "閉庁時刻", errors)
+    if start and end and end <= start:
+        errors.setdefault("office_end", []).append("閉庁時刻は開庁時刻より後にしてください")
+    try:
+        ratio = float(form.get("ratio") or defaults.ratio)
+        if not 1 <= ratio <= 100:
+            raise ValueError
+    except ValueError:
+        errors.setdefault("ratio", []).append("倍率は1〜100の数で入力してください")
+        ratio = defaults.ratio
+    try:
+        minimum = int(form.get("minimum") or defaults.minimum)
+        if not 1 <= minimum <= 100_000:
+            raise ValueError
+    except ValueError:
+        errors.setdefault("minimum", []).append("最低件数は1以上の整数で入力してください")
+        minimum = defaults.minimum
+    if errors:
+        raise Invalid(errors)
+    return Rules(start, end, ratio, minimum, frozenset(closed_days))
+
+
+@dataclass
+class View:
+    at: datetime  # UTC as stored
+    staff_id: int | None
+    login_id: str
+    staff_name: str
+    division: str
+    atena_no: str
+    resident_name: str
+
+    @property
+    def at_jst(self) -> datetime:
+        return to_jst(self.at)
+
+
+@dataclass
+class HeavyDay:
+    day: date
+    login_id: str
+    staff_name: str
+    division: str
+    persons: int
+    median: float  # of the other staff who opened anyone that day
+    peers: int
+
+
+@dataclass
+class SameName:
+    login_id: str
+    staff_name: str
+    division: str
+    atena_no: str
+    resident_name: str
+    views: int
+    first: datetime
+    last: datetime
+
+
+@dataclass
+class Findings:
+    after_hours: list[View] = field(default_factory=list)
+    after_hours_total: int = 0
+    heavy: list[HeavyDay] = field(default_factory=list)
+    same_name: list[SameName] = field(default_factory=list)
+
+
+def family_name(name: str) -> str:
+    """The family part of a name written 「姓 名」 (full- or half-width space); '' if no space."""
+    parts = (name or "").split()
+    return parts[0] if len(parts) >= 2 else ""
+
+
+def shares_family_name(staff_name: str, resident_name: str) -> bool:
+    """Does the resident carry the staff member's family name (髙橋 = 高橋, 﨑 = 崎)?"""
+    staff_family = name_key(family_name(staff_name))
+    if not staff_family:
+        return False
+    resident_family = family_name(resident_name)
+    if resident_family:
+        return name_key(resident_family) == staff_family
+    # A name stored without the space: the family name is its beginning.
+    return name_key(resident_name).startswith(staff_family)
+
+
+def outside_office_hours(local: datetime, rules: Rules) -> bool:
+    if not is_office_day(local.date(), rules.closed_days):
+        return True
+    return not (rules.office_start <= local.time().replace(tzinfo=None) < rules.office_end)
+
+
+def find(period: Period, rules: Rules) -> Findings:
+    """The three lists for the period (Japan-time days)."""
+    if (period.end - period.start).days + 1 > MAX_DAYS:
+        raise Invalid({"end": [f"期間は{MAX_DAYS}日以内にしてください"]})
+    begin, end = period.utc_bounds()
+    query = (AuditEvent
+             .select(AuditEvent.at, AuditEvent.actor, AuditEvent.actor_label, Staff.name,
+                     Staff.division, AuditEvent.resident, Resident.atena_no, Resident.name)
+             .join(Staff, JOIN.LEFT_OUTER, on=(AuditEvent.actor == Staff.id))
+             .switch(AuditEvent)
+             .join(Resident, on=(AuditEvent.resident == Resident.id))
+             .where((AuditEvent.action == VIEW) & (AuditEvent.at >= begin) & (AuditEvent.at < end))
+             .order_by(AuditEvent.at, AuditEvent.seq))
+    found = Findings()
+    per_day: dict[date, dict[int, set[int]]] = {}
+    staff_info: dict[int, tuple[str, str, str]] = {}
+    pairs: dict[tuple[int, int], SameName] = {}
+    for at, staff_id, login_id, staff_name, division, resident_id, atena_no, rname in query.tuples():
+        local = to_jst(at)
+        view = View(at, staff_id, login_id, staff_name or "", division or "", atena_no, rname)
+        if outside_office_hours(local, rules):
+            found.after_hours_total += 1
+            if len(found.after_hours) < LIST_MAX:
+                found.after_hours.append(view)
+        if staff_id is None:
+            continue
+        staff_info[staff_id] = (login_id, staff_name or "", division or "")
+        per_day.setdefault(local.date(), {}).setdefault(staff_id, set()).add(resident_id)
+        if staff_name and shares_family_name(staff_name, rname):
+            pair = pairs.get((staff_id, resident_id))
+            if pair is None:
+                pairs[(staff_id, resident_id)] = SameName(login_id, staff_name, division or "",
+                                                          atena_no, rname, 1, at, at)
+            else:
+                pair.views += 1
+                pair.last = at
+    for day, by_staff in sorted(per_day.items()):
+        counts = {sid: len(persons) for sid, persons in by_staff.items()}
+        for sid, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+            peers = [c for other, c in counts.items() if other != sid]
+            if count < rules.minimum or not peers:
+                continue
+            median = statistics.median(peers)
+            if count > rules.ratio * median:
+                login_id, name, division = staff_info[sid]
+                found.heavy.append(HeavyDay(day, login_id, name, division, count, median,
+                                            len(peers)))
+    found.same_name = sorted(pairs.values(), key=lambda p: (p.first, p.login_id))
+    return found
+
+
+def review(period: Period, rules: Rules, actor: audit.Actor) -> Findings:
+    """The review's lists; the review itself is recorded with its counts."""
+    with db.atomic():
+        found = find(period, rules)
+        audit.record("audit.unusual_review", actor, details=dict(
+            period.details(), **rules.details(), after_hours=found.after_hours_total,
+            heavy=len(found.heavy), same_name=len(found.same_name)))
+    return found

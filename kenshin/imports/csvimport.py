@@ -1,0 +1,664 @@
+"""The shared core of every CSV import (FORMATS.md "General rules for every import").
+
+An importer declares its columns, walks `Reader.records()`, checks each cell with the helpers
+here (which never raise: a bad cell becomes a `Problem`), and hands the result to the CLI or
+a screen, which print `line N, column NAME: reason` lines or a summary.
+
+Line numbers (our reading of FORMATS.md, written down in docs/IMPORTS.md): N is the number of
+the *record*, the header being record 1. Record N starts on physical line N until a quoted
+field spans lines; after such a record the two part, and N stays the record's number. A blank
+line is a record too (one that carries nothing and is skipped), so blank lines never shift N.
+
+Nothing here imports Flask. Writes go through `bulk_insert` / `bulk_update`, which use the
+fastest plain path of each database (sqlite3 `executemany`, PostgreSQL `COPY`).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable, Iterator
+
+import database
+from models import db
+
+from kenshin.core import dates
+from kenshin.core.kana import KanaError, normalize_kana
+
+# --- encodings, opening ------------------------------------------------------------------------
+
+#: what `--encoding` accepts, and the codec each name means
+ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "cp932": "cp932"}
+ENCODING_CHOICES = tuple(ENCODINGS)
+DEFAULT_ENCODING = "utf-8"
+BOM = b"\xef\xbb\xbf"
+
+csv.field_size_limit(1_000_000)
+
+
+class CannotOpen(Exception):
+    """The file cannot be read at all (missing, a directory, no permission): exit 2."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BadOption(CannotOpen):
+    """An option the command does not accept (e.g. an unknown encoding): exit 2."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """The bytes of one file as received, with its name (no directories) and SHA-256."""
+
+    file_name: str
+    data: bytes
+    encoding: str = DEFAULT_ENCODING
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @classmethod
+    def from_path(cls, path: str, encoding: str = DEFAULT_ENCODING) -> "Source":
+        """Read a file from disk; CannotOpen names why it could not be read."""
+        codec = codec_for(encoding)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            raise CannotOpen(f"ファイルがありません: {path}") from None
+        except IsADirectoryError:
+            raise CannotOpen(f"ファイルではなくフォルダです: {path}") from None
+        except PermissionError:
+            raise CannotOpen(f"ファイルを読む権限がありません: {path}") from None
+        except OSError as exc:
+            raise CannotOpen(f"ファイルを開けません: {path} ({exc.strerror or exc})") from None
+        return cls(os.path.basename(path), data, codec)
+
+    @classmethod
+    def from_bytes(cls, file_name: str, data: bytes, encoding: str = DEFAULT_ENCODING) -> "Source":
+        name = os.path.basename((file_name or "").replace("\\", "/")) or "upload.csv"
+        return cls(name[:255], data, codec_for(encoding))
+
+
+def codec_for(encoding: str | None) -> str:
+    """The codec for an `--encoding` value; BadOption for anything else."""
+    codec = ENCODINGS.get((encoding or DEFAULT_ENCODING).strip().lower())
+    if codec is None:
+        raise BadOption(f"文字コード {encoding!r} は使えません（utf-8 または cp932）")
+    return codec
+
+
+# --- problems ----------------------------------------------------------------------------------
+
+WHOLE_ROW = "-"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem of one record: printed as `line N, column NAME: reason`."""
+
+    line: int
+    order: int  # position of the column in the header (-1 for the whole row), for sorting
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.reason}"
+
+
+class Problems:
+    """Every problem found in a file, printable in line order."""
+
+    def __init__(self):
+        self._items: list[Problem] = []
+        self._order: dict[str, int] = {}
+
+    def set_columns(self, header: list[str]) -> None:
+        for position, name in enumerate(header):
+            self._order.setdefault(name, position)
+
+    def add(self, line: int, column: str, reason: str) -> None:
+        order = -1 if column == WHOLE_ROW else self._order.get(column, 10_000)
+        self._items.append(Problem(line, order, column, reason))
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def sorted(self) -> list[Problem]:
+        return sorted(self._items)
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.sorted()]
+
+
+# --- columns and the header --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Columns:
+    """The columns a file kind may have: required ones must be in the header, optional may not."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    @property
+    def known(self) -> frozenset[str]:
+        return frozenset(self.required) | frozenset(self.optional)
+
+
+# A column that names the individual number refuses the whole file. Compared after NFKC,
+# case folding and removing spaces, underscores, hyphens and dots, so ＫＯＪＩＮ_ＮＯ,
+# "My Number", マイ・ナンバー and 個人番号（マイナンバー） all count.
+_KOJIN_WORDS = ("個人番号", "kojinno", "kojinbango", "kojinbangou", "mynumber", "mynum",
+                "マイナンバー", "まいなんばー", "ﾏｲﾅﾝﾊﾞｰ")
+_NAME_FOLD = re.compile(r"[\s_\-‐－・.。･]+")
+KOJIN_REFUSAL = ("個人番号の列があるため、ファイル全体を受け付けません。このファイルは個人番号を"
+                 "持ちません（市の評価書で記録するのは宛名番号だけです）。列を削除してから取り込んでください")
+
+
+def names_individual_number(column: str) -> bool:
+    """True when a column name says 個人番号 / kojin_no / my_number / マイナンバー."""
+    folded = _NAME_FOLD.sub("", unicodedata.normalize("NFKC", column or "").casefold())
+    return any(unicodedata.normalize("NFKC", word).casefold() in folded for word in _KOJIN_WORDS)
+
+
+# --- records -----------------------------------------------------------------------------------
+
+class Record:
+    """One well-formed data record: its number and its fields in header order (not stripped)."""
+
+    __slots__ = ("line", "fields", "header")
+
+    def __init__(self, line: int, fields: list[str], header: list[str]):
+        self.line = line
+        self.fields = fields
+        self.header = header
+
+    @property
+    def cells(self) -> dict[str, str]:
+        """The cells by column name, stripped."""
+        return {name: value.strip() for name, value in zip(self.header, self.fields)}
+
+
+@dataclass
+class Reader:
+    """Reads one file: decodes it, checks the header, yields well-formed records.
+
+    Problems with the header, with the shape of a record (field count, quoting, undecodable
+    bytes) land in `problems`; `refused` is set when the file must not be read any further
+    (a 個人番号 column, or a header that cannot be read).
+    """
+
+    source: Source
+    columns: Columns
+    problems: Problems = field(default_factory=Problems)
+    header: list[str] = field(default_factory=list)
+    present: frozenset[str] = frozenset()
+    index: dict[str, int] = field(default_factory=dict)
+    refused: bool = False
+    records_seen: int = 0
+
+    def __post_init__(self):
+        self._lines, self._bad = _physical_lines(self.source.data, self.source.encoding)
+        self._reader = csv.reader(self._lines, strict=True)
+        self._read_header()
+
+    # header
+
+    def _read_header(self) -> None:
+        fields, _start, _end = self._next_raw()
+        if isinstance(fields, str):  # a csv error or undecodable bytes in the header
+            self.problems.add(1, WHOLE_ROW, f"見出し行を読めません: {fields}")
+            self.refused = True
+            return
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            self.problems.add(1, WHOLE_ROW, "見出し行がありません（1行目が空です）" if fields is not None
+                              else "見出し行がありません（空のファイルです）")
+            self.refused = True
+            return
+        header = [name.strip().lstrip("\ufeff").strip() for name in fields]
+        self.header = header
+        self.problems.set_columns(header)
+        kojin = [name for name in header if names_individual_number(name)]
+        if kojin:
+            for name in kojin:
+                self.problems.add(1, name or WHOLE_ROW, KOJIN_REFUSAL)
+            self.refused = True
+            return
+        seen: set[str] = set()
+        for name in header:
+            if not name:
+                self.problems.add(1, WHOLE_ROW, "名前のない列があります")
+            elif name in seen:
+                self.problems.add(1, name, "同じ名前の列が2つ以上あります")
+            elif name not in self.columns.known:
+                self.problems.add(1, name, "不明な列です（列名の誤りの可能性があります。"
+                                           f"使える列: {', '.join(self.columns.required + self.columns.optional)}）")
+            seen.add(name)
+        for name in self.columns.required:
+            if name not in seen:
+                self.problems.add(1, name, "必須の列が見出しにありません")
+        self.present = frozenset(name for name in header if name in self.columns.known)
+        # the first position of each known column (a repeated column is already a problem)
+        self.index = {}
+        for position, name in enumerate(header):
+            if name in self.columns.known:
+                self.index.setdefault(name, position)
+
+    # records
+
+    def _next_raw(self):
+        """(fields, first physical line, last physical line); fields is a reason string for a
+        record that cannot be read, None at the end of the file."""
+        start = self._reader.line_num + 1
+        try:
+            fields = next(self._reader)
+        except StopIteration:
+            return None, start, start
+        except csv.Error as exc:
+            fields = _csv_reason(exc)
+        end = self._reader.line_num
+        if self._bad and any(line in self._bad for line in range(start, end + 1)):
+            enc = "cp932" if self.source.encoding == "cp932" else "UTF-8"
+            hint = "" if enc == "cp932" else "（Shift_JISのファイルなら --encoding cp932 を指定してください）"
+            fields = f"{enc}として読めないバイトがあります{hint}"
+        self.records_seen += 1
+        return fields, start, end
+
+    def records(self) -> Iterator[Record]:
+        """Every data record with the right number of fields; the others become problems."""
+        if self.refused:
+            return
+        header, width = self.header, len(self.header)
+        add = self.problems.add
+        number = 1
+        while True:
+            fields, _start, _end = self._next_raw()
+            if fields is None:
+                return
+            number += 1
+            if isinstance(fields, str):
+                add(number, WHOLE_ROW, fields)
+                continue
+            if not fields:
+                continue  # a blank line: nothing to import, but it keeps its number
+            if len(fields) != width:
+                if len(fields) == 1 and not fields[0].strip():
+                    continue  # a line of spaces only
+                add(number, WHOLE_ROW, f"項目の数が見出しと合いません（見出し{width}、この行{len(fields)}）")
+                continue
+            yield Record(number, fields, header)
+
+
+def _physical_lines(data: bytes, codec: str) -> tuple[list[str], set[int]]:
+    """The file's lines (\\n, \\r\\n or \\r endings kept) decoded one by one, and the numbers of
+    the lines whose bytes could not be decoded (they are read with U+FFFD in their place)."""
+    if data.startswith(BOM) and codec == "utf-8":
+        data = data[len(BOM):]
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        pass
+    else:
+        return io.StringIO(text, newline="").readlines(), set()
+    lines, bad = [], set()
+    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            lines.append(raw.decode(codec))
+        except UnicodeDecodeError:
+            lines.append(raw.decode(codec, "replace"))
+            bad.add(number)
+    return lines, bad
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return "引用符（\"）が閉じられないままファイルが終わっています"
+    if "expected after" in text:
+        return "引用符（\"）で囲んだ項目の後に区切りの「,」がありません"
+    if "field larger than field limit" in text:
+        return "項目が長すぎます（引用符が閉じられていない可能性があります）"
+    if "new-line character" in text:
+        return "引用符で囲まれていない項目に改行があります"
+    if "NUL" in text:
+        return "NUL文字が含まれています"
+    return "CSVとして読めません"
+
+
+# --- cell helpers ------------------------------------------------------------------------------
+
+class Absent:
+    """The value of an optional column left out of the header: keep what is stored."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+ABSENT = Absent()
+
+
+class Invalid:
+    """The value of a cell that has a problem already: rules between cells skip it."""
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+INVALID = Invalid()
+REQUIRED = "必須です"
+NOT_DATE_HINT = "（例: 2025-04-01、2025/4/1、20250401、令和7年4月1日、R7.4.1）"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class CellError(ValueError):
+    """A cell that does not follow its rule; str() is the reason."""
+
+
+class Row:
+    """Check the cells of one record; every failed check adds a problem for this record.
+
+    `index` maps the known columns present in the header to their position (Reader.index)."""
+
+    __slots__ = ("record", "problems", "index", "ok", "bad")
+
+    def __init__(self, record: Record, problems: Problems, index: dict[str, int]):
+        self.record = record
+        self.problems = problems
+        self.index = index
+        self.ok = True
+        self.bad: set[str] = set()  # the columns with a problem
+
+    @property
+    def line(self) -> int:
+        return self.record.line
+
+    def error(self, column: str, reason: str) -> None:
+        self.ok = False
+        self.bad.add(column)
+        self.problems.add(self.record.line, column, reason)
+
+    def raw(self, column: str):
+        """The stripped cell, '' when blank, ABSENT when the column is not in the header."""
+        i = self.index.get(column)
+        if i is None:
+            return ABSENT
+        return self.record.fields[i].strip()
+
+    def take(self, column: str, convert: Callable[[str], object], *, required: bool = False):
+        """convert(cell) for a non-blank cell; None for a blank one; ABSENT for a left-out column.
+        A CellError from convert, or a blank required cell, becomes a problem (and None)."""
+        i = self.index.get(column)
+        if i is None:
+            return ABSENT
+        value = self.record.fields[i].strip()
+        if not value:
+            if required:
+                self.error(column, REQUIRED)
+            return None
+        try:
+            return convert(value)
+        except CellError as exc:
+            self.error(column, str(exc))
+            return None
+
+
+def ascii_text(value: str) -> str:
+    """Full-width digits and letters as ASCII (NFKC), stripped."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def digits(min_length: int, max_length: int, what: str) -> Callable[[str], str]:
+    """A converter for a number kept as text (leading zeros count): 1–15 digits, say."""
+    pattern = re.compile(rf"[0-9]{{{min_length},{max_length}}}")
+
+    def convert(value: str) -> str:
+        text = ascii_text(value)
+        if not pattern.fullmatch(text):
+            span = f"{max_length}桁" if min_length == max_length else f"{min_length}〜{max_length}桁"
+            raise CellError(f"{what}は{span}の数字です")
+        return text
+    return convert
+
+
+def code(allowed: dict[str, str], what: str) -> Callable[[str], str]:
+    """A converter for a code from a fixed list (full-width digits read as ASCII)."""
+    listed = "、".join(f"{k}（{v}）" for k, v in allowed.items())
+
+    def convert(value: str) -> str:
+        text = ascii_text(value)
+        if text not in allowed:
+            raise CellError(f"{what}は {listed} のいずれかです")
+        return text
+    return convert
+
+
+_LINE_BREAKS = re.compile(r"\s*(?:\r\n|\r|\n)\s*")
+
+
+def text(max_length: int, what: str, *, join_lines: bool = False) -> Callable[[str], str]:
+    """A converter for free text on one line, at most max_length characters. With join_lines, a
+    line break inside a quoted cell (an address and its 方書 on two lines) becomes one U+3000."""
+    def convert(value: str) -> str:
+        value = unicodedata.normalize("NFC", value)
+        if join_lines:
+            value = _LINE_BREAKS.sub("\u3000", value)
+        if _CONTROL.search(value):
+            raise CellError(f"{what}に改行や制御文字は使えません")
+        if len(value) > max_length:
+            raise CellError(f"{what}は{max_length}文字以内です（{len(value)}文字）")
+        return value
+    return convert
+
+
+_POSTAL = re.compile(r"([0-9]{3})-?([0-9]{4})")
+_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−－ーｰ"})
+
+
+def postal_code(value: str) -> str:
+    """NNN-NNNN or 7 digits (full-width read as ASCII), stored as NNN-NNNN."""
+    match = _POSTAL.fullmatch(ascii_text(value).translate(_DASHES))
+    if not match:
+        raise CellError("郵便番号は NNN-NNNN または7桁の数字です")
+    return f"{match[1]}-{match[2]}"
+
+
+# Already in the stored form: full-width katakana (with ー ・ ヽ ヾ), parts joined by one U+3000.
+# normalize_kana returns such a value unchanged, so it is taken as it is (most rows are).
+_STORED_KANA = re.compile(r"(?=[^ァ-ヺ]*[ァ-ヺ])[ァ-ヺー・ヽヾ]+(?:\u3000[ァ-ヺー・ヽヾ]+)*")
+
+
+def kana(value: str) -> str:
+    """Kana as FORMATS.md says: stored as full-width katakana, ≤ 60 characters."""
+    if len(value) <= 60 and _STORED_KANA.fullmatch(value):
+        return value
+    try:
+        return normalize_kana(value)
+    except KanaError as exc:
+        raise CellError(str(exc)) from None
+
+
+class DateReader:
+    """Reads dates (dates.parse_date) that must not be in the future in Japan time.
+
+    One reader per import: "today" is fixed when the import starts, and the many repeated
+    values of a registry extract (birth dates) are parsed once. With iso=True the reader
+    returns ISO text (YYYY-MM-DD), the form that is stored and compared."""
+
+    def __init__(self, today: date | None = None, iso: bool = False):
+        self.today = today or dates.today_jst()
+        self.iso = iso
+        self._cache: dict[str, date | str | CellError] = {}
+
+    def __call__(self, value: str):
+        hit = self._cache.get(value)
+        if hit is None:
+            try:
+                parsed = dates.parse_date(value)
+            except dates.DateError as exc:
+                reason = f"{exc}{NOT_DATE_HINT}" if str(exc) == dates.UNREADABLE else str(exc)
+                hit = CellError(reason)
+            else:
+                if parsed > self.today:
+                    hit = CellError(f"未来の日付です（今日は{dates.format_wareki(self.today)}）")
+                else:
+                    hit = parsed.isoformat() if self.iso else parsed
+            if len(self._cache) < 200_000:
+                self._cache[value] = hit
+        if isinstance(hit, CellError):
+            raise CellError(str(hit))
+        return hit
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+SQLITE_CHUNK = 5_000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value)
+
+
+def _copy(table: str, columns: tuple[str, ...], rows) -> None:
+    buffer = io.StringIO()
+    write = buffer.write
+    for row in rows:
+        write("\t".join(map(_copy_text, row)))
+        write("\n")
+    buffer.seek(0)
+    db.cursor().copy_expert(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN', buffer)
+
+
+def bulk_insert(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert many rows inside the caller's transaction: sqlite3 executemany or PostgreSQL COPY.
+    Values are plain str/int/None (dates as ISO text, timestamps as str(datetime))."""
+    if not rows:
+        return
+    if database.is_postgres():
+        _copy(table, columns, rows)
+        return
+    sql = (f'INSERT INTO "{table}" ({", ".join(columns)}) '
+           f'VALUES ({", ".join("?" * len(columns))})')
+    connection = db.connection()
+    for start in range(0, len(rows), SQLITE_CHUNK):
+        connection.executemany(sql, rows[start:start + SQLITE_CHUNK])
+
+
+def bulk_update(table: str, key: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """UPDATE table SET columns WHERE key = row[-1], for many rows, in the caller's transaction.
+    Each row holds the new values in `columns` order, then the key."""
+    if not rows:
+        return
+    if database.is_postgres():
+        temp = f"_bulk_{table}"
+        types = {row[0]: row[1] for row in db.execute_sql(
+            "SELECT column_name, format_type(a.atttypid, a.atttypmod) FROM information_schema.columns c "
+            "JOIN pg_attribute a ON a.attrelid = %s::regclass AND a.attname = c.column_name "
+            "WHERE c.table_name = %s", (table, table)).fetchall()}
+        spec = ", ".join(f"{c} {types[c]}" for c in (*columns, key))
+        db.execute_sql(f"CREATE TEMP TABLE {temp} ({spec}) ON COMMIT DROP")
+        _copy(temp, (*columns, key), rows)
+        assignments = ", ".join(f"{c} = t.{c}" for c in columns)
+        db.execute_sql(f'UPDATE "{table}" SET {assignments} FROM {temp} t WHERE "{table}".{key} = t.{key}')
+        db.execute_sql(f"DROP TABLE {temp}")
+        return
+    assignments = ", ".join(f"{c} = ?" for c in columns)
+    sql = f'UPDATE "{table}" SET {assignments} WHERE {key} = ?'
+    connection = db.connection()
+    for start in range(0, len(rows), SQLITE_CHUNK):
+        connection.executemany(sql, rows[start:start + SQLITE_CHUNK])
+
+
+def iso(value) -> str | None:
+    """A date as the text both databases store and compare (None stays None)."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
+# --- results -----------------------------------------------------------------------------------
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+
+@dataclass
+class Result:
+    """What an import (or its preview) found: the counts, or every problem."""
+
+    kind: str
+    file_name: str
+    sha256: str
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    written: bool = False
+    batch_id: int | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return not self.problems
+
+    @property
+    def outcome(self) -> str:
+        return ACCEPTED if self.accepted else REJECTED
+
+    def summary(self) -> str:
+        """The one-line summary of a valid file: `new=N changed=N ...`."""
+        return " ".join(f"{k}={v}" for k, v in self.counts.items())
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.accepted else 1
+
+
+def audit_details(result: Result, source: Source, extra: dict | None = None) -> dict:
+    """What an import attempt's audit event carries: file, checksum, outcome, counts (never values)."""
+    details = {"file": result.file_name, "sha256": result.sha256, "encoding": source.encoding,
+               "outcome": result.outcome, "counts": result.counts, "bytes": len(source.data)}
+    if result.problems:
+        details["problems"] = len(result.problems)
+    if result.batch_id is not None:
+        details["batch"] = result.batch_id
+    details.update(extra or {})
+    return details
+
+
+def record_unreadable(action: str, file_name: str, reason: str, actor) -> None:
+    """The audit event of an attempt whose file could not even be opened (exit 2)."""
+    from kenshin import audit
+
+    with db.atomic():
+        audit.record(action, actor, object_type="file", object_id="", outcome=REJECTED,
+                     details={"file": file_name, "sha256": None, "outcome": REJECTED,
+                              "counts": {}, "reason": reason})

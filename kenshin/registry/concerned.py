@@ -1,0 +1,64 @@
+"""The person concerned by an inquiry or a request: found by the 宛名番号 a clerk typed, shown to confirm.
+
+The number arrives in a POST body (never a URL); the lookup is audited like any other search, and
+the clerk binds the record only after seeing 氏名・ふりがな・生年月日・性別 side by side (LESSONS.md #7).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from models import Resident, db
+
+from kenshin import audit
+from kenshin.core.dates import today_jst
+from kenshin.core.errors import Invalid, NotFound
+from kenshin.registry.residents import in_programme
+
+ATENA_NO = re.compile(r"\d{1,15}")
+
+
+def clean_atena_no(text: str | None) -> str:
+    """The typed 宛名番号 as stored (full-width digits read as ASCII); Invalid if not 1–15 digits."""
+    value = unicodedata.normalize("NFKC", text or "").strip()
+    if not ATENA_NO.fullmatch(value):
+        raise Invalid({"atena_no": ["宛名番号は1〜15桁の数字で入力してください"]})
+    return value
+
+
+def find(atena_no: str, actor: audit.Actor, purpose: str) -> Resident:
+    """The resident with this 宛名番号, for confirmation; the search is audited (found or not).
+
+    Like every search, it reaches only people in the screening programme (kenshin.residents)."""
+    number = clean_atena_no(atena_no)
+    with db.atomic():
+        person = Resident.get_or_none(Resident.atena_no == number)
+        if person is not None and not in_programme(person, today_jst()):
+            person = None
+        audit.record("resident.lookup", actor, resident=person, object_type="resident",
+                     object_id=person.id if person else "",
+                     outcome="ok" if person else "not_found",
+                     details={"criteria": {"atena_no": number}, "purpose": purpose,
+                              "found": 1 if person else 0})
+    if person is None:
+        raise NotFound("この宛名番号の方は見つかりません")
+    return person
+
+
+def confirmed(atena_no: str | None, resident_id: str | int | None) -> Resident | None:
+    """The person the clerk confirmed: the typed number and the confirmed person must agree.
+
+    A blank number means no person is linked. A number whose confirmation is missing or belongs
+    to another number (the clerk typed again after confirming) is refused, so nobody is linked
+    without having been shown first.
+    """
+    if not (atena_no or "").strip():
+        return None
+    number = clean_atena_no(atena_no)
+    try:
+        person = Resident.get_or_none(Resident.id == int(resident_id)) if resident_id else None
+    except (TypeError, ValueError):
+        person = None
+    if person is None or person.atena_no != number:
+        raise Invalid({"atena_no": ["「確認」を押して、対象の方の氏名・生年月日を確かめてください"]})
+    return person

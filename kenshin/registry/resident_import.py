@@ -1,0 +1,298 @@
+"""The resident extract (住民記録連携ファイル): check a whole file, then write it in one transaction.
+
+FORMATS.md "Resident extract" is the contract. The work runs in three steps:
+1. `_check_rows` reads and checks every record on its own (no database);
+2. `_plan` compares the rows with what is stored (one query into a dict) and checks the rules
+   that need the stored record (a 消除事由 needs a 消除日, dates in order) — still no writes;
+3. `_write` inserts the new people, updates the changed ones, keeps each changed item as
+   history, and records the audit event — all in one transaction.
+A file with any problem writes its audit event and nothing else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import database
+from models import ImportBatch, Resident, db
+
+from kenshin import audit
+from kenshin.imports import csvimport
+from kenshin.imports.csvimport import ABSENT, INVALID, Columns, Problems, Reader, Row, Source
+from kenshin.core.dates import format_wareki, now_utc
+from kenshin.core.kana import kana_key
+from kenshin.core.names import name_key
+
+ACTION = "import.residents"
+KIND = "residents"
+
+COLUMNS = Columns(
+    required=("atena_no", "name", "name_kana", "sex", "birth_date", "address"),
+    optional=("postal_code", "resident_since", "removed_on", "removal_reason"),
+)
+SEXES = {"1": "男", "2": "女"}
+REMOVAL_REASONS = {"転出": "転出", "死亡": "死亡", "職権消除": "職権消除", "その他": "その他"}
+NAME_MAX = 60
+ADDRESS_MAX = 200  # the column's size
+
+#: the registry items in file order; each is a column and a Resident field of the same name
+ITEMS = ("name", "name_kana", "sex", "birth_date", "postal_code", "address", "resident_since",
+         "removed_on", "removal_reason")
+ITEM_LABELS = {
+    "name": "氏名", "name_kana": "氏名の振り仮名", "sex": "性別", "birth_date": "生年月日",
+    "postal_code": "郵便番号", "address": "住所", "resident_since": "住民となった日",
+    "removed_on": "消除日", "removal_reason": "消除事由",
+}
+_DATE_ITEMS = ("birth_date", "resident_since", "removed_on")
+# positions in an item tuple
+_I = {name: i for i, name in enumerate(ITEMS)}
+_BIRTH, _SINCE, _REMOVED, _REASON = _I["birth_date"], _I["resident_since"], _I["removed_on"], _I["removal_reason"]
+_NAME, _KANA, _SEX = _I["name"], _I["name_kana"], _I["sex"]
+
+
+@dataclass
+class _Checked:
+    """One record after the checks of its own cells: values as stored (dates ISO text), ABSENT
+    for an optional column left out of the header, INVALID for a cell with a problem (then ok
+    is False: the record is only checked further, never written)."""
+
+    line: int
+    atena_no: str | None
+    values: tuple
+    ok: bool = True
+
+
+def _check_rows(reader: Reader, today: date) -> list[_Checked]:
+    """Check every record on its own; later rows repeating an atena_no are the invalid ones."""
+    problems, index = reader.problems, reader.index
+    read_date = csvimport.DateReader(today, iso=True)
+    atena = csvimport.digits(1, 15, "宛名番号")
+    sex = csvimport.code(SEXES, "性別")
+    name = csvimport.text(NAME_MAX, "氏名")
+    address = csvimport.text(ADDRESS_MAX, "住所", join_lines=True)
+    reason = csvimport.code(REMOVAL_REASONS, "消除事由")
+    seen: set[str] = set()
+    checked: list[_Checked] = []
+    for record in reader.records():
+        row = Row(record, problems, index)
+        key = row.take("atena_no", atena, required=True)
+        if key is not None and key in seen:
+            row.error("atena_no", "この宛名番号は、このファイルのもっと前の行にもあります（後の行を無効とします）")
+        values = (
+            row.take("name", name, required=True),
+            row.take("name_kana", csvimport.kana, required=True),
+            row.take("sex", sex, required=True),
+            row.take("birth_date", read_date, required=True),
+            row.take("postal_code", csvimport.postal_code),
+            row.take("address", address, required=True),
+            row.take("resident_since", read_date),
+            row.take("removed_on", read_date),
+            row.take("removal_reason", reason),
+        )
+        if key is not None:
+            seen.add(key)
+        if row.bad:  # the rules between cells still run on the cells that are fine
+            values = tuple(INVALID if column in row.bad else v for column, v in zip(ITEMS, values))
+        checked.append(_Checked(record.line, key, values, row.ok))
+    return checked
+
+
+def _merge(new: tuple, stored: tuple | None) -> tuple:
+    """The record as it will be: the row's values, the stored ones where a column was left out."""
+    if stored is None:
+        return tuple(None if v is ABSENT else v for v in new)
+    return tuple(s if v is ABSENT else v for v, s in zip(new, stored))
+
+
+def _cross_checks(row: _Checked, merged: tuple, problems: Problems) -> bool:
+    """The rules between items, on the record as it will be stored. The column named is the
+    one on the row (when a value comes from the stored record, the other one)."""
+    values, ok = row.values, True
+
+    def blame(own: int, other: int) -> str:
+        return ITEMS[own] if values[own] is not ABSENT else ITEMS[other]
+
+    birth, since, removed, reason = merged[_BIRTH], merged[_SINCE], merged[_REMOVED], merged[_REASON]
+    if INVALID in (birth, since, removed, reason):
+        # a cell with a problem of its own: only the rules it is not part of
+        birth, since, removed, reason = (None if v is INVALID else v for v in (birth, since, removed, reason))
+        if merged[_REMOVED] is INVALID:
+            reason = None  # whether a 消除日 is there is unknown
+    # ISO text compares as the dates do
+    if since and birth and since < birth:
+        problems.add(row.line, blame(_SINCE, _BIRTH), "住民となった日が生年月日より前です")
+        ok = False
+    if removed and birth and removed < birth:
+        problems.add(row.line, blame(_REMOVED, _BIRTH), "消除日が生年月日より前です")
+        ok = False
+    if removed and since and removed < since:
+        problems.add(row.line, blame(_REMOVED, _SINCE), "消除日が住民となった日より前です")
+        ok = False
+    if reason and not removed:
+        if values[_REASON] is not ABSENT:
+            where = "この行" if values[_REMOVED] is not ABSENT else "この行にも登録済みの記録にも"
+            problems.add(row.line, "removal_reason", f"消除日のない消除事由です（{where}消除日がありません）")
+        else:
+            problems.add(row.line, "removed_on", "登録済みの消除事由があるため消除日を空にできません"
+                                                 "（removal_reason 列も空にしてください）")
+        ok = False
+    return ok
+
+
+# --- the plan: what will change ------------------------------------------------------------------
+
+_STORED_FIELDS = (Resident.id, Resident.atena_no, *(getattr(Resident, n) for n in ITEMS))
+
+
+def _load_stored() -> dict[str, tuple]:
+    """Every stored person as atena_no → (id, item values as text), in one query."""
+    query = Resident.select(*_STORED_FIELDS)
+    sql, params = query.sql()
+    stored = {}
+    for row in db.execute_sql(sql, params):
+        values = [csvimport.iso(v) for v in row[2:]]
+        values[_SEX] = str(values[_SEX])
+        stored[row[1]] = (row[0], tuple(values))
+    return stored
+
+
+@dataclass
+class Plan:
+    new: list[tuple]  # (atena_no, merged values)
+    changed: list[tuple]  # (resident id, merged values, [(item, before, after)])
+    counts: dict[str, int]
+
+
+def _plan(rows: list[_Checked], problems: Problems) -> Plan:
+    """Compare every row with the stored record; the rules that need the stored record."""
+    stored = _load_stored()
+    counts = {"new": 0, "changed": 0, "removed": 0, "unchanged": 0}
+    new, changed = [], []
+    for row in rows:
+        hit = stored.get(row.atena_no) if row.atena_no is not None else None
+        before = hit[1] if hit else None
+        merged = _merge(row.values, before)
+        if not _cross_checks(row, merged, problems) or not row.ok:
+            continue
+        if hit is None:
+            counts["new"] += 1
+            new.append((row.atena_no, merged))
+            continue
+        if merged == before:
+            counts["unchanged"] += 1
+            continue
+        diffs = [(ITEMS[i], b, a) for i, (b, a) in enumerate(zip(before, merged)) if b != a]
+        counts["removed" if (before[_REMOVED] is None and merged[_REMOVED] is not None) else "changed"] += 1
+        changed.append((hit[0], merged, diffs))
+    return Plan(new, changed, counts)
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+_INSERT_COLUMNS = ("atena_no", "kana_key", "name_key", *ITEMS, "updated_at")
+_UPDATE_COLUMNS = ("kana_key", "name_key", *ITEMS, "updated_at")
+_CHANGE_COLUMNS = ("resident_id", "item", "before", "after", "batch_id", "at")
+
+
+def _stored_form(values: tuple, now_text: str) -> tuple:
+    """kana_key, name_key, the items (sex as an integer), updated_at."""
+    out = list(values)
+    out[_I["sex"]] = int(out[_I["sex"]])
+    return (kana_key(values[_KANA]), name_key(values[_NAME]), *out, now_text)
+
+
+def _history_text(item: str, value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _write(plan: Plan, source: Source, actor: audit.Actor) -> int | None:
+    """Insert, update and keep history inside the caller's transaction; the batch id (or None
+    when nothing changes: the same file again writes only its audit event)."""
+    if not plan.new and not plan.changed:
+        return None
+    now = now_utc()
+    now_text = str(now)  # the form a DateTimeField takes on SQLite; PostgreSQL reads it too
+    batch = ImportBatch.create(kind=KIND, file_name=source.file_name, sha256=source.sha256,
+                               actor=actor.label, at=now, counts=plan.counts)
+    csvimport.bulk_insert("resident", _INSERT_COLUMNS,
+                          [(atena_no, *_stored_form(values, now_text)) for atena_no, values in plan.new])
+    csvimport.bulk_update("resident", "id", _UPDATE_COLUMNS,
+                          [(*_stored_form(values, now_text), rid) for rid, values, _ in plan.changed])
+    history = [(rid, item, _history_text(item, b), _history_text(item, a), batch.id, now_text)
+               for rid, _, diffs in plan.changed for item, b, a in diffs]
+    csvimport.bulk_insert("resident_change", _CHANGE_COLUMNS, history)
+    return batch.id
+
+
+# --- the entry points ----------------------------------------------------------------------------
+
+def _read(source: Source, today: date | None) -> tuple[Reader, list[_Checked]]:
+    from kenshin.core.dates import today_jst
+
+    reader = Reader(source, COLUMNS)
+    rows = [] if reader.refused else _check_rows(reader, today or today_jst())
+    return reader, rows
+
+
+def _conclude(source: Source, reader: Reader, rows: list[_Checked]) -> tuple[csvimport.Result, Plan | None]:
+    result = csvimport.Result(KIND, source.file_name, source.sha256)
+    plan = None if reader.refused else _plan(rows, reader.problems)
+    if reader.problems:
+        result.problems = reader.problems.sorted()
+        return result, None
+    result.counts = plan.counts
+    return result, plan
+
+
+def check(source: Source, today: date | None = None) -> csvimport.Result:
+    """Read and check the whole file against the stored records, and count; write nothing."""
+    reader, rows = _read(source, today)
+    return _conclude(source, reader, rows)[0]
+
+
+def run(source: Source, actor: audit.Actor, *, today: date | None = None,
+        audit_extra: dict | None = None) -> csvimport.Result:
+    """Import a resident extract: all or nothing, one audit event either way."""
+    # The file is read and checked before the transaction (it needs no database), so the
+    # write lock is held only while the stored records are compared and written.
+    reader, rows = _read(source, today)
+    with db.atomic():
+        result, plan = _conclude(source, reader, rows)
+        if plan is not None:
+            result.batch_id = _write(plan, source, actor)
+            result.written = result.batch_id is not None
+        audit.record(ACTION, actor, object_type="import_batch" if result.batch_id else "file",
+                     object_id=result.batch_id or source.sha256,
+                     outcome=result.outcome,
+                     details=csvimport.audit_details(result, source, audit_extra))
+    if result.written and database.is_postgres() and sum(result.counts.values()) >= 10_000:
+        db.execute_sql("ANALYZE resident")  # keep the search plans right after a large load
+    return result
+
+
+def preview(source: Source, actor: audit.Actor, *, today: date | None = None) -> csvimport.Result:
+    """Check an uploaded file and count what it would change; write nothing but the audit event.
+
+    A file with problems ends its attempt here (an `import.residents` event, rejected); a valid
+    one is logged as previewed and is imported only when the same person confirms it (`run`)."""
+    result = check(source, today)
+    with db.atomic():
+        audit.record(ACTION if result.problems else ACTION + ".preview", actor, object_type="file",
+                     object_id=source.sha256, outcome=result.outcome if result.problems else "ok",
+                     details=csvimport.audit_details(result, source, {"stage": "preview"}))
+    return result
+
+
+def describe(item: str, value: str | None) -> str:
+    """A stored history value as the person page shows it."""
+    if value is None or value == "":
+        return "（なし）"
+    if item in _DATE_ITEMS:
+        try:
+            d = date.fromisoformat(value)
+            return f"{format_wareki(d)} ({d.isoformat()})"
+        except ValueError:
+            return value
+    if item == "sex":
+        return SEXES.get(value, value)
+    return value

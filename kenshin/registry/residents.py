@@ -1,0 +1,425 @@
+"""Finding a resident and showing one — only people in the screening programme, every access audited.
+
+The programme (assessment III.2): people aged 20 or more on the day (Japan time, the legal age
+rule), and anyone younger who already has a screening on file. Nobody else is ever returned
+by a search or shown, whoever asks. The rule is part of every query (`programme_condition`).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Mapping
+
+from peewee import JOIN, fn
+
+from models import ImportBatch, Institution, Resident, ResidentChange, Screening, Staff, db
+
+from kenshin import audit
+from kenshin.screening import catalogue
+from kenshin.core import dates
+from kenshin.core.errors import Invalid, NotFound
+from kenshin.core.kana import is_hiragana_or_katakana, kana_prefix_key
+from kenshin.core.names import name_prefix_key
+from kenshin.registry.resident_import import ITEM_LABELS, REMOVAL_REASONS, SEXES, describe
+
+PROGRAMME_AGE = 20
+MAX_RESULTS = 50
+NARROW = "条件を絞り込んでください"
+TOO_FEW = "検索条件を2つ以上入力してください（宛名番号・整理番号は1つだけで検索できます）"
+STATUS_LABELS = {"pending": "未確定", "confirmed": "確定", "void": "取消"}
+
+
+# --- the programme -------------------------------------------------------------------------------
+
+def programme_birth_cutoff(today: date) -> date:
+    """The latest birth date of someone aged 20 or more on `today` by the legal rule
+    (a year is gained at the end of the day before the birthday: dates.age_at)."""
+    eve = today + timedelta(days=1)
+    year = eve.year - PROGRAMME_AGE
+    try:
+        return date(year, eve.month, eve.day)
+    except ValueError:  # 2月29日 in a common year: a 2月29日 birth turns 20 with 2月28日's end
+        return date(year, 2, 28)
+
+
+def _screened():
+    return fn.EXISTS(Screening.select(Screening.id).where(
+        (Screening.resident == Resident.id) & (Screening.status != "void")))
+
+
+def programme_condition(today: date):
+    """The WHERE part that keeps people outside the programme out of every query."""
+    return (Resident.birth_date <= programme_birth_cutoff(today)) | _screened()
+
+
+def in_programme(resident: Resident, today: date) -> bool:
+    if resident.birth_date <= programme_birth_cutoff(today):
+        return True
+    return (Screening.select(Screening.id)
+            .where((Screening.resident == resident.id) & (Screening.status != "void")).exists())
+
+
+# --- search criteria -----------------------------------------------------------------------------
+
+FIELDS = ("kana", "name", "birth_date", "sex", "atena_no", "seiri_no")
+LABELS = {"kana": "カナ", "name": "氏名", "birth_date": "生年月日", "sex": "性別",
+          "atena_no": "宛名番号", "seiri_no": "整理番号"}
+_ATENA = re.compile(r"[0-9]{1,15}")
+_SEIRI = re.compile(r"[0-9A-Za-z\-]{1,20}")
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What the clerk typed, read: prefix keys for kana and name, a date, a code, identifiers."""
+
+    kana: str = ""
+    name: str = ""
+    birth_date: date | None = None
+    sex: int | None = None
+    atena_no: str = ""
+    seiri_no: str = ""
+    typed: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def given(self) -> list[str]:
+        return [f for f in FIELDS if self.typed.get(f)]
+
+    @property
+    def has_identifier(self) -> bool:
+        return bool(self.atena_no or self.seiri_no)
+
+    def for_audit(self) -> dict:
+        """The criteria as the audit log keeps them (what was typed, read)."""
+        out = {}
+        for name in self.given:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, date) else value
+        if self.kana:
+            out["kana_typed"] = self.typed["kana"]
+        if self.name:
+            out["name_typed"] = self.typed["name"]
+        return out
+
+
+def _clean(value) -> str:
+    return unicodedata.normalize("NFKC", value or "").strip() if isinstance(value, str) else ""
+
+
+def parse_criteria(form: Mapping[str, str]) -> Criteria:
+    """Read the search form; Invalid names each field that cannot be read, or too few criteria."""
+    typed = {name: (form.get(name) or "").strip() if isinstance(form.get(name), str) else ""
+             for name in FIELDS}
+    errors: dict[str, list[str]] = {}
+    values: dict = {}
+    if typed["kana"]:
+        if not is_hiragana_or_katakana(typed["kana"]):
+            errors["kana"] = ["カナ（ひらがな・カタカナ）で入力してください"]
+        else:
+            values["kana"] = kana_prefix_key(typed["kana"])
+    if typed["name"]:
+        values["name"] = name_prefix_key(typed["name"])
+        if len(typed["name"]) > 60:
+            errors["name"] = ["氏名は60文字以内で入力してください"]
+    if typed["birth_date"]:
+        try:
+            values["birth_date"] = dates.parse_date(typed["birth_date"])
+        except dates.DateError as exc:
+            errors["birth_date"] = [f"{exc}（例: S57.4.1、昭和57年4月1日、1982-04-01）"]
+    if typed["sex"]:
+        if _clean(typed["sex"]) not in SEXES:
+            errors["sex"] = ["性別は男か女を選んでください"]
+        else:
+            values["sex"] = int(_clean(typed["sex"]))
+    if typed["atena_no"]:
+        atena = _clean(typed["atena_no"])
+        if not _ATENA.fullmatch(atena):
+            errors["atena_no"] = ["宛名番号は15桁までの数字です"]
+        values["atena_no"] = atena
+    if typed["seiri_no"]:
+        seiri = _clean(typed["seiri_no"]).upper()
+        if not _SEIRI.fullmatch(seiri):
+            errors["seiri_no"] = ["整理番号は20文字までの英数字です"]
+        values["seiri_no"] = seiri
+    criteria = Criteria(**values, typed={k: v for k, v in typed.items() if v})
+    if errors:
+        raise Invalid(errors)
+    if not criteria.has_identifier and len(criteria.given) < 2:
+        raise Invalid({"-": [TOO_FEW]})
+    return criteria
+
+
+# --- searching ------------------------------------------------------------------------------------
+
+def _upper_bound(prefix: str) -> str:
+    """The smallest text greater than every text starting with `prefix` (code-point order, which
+    is byte order in UTF-8: what SQLite's BINARY and PostgreSQL's "C" collation compare)."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:
+        last = 0xE000
+    return prefix[:-1] + chr(min(last, 0x10FFFF))
+
+
+@dataclass(frozen=True)
+class Found:
+    """One search result: what the clerk compares with the paper form."""
+
+    id: int
+    atena_no: str
+    name: str
+    name_kana: str
+    sex: int
+    birth_date: date
+    age: int
+    postal_code: str | None
+    address: str
+    removed_on: date | None
+    removal_reason: str | None
+    use_suspended: bool = False  # 利用停止 granted on a request (個人情報保護法 第98条)
+
+    @property
+    def sex_label(self) -> str:
+        return SEXES.get(str(self.sex), "")
+
+
+@dataclass
+class SearchResult:
+    criteria: Criteria
+    found: list[Found]
+    more: bool  # more than MAX_RESULTS matched: only the first MAX_RESULTS are shown
+
+    @property
+    def message(self) -> str:
+        if self.more:
+            return f"該当者が{MAX_RESULTS}人を超えました。{NARROW}"
+        if not self.found:
+            return "該当する方はいません（検診の対象者のみ検索できます）"
+        return f"{len(self.found)}人見つかりました"
+
+
+_SELECT = ("SELECT r.id, r.atena_no, r.name, r.name_kana, r.sex, r.birth_date, r.postal_code, "
+           "r.address, r.removed_on, r.removal_reason, r.use_suspended FROM resident r WHERE ")
+# The programme rule (see programme_condition), written out for the search's own SQL.
+_PROGRAMME_SQL = ("(r.birth_date <= {p} OR EXISTS (SELECT 1 FROM screening s "
+                  "WHERE s.resident_id = r.id AND s.status <> 'void'))")
+
+
+@lru_cache(maxsize=256)
+def _search_sql(shape: tuple[bool, ...], param: str) -> str:
+    """The SQL text of one combination of criteria (cached: building it is the slow part)."""
+    atena, seiri, birth, sex, kana, name = shape
+    where = [_PROGRAMME_SQL.format(p=param)]
+    if atena:
+        where.append(f"r.atena_no = {param}")
+    if seiri:
+        where.append(f"r.id IN (SELECT n.resident_id FROM seiri_number n WHERE n.number = {param})")
+    if birth:
+        where.append(f"r.birth_date = {param}")
+    if sex:
+        where.append(f"r.sex = {param}")
+    # With an identifier or a birth date the query is anchored on that index (a handful of
+    # rows); the kana and name prefixes are then written as substr() so that no planner takes
+    # their range instead (PostgreSQL misjudges ranges of kanji and kana text by far).
+    anchored = atena or seiri or birth
+    for column, given in (("kana_key", kana), ("name_key", name)):
+        if given and anchored:
+            where.append(f"substr(r.{column}, 1, {param}) = {param}")
+        elif given:
+            where.append(f"r.{column} >= {param} AND r.{column} < {param}")
+    # exactly the columns of the index in use, so that the scan stops after the first rows
+    # (a tie-breaking id would make PostgreSQL fetch and sort every match)
+    if birth or atena or seiri:
+        order = "r.birth_date, r.sex, r.kana_key"
+    elif kana:
+        order = "r.kana_key, r.birth_date"
+    elif name:
+        order = "r.name_key, r.sex"
+    else:
+        order = "r.id"
+    return f"{_SELECT}{' AND '.join(where)} ORDER BY {order} LIMIT {MAX_RESULTS + 1}"
+
+
+def search_query(criteria: Criteria, today: date) -> tuple[str, list]:
+    """The SQL and parameters of a search: every criterion, the programme rule, at most
+    MAX_RESULTS + 1 rows.
+
+    The order follows the index that the most selective criterion uses, so the database walks
+    that index and stops after MAX_RESULTS + 1 rows instead of sorting every match:
+    生年月日 → (birth_date, sex, kana_key); カナ → (kana_key, birth_date); 氏名 → (name_key, sex).
+    Dates are ISO text, which SQLite stores and PostgreSQL reads as dates."""
+    shape = (bool(criteria.atena_no), bool(criteria.seiri_no), criteria.birth_date is not None,
+             bool(criteria.sex), bool(criteria.kana), bool(criteria.name))
+    params: list = [programme_birth_cutoff(today).isoformat()]
+    if criteria.atena_no:
+        params.append(criteria.atena_no)
+    if criteria.seiri_no:
+        params.append(criteria.seiri_no)
+    if criteria.birth_date is not None:
+        params.append(criteria.birth_date.isoformat())
+    if criteria.sex:
+        params.append(criteria.sex)
+    anchored = bool(criteria.atena_no or criteria.seiri_no or criteria.birth_date)
+    for prefix in (criteria.kana, criteria.name):
+        if prefix:
+            params += [len(prefix), prefix] if anchored else [prefix, _upper_bound(prefix)]
+    return _search_sql(shape, db.param), params
+
+
+def _as_date(value):
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def search(criteria: Criteria, actor: audit.Actor, today: date | None = None) -> SearchResult:
+    """Run a search and audit it (its criteria, not its results) in one transaction."""
+    today = today or dates.today_jst()
+    sql, params = search_query(criteria, today)
+    with db.atomic():
+        rows = db.execute_sql(sql, params).fetchall()
+        audit.record("resident.search", actor, object_type="resident", outcome="ok",
+                     details={"criteria": criteria.for_audit(), "hits": min(len(rows), MAX_RESULTS),
+                              "more": len(rows) > MAX_RESULTS})
+    found = []
+    for rid, atena, name, kana, sex, birth, postal, address, removed, reason, suspended \
+            in rows[:MAX_RESULTS]:
+        birth, removed = _as_date(birth), _as_date(removed)
+        found.append(Found(rid, atena, name, kana, sex, birth, dates.age_at(birth, today),
+                           postal, address, removed, reason, bool(suspended)))
+    found.sort(key=lambda f: (f.name_kana, f.birth_date, f.id))
+    return SearchResult(criteria, found, len(rows) > MAX_RESULTS)
+
+
+# --- one person -----------------------------------------------------------------------------------
+
+@dataclass
+class ScreeningLine:
+    exam_date: date
+    age: int
+    institution: str
+    setting: str
+    referral: bool
+    status: str
+    status_label: str
+    void_reason: str | None
+    items: list[tuple[str, str]]
+
+
+@dataclass
+class ExamGroup:
+    exam: str
+    name: str
+    screenings: list[ScreeningLine]
+
+
+@dataclass
+class YearGroup:
+    fiscal_year: int
+    label: str
+    exams: list[ExamGroup]
+
+
+@dataclass
+class ChangeLine:
+    at: object
+    item: str
+    label: str
+    before: str
+    after: str
+    source: str
+
+
+@dataclass
+class PersonRecord:
+    resident: Resident
+    age: int
+    today: date
+    years: list[YearGroup]
+    changes: list[ChangeLine]
+
+    @property
+    def sex_label(self) -> str:
+        return SEXES.get(str(self.resident.sex), "")
+
+    @property
+    def removal_label(self) -> str:
+        reason = self.resident.removal_reason
+        return REMOVAL_REASONS.get(reason, reason or "")
+
+
+def _screenings(resident_id: int) -> list[YearGroup]:
+    query = (Screening.select(Screening, Institution.name)
+             .join(Institution, on=(Screening.institution == Institution.id))
+             .where(Screening.resident == resident_id)
+             .order_by(Screening.fiscal_year.desc(), Screening.exam_date, Screening.id))
+    exam_order = {code: i for i, code in enumerate(catalogue.EXAMS)}
+    years: dict[int, dict[str, list[ScreeningLine]]] = {}
+    names: dict[str, str] = {}
+    for s in query:
+        try:
+            items = catalogue.display_items(s.exam, s.items or {})
+            names[s.exam] = catalogue.get_exam(s.exam).name
+        except (NotFound, KeyError):
+            items, names[s.exam] = [], s.exam
+        # A pending (未確定) form is shown as pending only: its values wait for the blind second
+        # keying (kenshin.verification), and an unverified 要精検 is no result yet.
+        counts = s.status == "confirmed"
+        line = ScreeningLine(
+            _as_date(s.exam_date), s.age, s.institution.name, catalogue.SETTINGS.get(str(s.setting), ""),
+            bool(s.referral) and counts, s.status, STATUS_LABELS.get(s.status, s.status), s.void_reason,
+            items if s.status != "pending" else [])
+        years.setdefault(s.fiscal_year, {}).setdefault(s.exam, []).append(line)
+    return [YearGroup(fy, dates.fiscal_year_label(fy),
+                      [ExamGroup(code, names[code], years[fy][code])
+                       for code in sorted(years[fy], key=lambda c: (exam_order.get(c, 999), c))])
+            for fy in sorted(years, reverse=True)]
+
+
+def _changes(resident_id: int) -> list[ChangeLine]:
+    query = (ResidentChange.select(ResidentChange, ImportBatch.id, ImportBatch.file_name, Staff.id, Staff.name)
+             .join(ImportBatch, JOIN.LEFT_OUTER, on=(ResidentChange.batch == ImportBatch.id))
+             .switch(ResidentChange)
+             .join(Staff, JOIN.LEFT_OUTER, on=(ResidentChange.staff == Staff.id))
+             .where(ResidentChange.resident == resident_id)
+             .order_by(ResidentChange.at.desc(), ResidentChange.id))
+    out = []
+    for c in query:
+        if c.batch_id:
+            source = f"取込: {c.batch.file_name}"
+        elif c.staff_id:
+            source = f"職員: {c.staff.name}"
+        else:
+            source = ""
+        out.append(ChangeLine(c.at, c.item, ITEM_LABELS.get(c.item, c.item),
+                              describe(c.item, c.before), describe(c.item, c.after), source))
+    return out
+
+
+def _load(resident_id: int, actor: audit.Actor, action: str, today: date | None,
+          details: dict | None = None) -> PersonRecord:
+    today = today or dates.today_jst()
+    with db.atomic():
+        resident = Resident.get_or_none(Resident.id == resident_id)
+        if resident is None or not in_programme(resident, today):
+            # Logged without a link to the person: whether they exist is not for the asker to learn.
+            audit.record(action, actor, object_type="resident", object_id=resident_id,
+                         outcome="not_found", details=details)
+            record = None
+        else:
+            audit.record(action, actor, resident=resident, object_type="resident",
+                         object_id=resident.id, details=details)
+            record = PersonRecord(resident, dates.age_at(resident.birth_date, today), today,
+                                  _screenings(resident.id), _changes(resident.id))
+    if record is None:
+        raise NotFound("該当する方はいません")
+    return record
+
+
+def view(resident_id: int, actor: audit.Actor, today: date | None = None) -> PersonRecord:
+    """One person's page (the 5 items, registry dates, screenings, history); audited as a view."""
+    return _load(resident_id, actor, "resident.view", today)
+
+
+def print_record(resident_id: int, actor: audit.Actor, today: date | None = None) -> PersonRecord:
+    """The same record for printing; audited as a print."""
+    return _load(resident_id, actor, "print", today, details={"document": "resident_record"})

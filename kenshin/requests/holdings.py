@@ -1,0 +1,318 @@
+"""Everything the file holds about one person, and who accessed it — the body of a disclosure document.
+
+Built for 開示請求 (個人情報保護法 第76条 ff.) and for "print a person's access history for them"
+(LESSONS.md #9). Plain values in Japanese, ready to print; the caller audits the production.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from peewee import JOIN
+
+from models import (
+    AuditEvent,
+    ImportBatch,
+    Institution,
+    Resident,
+    ResidentChange,
+    Screening,
+    ScreeningChange,
+    ScreeningDifference,
+    SeiriNumber,
+    Staff,
+)
+
+from kenshin.screening import catalogue
+from kenshin.core.dates import DateError, fiscal_year_label, format_both
+
+SEX_LABELS = {1: "男", 2: "女"}
+SCREENING_STATUS = {"pending": "未確定", "confirmed": "確定", "void": "取消"}
+SOURCES = {"keyed": "検診票から画面入力", "file": "医療機関からのファイル"}
+CHANGE_KINDS = {"correct": "訂正", "void": "取消", "verify": "確認入力", "reassign": "対象者の付替"}
+REGISTRY_ITEMS = {
+    "atena_no": "宛名番号", "name": "氏名", "name_kana": "氏名の振り仮名", "sex": "性別",
+    "birth_date": "生年月日", "postal_code": "郵便番号", "address": "住所",
+    "resident_since": "住民となった日", "removed_on": "消除日", "removal_reason": "消除事由",
+    "use_suspended": "利用停止",
+}
+DATE_ITEMS = {"birth_date", "resident_since", "removed_on", "exam_date"}
+COMMON_ITEMS = {"exam_date": "受診日", "institution_code": "医療機関", "institution": "医療機関",
+                "setting": "検診種別", "status": "状態", "resident": "対象者", "target": "精密検査の対象"}
+OUTCOMES = {"ok": "成功", "denied": "拒否", "failed": "失敗", "not_found": "該当なし"}
+
+# Japanese names of audit actions, used when kenshin.audit_labels does not name one.
+ACTION_LABELS = {
+    "resident.view": "個人情報の閲覧", "resident.search": "検索", "resident.lookup": "宛名番号による照会",
+    "resident.print": "個人票の印刷", "resident.update": "住民情報の更新",
+    "screening.record": "検診結果の登録", "screening.correct": "検診結果の訂正",
+    "screening.void": "検診結果の取消", "screening.verify": "検診結果の確認入力",
+    "screening.view": "検診結果の閲覧",
+    "inquiry.create": "問合せの受付", "inquiry.entry": "問合せへの対応の記録",
+    "inquiry.close": "問合せの完了", "inquiry.view": "問合せ記録の閲覧",
+    "inquiry.print": "問合せ記録票の印刷",
+    "disclosure.create": "開示請求等の受付", "disclosure.view": "開示請求等の閲覧",
+    "disclosure.extend": "決定期限の延長", "disclosure.decide": "開示請求等の決定",
+    "disclosure.document": "開示文書の作成・印刷", "disclosure.correct": "訂正請求による訂正",
+    "import.residents": "住民記録の取込", "import.results": "検診結果ファイルの取込",
+    "queue.resolve": "突合待ちの解決",
+}
+
+
+def action_label(action: str) -> str:
+    """The Japanese name of an audit action: kenshin.audit_labels when it knows, else ours."""
+    try:
+        from kenshin import audit_labels  # built by the audit viewer; optional
+    except ImportError:
+        audit_labels = None
+    if audit_labels is not None:
+        for name in ("label", "action_label"):
+            function = getattr(audit_labels, name, None)
+            if callable(function):
+                text = function(action)
+                if text and text != action:
+                    return text
+        for name in ("LABELS", "ACTION_LABELS", "ACTIONS"):
+            table = getattr(audit_labels, name, None)
+            if isinstance(table, dict) and isinstance(table.get(action), str):
+                return table[action]
+    return ACTION_LABELS.get(action, action)
+
+
+def _date_text(value) -> str:
+    if value in (None, ""):
+        return ""
+    if isinstance(value, (date, datetime)):
+        return format_both(value)
+    try:
+        return format_both(date.fromisoformat(str(value)[:10]))
+    except (ValueError, DateError):
+        return str(value)
+
+
+def registry_value(item: str, value) -> str:
+    """A registry item's stored value as printed (dates in 和暦, sex as 男/女)."""
+    if value in (None, ""):
+        return "（なし）"
+    if item in DATE_ITEMS:
+        return _date_text(value)
+    if item == "sex":
+        return SEX_LABELS.get(int(value), str(value)) if str(value).isdigit() else str(value)
+    return str(value)
+
+
+@dataclass
+class Diff:
+    label: str
+    before: str
+    after: str
+
+
+@dataclass
+class Change:
+    kind: str
+    at: datetime
+    staff: str
+    reason: str
+    diffs: list[Diff]
+
+
+@dataclass
+class ScreeningRecord:
+    screening: Screening
+    exam_name: str
+    exam_date: str
+    fiscal_year: str
+    institution: str
+    setting: str
+    referral: str
+    status: str
+    source: str
+    items: list[tuple[str, str]]
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class RegistryChange:
+    at: datetime
+    item: str
+    before: str
+    after: str
+    source: str
+
+
+@dataclass
+class Access:
+    at: datetime
+    staff: str
+    division: str
+    action: str
+    outcome: str
+
+
+@dataclass
+class Holdings:
+    resident: Resident
+    basic: list[tuple[str, str]]
+    registry: list[tuple[str, str]]
+    seiri_numbers: list[tuple[str, str]]
+    screenings: list[ScreeningRecord]
+    registry_changes: list[RegistryChange]
+    accesses: list[Access]
+
+    @property
+    def item_labels(self) -> set[str]:
+        return {label for record in self.screenings for label, _ in record.items}
+
+
+def _flatten(snapshot) -> dict:
+    """A ScreeningChange before/after as one flat dict: common columns and the exam's items."""
+    if not isinstance(snapshot, dict):
+        return {}
+    flat = {k: v for k, v in snapshot.items() if k != "items"}
+    if isinstance(snapshot.get("items"), dict):
+        flat.update(snapshot["items"])
+    return flat
+
+
+def _value(exam: catalogue.Exam, key: str, value, institutions: dict) -> str:
+    if key in exam.keys:
+        return exam.item(key).display(value)
+    if value in (None, ""):
+        return "（なし）"
+    if key in DATE_ITEMS:
+        return _date_text(value)
+    if key == "setting":
+        return catalogue.SETTINGS.get(str(value), str(value))
+    if key == "status":
+        return SCREENING_STATUS.get(str(value), str(value))
+    if key in ("institution_code", "institution"):
+        return institutions.get(str(value), str(value))
+    return str(value)
+
+
+def _diffs(exam: catalogue.Exam, before, after, institutions: dict) -> list[Diff]:
+    b, a = _flatten(before), _flatten(after)
+    keys = [k for k in COMMON_ITEMS if k in b or k in a]
+    keys += [k for k in exam.keys if k in b or k in a]
+    keys += [k for k in dict.fromkeys([*b, *a]) if k not in keys]
+    return [Diff(COMMON_ITEMS.get(k) or _item_label(exam, k),
+                 _value(exam, k, b.get(k), institutions), _value(exam, k, a.get(k), institutions))
+            for k in keys if (b.get(k) or "") != (a.get(k) or "")]
+
+
+def _item_label(exam: catalogue.Exam, key: str) -> str:
+    try:
+        return exam.item(key).label
+    except KeyError:
+        return key
+
+
+def _screenings(resident: Resident) -> list[ScreeningRecord]:
+    rows = list(Screening.select(Screening, Institution).join(Institution)
+                .where(Screening.resident == resident.id)
+                .order_by(Screening.exam_date, Screening.id))
+    changes: dict[int, list[ScreeningChange]] = {}
+    for change in (ScreeningChange.select(ScreeningChange, Staff).join(Staff)
+                   .where(ScreeningChange.screening.in_([s.id for s in rows]))
+                   .order_by(ScreeningChange.at, ScreeningChange.id)):
+        changes.setdefault(change.screening_id, []).append(change)
+    codes = set()
+    for change_list in changes.values():
+        for change in change_list:
+            for snap in (_flatten(change.before), _flatten(change.after)):
+                codes.add(str(snap.get("institution_code") or snap.get("institution") or ""))
+    institutions = {i.code: f"{i.name}（{i.code}）"
+                    for i in Institution.select().where(Institution.code.in_(codes - {""}))}
+    # Verified entry (ベリファイ入力): each difference between the two keyings and how it was settled.
+    differences: dict[int, list[ScreeningDifference]] = {}
+    for difference in (ScreeningDifference.select(ScreeningDifference, Staff).join(Staff)
+                       .where(ScreeningDifference.screening.in_([s.id for s in rows]))
+                       .order_by(ScreeningDifference.at, ScreeningDifference.id)):
+        differences.setdefault(difference.screening_id, []).append(difference)
+    records = []
+    for s in rows:
+        exam = catalogue.get_exam(s.exam)
+        items = dict(s.items or {})
+        if exam.has_target and not items.get("target"):
+            items["target"] = s.target
+        records.append(ScreeningRecord(
+            screening=s, exam_name=exam.name, exam_date=_date_text(s.exam_date),
+            fiscal_year=f"{fiscal_year_label(s.fiscal_year)}", institution=s.institution.name,
+            setting=catalogue.SETTINGS.get(str(s.setting), str(s.setting)),
+            # A pending record is held data, shown as 未確定: its 要精検 is no result until verified.
+            referral=("未確定（確認入力前）" if s.status == "pending"
+                      else "要精検" if s.referral else "精検不要"),
+            status=SCREENING_STATUS.get(s.status, s.status)
+            + ("（確認入力待ち）" if s.status == "pending" else "")
+            + (f"（{s.void_reason}）" if s.void_reason else ""),
+            source=SOURCES.get(s.source, s.source),
+            items=catalogue.display_items(s.exam, items),
+            changes=[Change(CHANGE_KINDS.get(c.kind, c.kind), c.at, c.staff.name, c.reason,
+                            _diffs(exam, c.before, c.after, institutions))
+                     for c in changes.get(s.id, [])]
+            + [Change("確認入力の相違の解決", d.at, d.resolved_by.name, d.reason,
+                      [Diff(_item_label(exam, d.item),
+                            f"1回目 {_value(exam, d.item, d.first_value, institutions)}／"
+                            f"2回目 {_value(exam, d.item, d.second_value, institutions)}",
+                            _value(exam, d.item, d.chosen_value, institutions))])
+               for d in differences.get(s.id, [])]))
+    return records
+
+
+def _registry_changes(resident: Resident) -> list[RegistryChange]:
+    rows = (ResidentChange.select(ResidentChange, ImportBatch, Staff)
+            .join(ImportBatch, JOIN.LEFT_OUTER).switch(ResidentChange)
+            .join(Staff, JOIN.LEFT_OUTER)
+            .where(ResidentChange.resident == resident.id)
+            .order_by(ResidentChange.at, ResidentChange.id))
+    result = []
+    for c in rows:
+        if c.batch_id:
+            source = f"住民記録連携（{c.batch.file_name}）"
+        elif c.staff_id:
+            source = f"職員 {c.staff.name}（{c.staff.division}）"
+        else:
+            source = ""
+        result.append(RegistryChange(c.at, REGISTRY_ITEMS.get(c.item, c.item),
+                                     registry_value(c.item, c.before), registry_value(c.item, c.after),
+                                     source))
+    return result
+
+
+def accesses(resident_id: int) -> list[Access]:
+    """Who accessed this person, oldest first: when, staff name and division, what, outcome."""
+    rows = (AuditEvent.select(AuditEvent.at, AuditEvent.action, AuditEvent.outcome,
+                              AuditEvent.actor_label, Staff.name, Staff.division)
+            .join(Staff, JOIN.LEFT_OUTER, on=(AuditEvent.actor == Staff.id))
+            .where(AuditEvent.resident == resident_id)
+            .order_by(AuditEvent.seq).tuples())
+    result = []
+    for at, action, outcome, label, name, division in rows:
+        if isinstance(at, str):
+            at = datetime.fromisoformat(at)
+        result.append(Access(at, name or ("システム（一括処理）" if label.startswith("os:") else label),
+                             division or "", action_label(action), OUTCOMES.get(outcome, outcome)))
+    return result
+
+
+def collect(resident: Resident) -> Holdings:
+    """Everything held about the person: 5 items, registry dates, screenings, history, access log."""
+    basic = [
+        ("氏名", resident.name), ("氏名の振り仮名", resident.name_kana),
+        ("性別", SEX_LABELS.get(resident.sex, str(resident.sex))),
+        ("生年月日", _date_text(resident.birth_date)),
+        ("住所", (f"〒{resident.postal_code} " if resident.postal_code else "") + resident.address),
+    ]
+    registry = [
+        ("その他識別情報（宛名番号）", resident.atena_no),
+        ("住民となった日", _date_text(resident.resident_since) or "（記録なし）"),
+        ("消除日", _date_text(resident.removed_on) or "（なし）"),
+        ("消除事由", resident.removal_reason or "（なし）"),
+        ("利用停止", "利用停止中" if resident.use_suspended else "なし"),
+    ]
+    seiri = [(n.number, f"{fiscal_year_label(n.fiscal_year)}（{n.fiscal_year}年度）") for n in
+             SeiriNumber.select().where(SeiriNumber.resident == resident.id)
+             .order_by(SeiriNumber.fiscal_year, SeiriNumber.id)]
+    return Holdings(resident, basic, registry, seiri, _screenings(resident),
+                    _registry_changes(resident), accesses(resident.id))

@@ -1,0 +1,545 @@
+"""The exam catalogue: the one place that knows each exam's items, codes, rules and labels.
+
+Forms, CSV imports, validation, the person page, prints and statistics all read it;
+adding an exam or a code is one edit here. Items follow the assessment's 別添1 (labels
+and paper-form order) and the column contract in docs/FORMATS.md ("Screening results").
+Common columns (exam_date, institution_code, setting, ...) are not items: the caller
+handles them, but their code tables `SETTINGS` and `SEXES` live here.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+
+from kenshin.core.errors import NotFound
+
+SETTINGS: Mapping[str, str] = MappingProxyType({"1": "個別", "2": "集団"})
+SEXES: Mapping[str, str] = MappingProxyType({"1": "男", "2": "女"})
+WOMEN = 2
+
+FOLLOWUP_TARGETS: Mapping[str, str] = MappingProxyType(
+    {"gastric": "胃", "lung": "肺", "colorectal": "大腸", "cervical": "子宮", "breast": "乳"}
+)
+# Which screenings a 精密検査 of each target follows up (used by case tracking).
+FOLLOWUP_TARGET_EXAMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "gastric": ("gastric_xray", "gastric_endoscopy"),
+        "lung": ("lung",),
+        "colorectal": ("colorectal",),
+        "cervical": ("cervical",),
+        "breast": ("breast",),
+    }
+)
+
+REQUIRED = "必須です"
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+class _Bad(ValueError):
+    """One item's value is invalid; the message is for the clerk."""
+
+
+def _ascii(raw: str | None) -> str:
+    """NFKC (full-width digits and letters → ASCII, U+3000 → space) and strip."""
+    return unicodedata.normalize("NFKC", raw or "").strip()
+
+
+@dataclass(frozen=True)
+class Item:
+    """One recorded item of an exam: a CSV column, a form field and a printed line."""
+
+    key: str
+    label: str
+    kind: str  # "code", "number" or "text"
+    codes: Mapping[str, str] = field(default_factory=dict, hash=False)
+    required: bool = True
+    decides_referral: bool = False
+    summary: bool = True
+    min: Decimal | None = None
+    max: Decimal | None = None
+    decimals: int = 1
+    unit: str = ""
+    max_length: int | None = None
+    blank_means: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("code", "number", "text"):
+            raise ValueError(f"unknown item kind {self.kind!r}")
+        object.__setattr__(self, "codes", MappingProxyType(dict(self.codes)))
+        for name in ("min", "max"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Decimal(str(value)))
+
+    def code_list(self) -> str:
+        """The allowed codes as the clerk reads them in an error message."""
+        listed = ", ".join(self.codes)
+        if self.blank_means:
+            return f"{listed} のいずれか、{self.blank_means}は空欄"
+        return f"{listed} のいずれか"
+
+    def clean(self, raw: str | None) -> str:
+        """The canonical stored string for a raw value ("" for blank); raises _Bad."""
+        if self.kind == "text":
+            return self._clean_text(raw)
+        value = _ascii(raw)
+        if not value:
+            if self.required:
+                raise _Bad(REQUIRED)
+            return ""
+        if self.kind == "code":
+            return self._clean_code(value)
+        return self._clean_number(value)
+
+    def _clean_code(self, value: str) -> str:
+        if value in self.codes:
+            return value
+        folded = {code.casefold(): code for code in self.codes}
+        if value.casefold() in folded:
+            return folded[value.casefold()]
+        raise _Bad(f"コードが不正です: {value}（{self.code_list()}）")
+
+    def _clean_number(self, value: str) -> str:
+        if not _NUMBER.fullmatch(value):
+            raise _Bad("数値で入力してください")
+        try:
+            number = Decimal(value)
+        except InvalidOperation:  # pragma: no cover - the pattern already guards this
+            raise _Bad("数値で入力してください") from None
+        step = Decimal(1).scaleb(-self.decimals)
+        if number != number.quantize(step):
+            raise _Bad(f"小数点以下は{self.decimals}桁までです" if self.decimals else "整数で入力してください")
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            raise _Bad(f"{self.min}〜{self.max}の範囲で入力してください")
+        if number == number.to_integral_value():
+            return str(int(number))
+        return str(number.quantize(step).normalize())
+
+    def _clean_text(self, raw: str | None) -> str:
+        value = (raw or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+        if not value:
+            if self.required:
+                raise _Bad(REQUIRED)
+            return ""
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
+            raise _Bad("制御文字は使えません")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise _Bad(f"{self.max_length}文字以内で入力してください")
+        return value
+
+    def display(self, value: str | None) -> str:
+        """The value as the person page and prints show it."""
+        if value is None or value == "":
+            if self.blank_means:
+                return self.blank_means
+            return "" if self.kind == "text" else "（未入力）"
+        if self.kind == "code":
+            return self.codes.get(value, value)
+        if self.kind == "number":
+            return f"{value}{self.unit}"
+        return value
+
+
+@dataclass(frozen=True)
+class Exam:
+    """One screening type: its items in paper-form order and its 要精検 rules."""
+
+    code: str
+    name: str
+    short_name: str
+    items: tuple[Item, ...]
+    report_category: str | None = None
+    sex: int | None = None
+    referral_rule: Callable[[Mapping[str, str]], bool | None] | None = field(default=None, compare=False)
+    # (message when the rule says 0 but 1 was given, message when the rule says 1 but 0 was given)
+    referral_messages: tuple[str, str] = ("", "")
+    has_target: bool = False
+    # Cross-item rules: clean items → {key: [messages]}; run only when the items they read are valid.
+    checks: tuple[Callable[[Mapping[str, str]], dict[str, list[str]]], ...] = field(default=(), compare=False)
+
+    @property
+    def referral_derivable(self) -> bool:
+        return self.referral_rule is not None
+
+    @property
+    def fields(self) -> tuple[Item, ...]:
+        """Every per-exam column in form order: `target` first for followup, then the items."""
+        return ((TARGET_ITEM,) if self.has_target else ()) + self.items
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(item.key for item in self.fields)
+
+    def item(self, key: str) -> Item:
+        for item in self.fields:
+            if item.key == key:
+                return item
+        raise KeyError(key)
+
+
+# --- item builders -------------------------------------------------------------------
+
+NONE_ANY = {"0": "なし", "1": "あり"}
+REFERRAL_CODES = {"0": "精検不要", "1": "要精検"}
+JUDGEMENT_CODES = {"normal": "異常認めず", "guidance": "要指導", "referral": "要精検"}
+POS_NEG = {"negative": "陰性", "positive": "陽性"}
+
+
+def _code(key, label, codes, *, required=True, decides=False, summary=True, blank_means=None) -> Item:
+    return Item(key, label, "code", codes, required=required, decides_referral=decides,
+                summary=summary, blank_means=blank_means)
+
+
+def _flag(key, label, codes=NONE_ANY, *, summary=True) -> Item:
+    return Item(key, label, "code", codes, required=True, summary=summary)
+
+
+def _number(key, label, lo, hi, unit, *, summary=True) -> Item:
+    return Item(key, label, "number", min=lo, max=hi, unit=unit, summary=summary)
+
+
+def _text(key, label, max_length, *, required=False, summary=True, decides=False) -> Item:
+    return Item(key, label, "text", required=required, max_length=max_length, summary=summary,
+                decides_referral=decides)
+
+
+def _referral(label, *, derived: bool) -> Item:
+    return _code("referral", label, REFERRAL_CODES, required=not derived, decides=True)
+
+
+TARGET_ITEM = _code("target", "精密検査の対象", FOLLOWUP_TARGETS)
+
+
+# --- 要精検 rules -----------------------------------------------------------------------
+
+def _gastric_xray_rule(items: Mapping[str, str]) -> bool | None:
+    category = items.get("xray_category")
+    if category not in GASTRIC_XRAY_CATEGORIES:
+        return None
+    return category in ("3a", "3b", "4", "5")
+
+
+def _gastric_endoscopy_rule(items: Mapping[str, str]) -> bool | None:
+    result = items.get("endoscopy_result")
+    if result not in ENDOSCOPY_RESULTS:
+        return None
+    return result in ("suspected", "cancer")
+
+
+def _colorectal_rule(items: Mapping[str, str]) -> bool | None:
+    result = items.get("fobt_result")
+    if result not in POS_NEG:
+        return None
+    return result == "positive"
+
+
+def _lung_rule(items: Mapping[str, str]) -> bool | None:
+    grade, sputum = items.get("xray_grade"), items.get("sputum_class")
+    if grade not in LUNG_XRAY_GRADES or (sputum != "" and sputum not in SPUTUM_CLASSES):
+        return None
+    return grade in ("E1", "E2") or sputum in ("D", "E")
+
+
+def _breast_rule(items: Mapping[str, str]) -> bool | None:
+    category = items.get("mammography_category")
+    if category not in MAMMOGRAPHY_CATEGORIES:
+        return None
+    return category in ("3", "4", "5")
+
+
+def _fracture_site_check(items: Mapping[str, str]) -> dict[str, list[str]]:
+    history, site = items.get("fracture_history"), items.get("fracture_site", "")
+    if history == "1" and not site:
+        return {"fracture_site": ["骨折歴ありの場合は必須です"]}
+    if history == "0" and site:
+        return {"fracture_site": ["骨折歴なしの場合は空欄にしてください"]}
+    return {}
+
+
+# --- code tables ----------------------------------------------------------------------
+
+GASTRIC_XRAY_CATEGORIES = {  # 日本消化器がん検診学会 読影判定区分 (DOMAIN.md 2.1)
+    "1": "カテゴリー1（異常なし）",
+    "2": "カテゴリー2（良性）",
+    "3a": "カテゴリー3a（良性・要精検）",
+    "3b": "カテゴリー3b（良悪性の判定困難）",
+    "4": "カテゴリー4（悪性の疑い）",
+    "5": "カテゴリー5（悪性）",
+}
+ENDOSCOPY_RESULTS = {"none": "胃がんなし", "suspected": "胃がん疑い", "cancer": "胃がん"}
+LUNG_XRAY_GRADES = {  # 肺がん検診の手引き (DOMAIN.md 2.3)
+    "A": "A（読影不能）",
+    "B": "B（異常所見なし）",
+    "C": "C（異常所見あり・精検不要）",
+    "D1": "D1（治療を要する結核の疑い）",
+    "D2": "D2（結核以外の呼吸器疾患）",
+    "D3": "D3（循環器疾患）",
+    "D4": "D4（その他）",
+    "E1": "E1（肺がんを否定できない）",
+    "E2": "E2（肺がんを強く疑う）",
+}
+SPUTUM_CLASSES = {  # 喀痰細胞診 (DOMAIN.md 2.3)
+    "A": "A（材料不適）",
+    "B": "B（異型なし・軽度異型）",
+    "C": "C（中等度異型）",
+    "D": "D（高度異型・悪性疑い）",
+    "E": "E（悪性腫瘍細胞）",
+}
+MAMMOGRAPHY_CATEGORIES = {  # DOMAIN.md 2.4
+    "1": "カテゴリー1（異常なし）",
+    "2": "カテゴリー2（良性）",
+    "3": "カテゴリー3（良性、悪性を否定できず）",
+    "4": "カテゴリー4（悪性の疑い）",
+    "5": "カテゴリー5（悪性）",
+}
+
+
+# --- the catalogue --------------------------------------------------------------------
+
+_EXAMS = (
+    Exam(
+        "gastric_xray", "胃がん(X線)", "胃X線",
+        (
+            _code("xray_category", "胃部エックス線検査の判定区分", GASTRIC_XRAY_CATEGORIES, decides=True),
+            _text("xray_findings", "胃部エックス線検査の所見", 200),
+            _referral("胃がん検診の精密検査の対象有無", derived=True),
+        ),
+        report_category="53",
+        referral_rule=_gastric_xray_rule,
+        referral_messages=("判定区分1・2は精検不要(0)です", "判定区分3a以上は要精検(1)です"),
+    ),
+    Exam(
+        "gastric_endoscopy", "胃がん(内視鏡)", "胃内視鏡",
+        (
+            _code("endoscopy_result", "胃内視鏡の判定区分", ENDOSCOPY_RESULTS, decides=True),
+            _text("endoscopy_findings", "胃内視鏡の所見", 200),
+            _referral("胃がん検診の精密検査の対象有無", derived=True),
+            _text("other_findings", "胃がん検診のその他の所見", 200),
+        ),
+        report_category="53",
+        referral_rule=_gastric_endoscopy_rule,
+        referral_messages=("胃がんなしは精検不要(0)です", "胃がん疑い・胃がんは要精検(1)です"),
+    ),
+    Exam(
+        "colorectal", "大腸がん", "大腸",
+        (
+            _code("fobt_result", "便潜血検査の判定区分", POS_NEG, decides=True),
+            _referral("大腸がん検診の精密検査の対象有無", derived=True),
+        ),
+        report_category="55",
+        referral_rule=_colorectal_rule,
+        referral_messages=("便潜血陰性は精検不要(0)です", "便潜血陽性は要精検(1)です"),
+    ),
+    Exam(
+        "lung", "肺がん", "肺",
+        (
+            _flag("symptoms", "肺がんに係る症状", summary=False),
+            _code("xray_grade", "胸部エックス線検査時の判定区分", LUNG_XRAY_GRADES, decides=True),
+            _code("sputum_class", "喀痰検査時の判定区分", SPUTUM_CLASSES, required=False, decides=True,
+                  blank_means="未実施"),
+            _referral("肺がん検診の精密検査対象区分", derived=True),
+            _text("other_findings", "肺がん疑い以外の所見", 200),
+        ),
+        report_category="51",
+        referral_rule=_lung_rule,
+        referral_messages=(
+            "胸部エックス線E1・E2、喀痰D・Eのいずれもなければ精検不要(0)です",
+            "胸部エックス線E1・E2または喀痰D・Eは要精検(1)です",
+        ),
+    ),
+    Exam(
+        "breast", "乳がん", "乳",
+        (
+            _code("mammography_category", "マンモグラフィ検査時の判定区分", MAMMOGRAPHY_CATEGORIES, decides=True),
+            _text("mammography_findings", "マンモグラフィ検査の所見", 200),
+            _referral("乳がん検診の精密検査の対象区分", derived=True),
+        ),
+        report_category="52",
+        sex=WOMEN,
+        referral_rule=_breast_rule,
+        referral_messages=("カテゴリー1・2は精検不要(0)です", "カテゴリー3以上は要精検(1)です"),
+    ),
+    Exam(
+        "cervical", "子宮頸がん", "子宮頸",
+        (
+            _flag("symptoms", "子宮頸がんに係る症状", summary=False),
+            _referral("子宮頸がん検診精密検査の対象区分", derived=False),
+        ),
+        report_category="54",
+        sex=WOMEN,
+    ),
+    Exam(
+        "periodontal", "歯周病", "歯周病",
+        (
+            _code("brushing_frequency", "1日で歯を磨く頻度の区分",
+                  {"0": "0回", "1": "1回", "2": "2回", "3": "3回以上"}, summary=False),
+            _code("smoking", "喫煙歴の区分", {"0": "なし", "1": "あり", "2": "禁煙"}, summary=False),
+            _flag("diabetes", "糖尿病の罹患区分", summary=False),
+            _flag("rheumatoid_arthritis", "関節リウマチの罹患区分", summary=False),
+            _flag("cardiovascular", "狭心症・心筋梗塞・脳梗塞の罹患区分", summary=False),
+            _flag("visceral_obesity", "内臓脂肪型肥満の区分", summary=False),
+            _flag("pregnancy", "妊娠の区分", summary=False),
+            _text("other_condition", "その他の全身の状態", 100, summary=False),
+            _flag("cpi_bleeding", "歯周疾患検査結果（CPI 歯肉出血）", {"0": "健全", "1": "出血あり"}),
+            _flag("cpi_pocket", "歯周疾患検査結果（CPI 歯周ポケット）",
+                  {"0": "健全", "1": "4〜5mm", "2": "6mm以上"}),
+            _code("judgement", "歯周疾患検診の判定区分", JUDGEMENT_CODES, decides=True),
+        ),
+        report_category="58",
+    ),
+    Exam(
+        "osteoporosis", "骨粗鬆症", "骨粗鬆症",
+        (
+            _number("weight_kg", "体重", 20, 200, "kg", summary=False),
+            _number("height_cm", "身長", 100, 220, "cm", summary=False),
+            _flag("fracture_history", "骨折歴", summary=False),
+            _text("fracture_site", "骨折部位", 100, summary=False),
+            _flag("family_hip_fracture", "大腿骨近位部骨折の家族歴区分", summary=False),
+            _flag("smoking", "喫煙習慣区分", summary=False),
+            _flag("steroid", "ステロイド内服", summary=False),
+            _code("menstruation", "月経・閉経の有無", {"1": "月経あり", "2": "閉経"}, summary=False),
+            _code("method", "測定方法",
+                  {"DXA": "DXA法", "MD": "MD法", "QUS": "超音波法（QUS）", "CT": "CT法（QCT）"}),
+            _number("bone_density", "骨密度", 30, 150, "%YAM"),
+            _code("judgement", "骨粗鬆症検診の判定区分", JUDGEMENT_CODES, decides=True),
+        ),
+        report_category="57",
+        sex=WOMEN,
+        checks=(_fracture_site_check,),
+    ),
+    Exam(
+        "hepatitis", "肝炎ウイルス", "肝炎",
+        (
+            _flag("surgery_history", "手術経験", summary=False),
+            _code("hbs_antigen", "B型肝炎ウイルス検査の判定区分", POS_NEG, decides=True),
+            _code("hcv_judgement", "C型肝炎ウイルス検査の判定区分",
+                  {"low": "感染している可能性が低い", "high": "感染している可能性が高い"}, decides=True),
+        ),
+        report_category="56",
+    ),
+    Exam(
+        "followup", "精密検査(胃・肺・大腸・子宮・乳)", "精検",
+        (),
+        has_target=True,
+    ),
+    Exam(
+        "periodontal_followup", "精密検査(歯周病)", "歯周病精検",
+        # The 精検 result is this exam's result item: a second keying verifies it (LESSONS.md #4).
+        (_text("result", "精密検査結果", 200, required=True, decides=True),),
+        report_category="58",
+    ),
+)
+
+EXAMS: Mapping[str, Exam] = MappingProxyType({exam.code: exam for exam in _EXAMS})
+
+
+def get_exam(code: str) -> Exam:
+    """The exam with this code; NotFound for an unknown code."""
+    try:
+        return EXAMS[code]
+    except (KeyError, TypeError):
+        raise NotFound(f"検診の種類が不正です: {code}") from None
+
+
+def item_keys_of_all_exams() -> frozenset[str]:
+    """Every per-exam column name (shared names such as `referral` appear once), `target` included."""
+    return frozenset(key for exam in EXAMS.values() for key in exam.keys)
+
+
+def verified_items(exam_code: str, all_items: bool = False) -> tuple[str, ...]:
+    """Keys a second (verify) keying must match: 要精検-deciding items, plus `target`; or every item."""
+    exam = get_exam(exam_code)
+    if all_items:
+        return exam.keys
+    return tuple(item.key for item in exam.fields if item.decides_referral or item is TARGET_ITEM)
+
+
+def _add(errors: dict[str, list[str]], key: str, message: str) -> None:
+    errors.setdefault(key, []).append(message)
+
+
+def validate_items(
+    exam_code: str, raw: Mapping[str, str | None], sex: int | str | None = None
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Check one exam's raw item strings; return (clean items, errors by key).
+
+    Every key of the exam is in the clean dict (blank optional items as ""), and a blank
+    `referral` is filled in from the exam's rule. The clean dict is only meaningful when
+    errors is empty. Non-blank values under keys that are not this exam's are errors;
+    blank ones are ignored.
+    """
+    exam = get_exam(exam_code)
+    errors: dict[str, list[str]] = {}
+    if exam.sex is not None and sex is not None and _ascii(str(sex)) not in ("", str(exam.sex)):
+        _add(errors, "-", "女性のみの検診です")
+    for key, value in raw.items():
+        if key not in exam.keys and _ascii(value):
+            _add(errors, key, f"{exam.name}の項目ではありません")
+
+    clean: dict[str, str] = {}
+    bad: set[str] = set()
+    for item in exam.fields:
+        if item.key == "referral" and exam.referral_derivable:
+            continue  # checked against the rule below
+        try:
+            clean[item.key] = item.clean(raw.get(item.key))
+        except _Bad as problem:
+            bad.add(item.key)
+            _add(errors, item.key, str(problem))
+
+    for check in exam.checks:
+        for key, messages in check(clean).items():
+            if key not in bad:
+                bad.add(key)
+                for message in messages:
+                    _add(errors, key, message)
+
+    if exam.referral_derivable:
+        referral = exam.item("referral")
+        derived = exam.referral_rule(clean)  # None while the items it reads are invalid
+        try:
+            given = referral.clean(raw.get("referral"))
+        except _Bad as problem:
+            _add(errors, "referral", str(problem))
+        else:
+            if given and derived is not None and given != ("1" if derived else "0"):
+                _add(errors, "referral", exam.referral_messages[1 if derived else 0])
+            if given:
+                clean["referral"] = given
+            elif derived is not None:
+                clean["referral"] = "1" if derived else "0"
+            else:
+                clean["referral"] = ""
+    return {key: clean[key] for key in exam.keys if key in clean}, errors
+
+
+def referral_flag(exam_code: str, clean_items: Mapping[str, str]) -> bool:
+    """The screening's 要精検 flag (FORMATS.md): referral, judgement or the hepatitis results."""
+    exam = get_exam(exam_code)
+    if exam.code in ("periodontal", "osteoporosis"):
+        return clean_items.get("judgement") == "referral"
+    if exam.code == "hepatitis":
+        return clean_items.get("hbs_antigen") == "positive" or clean_items.get("hcv_judgement") == "high"
+    if any(item.key == "referral" for item in exam.items):
+        referral = clean_items.get("referral") or ""
+        if not referral and exam.referral_derivable:
+            return bool(exam.referral_rule(clean_items))
+        return referral == "1"
+    return False
+
+
+def display_items(
+    exam_code: str, clean_items: Mapping[str, str], summary_only: bool = False
+) -> list[tuple[str, str]]:
+    """(Japanese label, display value) per item in form order, for the person page and prints."""
+    exam = get_exam(exam_code)
+    return [
+        (item.label, item.display(clean_items.get(item.key)))
+        for item in exam.fields
+        if item.summary or not summary_only
+    ]

@@ -1,0 +1,301 @@
+"""Keying paper forms (検診票) one after another: look up the person, preview, save or park.
+
+The entry screen calls these with the posted values and the batch header (institution,
+個別/集団, exam). Saving re-does the matching on the server from what was typed — the page's
+earlier lookup is only for the clerk's eyes — so a form is recorded only when an identifier
+finds one person whose 生年月日, 性別 and kana agree with the paper (FORMATS.md "Matching"), or
+when the clerk picked a candidate who agrees on all three. Anything else can be parked in the
+reconciliation queue with its reason.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from models import Resident, db
+
+from kenshin import audit
+from kenshin.screening import catalogue
+from kenshin.screening import matching
+from kenshin.screening import reconciliation
+from kenshin.screening import screenings
+from kenshin.core.dates import DateError, age_at, fiscal_year, parse_date, today_jst
+from kenshin.core.errors import Invalid, Refused
+from kenshin.core.kana import KanaError, kana_key, normalize_kana
+
+IDENTITY_FIELDS = ("seiri_no", "atena_no", "name_kana", "birth_date", "sex")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The header a clerk sets once for a stack of forms."""
+
+    institution_code: str = ""
+    setting: str = ""
+    exam: str = ""
+
+    @classmethod
+    def from_mapping(cls, values: Mapping | None) -> "Batch":
+        values = values or {}
+        return cls(str(values.get("institution_code", "")).strip(),
+                   str(values.get("setting", "")).strip(), str(values.get("exam", "")).strip())
+
+    def as_dict(self) -> dict:
+        return {"institution_code": self.institution_code, "setting": self.setting, "exam": self.exam}
+
+
+def check_batch(values: Mapping[str, str]) -> tuple[Batch, dict[str, list[str]]]:
+    """The batch header: a registered institution, 個別/集団, an exam of the catalogue."""
+    batch = Batch.from_mapping(values)
+    errors: dict[str, list[str]] = {}
+    code = matching.ascii_text(batch.institution_code)
+    institution = screenings.institution_by_code(code) if code else None
+    if not code:
+        errors["institution_code"] = [catalogue.REQUIRED]
+    elif institution is None:
+        errors["institution_code"] = [f"登録されていない医療機関です: {code}"]
+    _, problems = screenings.parse_setting(batch.setting)
+    if problems:
+        errors["setting"] = problems
+    if batch.exam not in catalogue.EXAMS:
+        errors["exam"] = ["検診の種類を選んでください"]
+    return Batch(code, matching.ascii_text(batch.setting), batch.exam), errors
+
+
+# --- what was typed about the person --------------------------------------------------------
+
+@dataclass
+class Typed:
+    """The identity items as typed so far: each parsed when it can be, None otherwise."""
+
+    seiri_no: str = ""
+    atena_no: str = ""
+    kana: str | None = None
+    kana_key: str | None = None
+    birth_date: date | None = None
+    sex: int | None = None
+    errors: dict = field(default_factory=dict)
+
+
+def read_typed(values: Mapping[str, str]) -> Typed:
+    typed = Typed()
+    seiri = matching.ascii_text(values.get("seiri_no"))
+    if seiri and not matching.SEIRI_NO.fullmatch(seiri):
+        typed.errors["seiri_no"] = ["整理番号は英数字とハイフンで20文字以内です"]
+    else:
+        typed.seiri_no = seiri
+    atena = matching.ascii_text(values.get("atena_no"))
+    if atena and not matching.ATENA_NO.fullmatch(atena):
+        typed.errors["atena_no"] = ["宛名番号は1〜15桁の数字です"]
+    else:
+        typed.atena_no = atena
+    kana_text = (values.get("name_kana") or "").strip()
+    if kana_text:
+        try:
+            typed.kana = normalize_kana(kana_text)
+            typed.kana_key = kana_key(typed.kana)
+        except KanaError as problem:
+            typed.errors["name_kana"] = [str(problem)]
+    birth_text = (values.get("birth_date") or "").strip()
+    if birth_text:
+        try:
+            typed.birth_date = parse_date(birth_text)
+            if typed.birth_date > today_jst():
+                typed.errors["birth_date"] = ["未来の日付です"]
+                typed.birth_date = None
+        except DateError as problem:
+            typed.errors["birth_date"] = [str(problem)]
+    sex_text = matching.ascii_text(values.get("sex"))
+    if sex_text:
+        if sex_text in matching.SEX_CODES:
+            typed.sex = matching.SEX_CODES[sex_text]
+        else:
+            typed.errors["sex"] = ["1（男）または 2（女）です"]
+    return typed
+
+
+def compare(typed: Typed, person: Resident) -> dict[str, bool]:
+    """For each identity item typed so far: does it agree with the registry?"""
+    out = {}
+    if typed.kana_key is not None:
+        out["name_kana"] = typed.kana_key == person.kana_key
+    if typed.birth_date is not None:
+        out["birth_date"] = typed.birth_date == person.birth_date
+    if typed.sex is not None:
+        out["sex"] = typed.sex == person.sex
+    return out
+
+
+@dataclass
+class Lookup:
+    """What the match panel shows."""
+
+    typed: Typed
+    person: Resident | None = None  # the person an identifier named
+    agreement: dict = field(default_factory=dict)
+    problem: str = ""  # why an identifier named nobody, or two people
+    candidates: list = field(default_factory=list)
+    searched: bool = False
+
+    @property
+    def mismatches(self) -> list[str]:
+        return [key for key, ok in self.agreement.items() if not ok]
+
+
+def _by_seiri(number: str) -> Resident | None:
+    from models import SeiriNumber
+    return (Resident.select().join(SeiriNumber).where(SeiriNumber.number == number).first())
+
+
+def lookup(values: Mapping[str, str], actor: audit.Actor, already_shown: int | None = None) -> Lookup:
+    """Find the person of a form as typed so far; viewing a person (or a list) is audited."""
+    typed = read_typed(values)
+    result = Lookup(typed)
+    if typed.seiri_no or typed.atena_no:
+        by_seiri = _by_seiri(typed.seiri_no) if typed.seiri_no else None
+        by_atena = Resident.get_or_none(Resident.atena_no == typed.atena_no) if typed.atena_no else None
+        if typed.seiri_no and by_seiri is None:
+            result.problem = matching.UNKNOWN_SEIRI
+        elif typed.atena_no and by_atena is None:
+            result.problem = matching.UNKNOWN_ATENA
+        elif by_seiri and by_atena and by_seiri.id != by_atena.id:
+            result.problem = matching.TWO_PEOPLE
+        else:
+            result.person = by_seiri or by_atena
+            result.agreement = compare(typed, result.person)
+        if result.person is not None and result.person.id != already_shown:
+            with db.atomic():
+                audit.record("resident.view", actor, resident=result.person.id,
+                             object_type="resident", object_id=result.person.id,
+                             details={"screen": "entry",
+                                      "by": "seiri_no" if typed.seiri_no else "atena_no"})
+        return result
+    if typed.kana_key and typed.birth_date and typed.sex:
+        identity = matching.FormIdentity("", "", typed.kana, typed.kana_key, typed.birth_date,
+                                         typed.sex, (values.get("name") or "").strip())
+        result.candidates = matching.candidates(identity)
+        result.searched = True
+        with db.atomic():
+            audit.record("resident.search", actor, object_type="resident",
+                         details={"screen": "entry", "by": ["name_kana", "birth_date", "sex"],
+                                  "results": len(result.candidates)})
+    return result
+
+
+# --- the exam part: inline checks and derived items --------------------------------------------
+
+@dataclass
+class Preview:
+    """Derived items shown live, and the errors of the exam part."""
+
+    fiscal_year: int | None = None
+    age: int | None = None
+    referral: bool | None = None
+    errors: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+
+def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = None) -> Preview:
+    """年度, age at the exam and 要精検 by the catalogue's rule, as far as the typed values allow."""
+    out = Preview()
+    if batch.exam not in catalogue.EXAMS:
+        return out
+    typed = read_typed(values)
+    person = Resident.get_or_none(Resident.id == resident_id) if resident_id else None
+    birth = person.birth_date if person else typed.birth_date
+    sex = person.sex if person else typed.sex
+    exam_date, problems = screenings.parse_exam_date(values.get("exam_date"), birth, today_jst())
+    if problems:
+        out.errors["exam_date"] = problems
+    elif exam_date is not None:
+        out.fiscal_year = fiscal_year(exam_date)
+        if birth is not None:
+            out.age = age_at(birth, exam_date)
+    exam = catalogue.EXAMS[batch.exam]
+    raw = {key: values.get(key) for key in exam.keys}
+    clean, errors = catalogue.validate_items(batch.exam, raw, sex)
+    for key, messages in errors.items():
+        out.errors["sex" if key == "-" else key] = (
+            [screenings.WOMEN_ONLY] if key == "-" else messages)
+    if not any(k != "-" for k in errors):
+        out.referral = catalogue.referral_flag(batch.exam, clean)
+    elif exam.referral_derivable:
+        out.referral = exam.referral_rule(clean)  # None while the items it reads are invalid
+    if person is not None and exam_date is not None:
+        out.warnings = screenings.warnings_for(person, batch.exam, exam_date)
+    return out
+
+
+# --- saving ----------------------------------------------------------------------------------
+
+class NotMatched(Refused):
+    """The form cannot be recorded against anyone as typed; it may be parked with this reason."""
+
+    def __init__(self, reason: str, found_id: int | None = None):
+        super().__init__(reason)
+        self.found_id = found_id
+
+
+def _identity(values: Mapping[str, str]) -> matching.FormIdentity:
+    identity, errors = matching.parse_identity(values)
+    if errors:
+        raise Invalid(errors)
+    return identity
+
+
+def _exam_values(batch: Batch, values: Mapping[str, str]) -> dict:
+    exam = catalogue.get_exam(batch.exam)
+    return {key: values.get(key) for key in exam.keys}
+
+
+def save(batch: Batch, values: Mapping[str, str], actor: audit.Actor,
+         status: str | None = None) -> screenings.Recorded:
+    """Record one keyed form — pending (未確定) until a second keying agrees (kenshin.verification);
+    Invalid, Duplicate or NotMatched (with its reason) otherwise."""
+    batch, errors = check_batch(batch.as_dict())
+    if errors:
+        raise Invalid(errors)
+    identity = _identity(values)
+    if identity.has_identifier:
+        result = matching.match(identity)
+        if not result.matched:
+            raise NotMatched(result.reason, result.found_id)
+        resident_id = result.resident_id
+        how = "seiri_no" if identity.seiri_no else "atena_no"
+    else:
+        chosen = matching.ascii_text(values.get("resident_id"))
+        if not chosen.isdigit():
+            raise NotMatched(matching.NO_IDENTIFIER)
+        person = Resident.get_or_none(Resident.id == int(chosen))
+        if person is None:
+            raise NotMatched(matching.NO_IDENTIFIER)
+        differs = matching.disagreements(identity, matching.Person(
+            person.id, person.birth_date, person.sex, person.kana_key))
+        if differs:
+            raise NotMatched(matching.mismatch_reason(differs), person.id)
+        resident_id = person.id
+        how = "candidate"
+    return screenings.record(resident_id, exam=batch.exam, exam_date=values.get("exam_date"),
+                             institution=batch.institution_code, setting=batch.setting,
+                             items=_exam_values(batch, values), actor=actor, status=status,
+                             audit_details={"matched_by": how})
+
+
+def park(batch: Batch, values: Mapping[str, str], actor: audit.Actor):
+    """Park a keyed form in the reconciliation queue with the reason it could not be matched."""
+    batch, errors = check_batch(batch.as_dict())
+    if errors:
+        raise Invalid(errors)
+    identity = _identity(values)
+    result = matching.match(identity) if identity.has_identifier else None
+    if result is not None and result.matched:
+        reason = (values.get("park_reason") or "").strip() or "入力者が確認のため保留"
+    else:
+        reason = result.reason if result is not None else matching.NO_IDENTIFIER
+        note = (values.get("park_reason") or "").strip()
+        if note:
+            reason = f"{reason}／{note}"
+    return reconciliation.park(identity, exam=batch.exam, exam_date=values.get("exam_date"),
+                               institution=batch.institution_code, setting=batch.setting,
+                               items=_exam_values(batch, values), reason=reason, actor=actor)

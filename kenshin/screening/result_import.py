@@ -1,0 +1,332 @@
+"""The screening results file (検診結果ファイル) from clinics and group-screening contractors.
+
+FORMATS.md "Screening results" is the contract. Three steps, like the resident extract:
+1. `_check_rows` reads every record and checks it on its own — common columns, the exam's
+   items through the catalogue (a column of another exam must be blank; the women-only rule on
+   the row's `sex`; a given `referral` must agree with the rule), 受診日 neither in the future
+   nor before birth, a registered institution — with no per-row database query;
+2. `_plan` matches every row (kenshin.matching, identifiers loaded in a few queries), finds the
+   duplicates among what is recorded or already waiting in the queue (loaded per chunk of
+   people), and refuses a key repeated within the file (the later rows are the invalid ones);
+3. `_write` bulk-inserts the screenings (source "file", status confirmed) and the queue items,
+   with one ImportBatch and one audit event, in one transaction.
+A file with any problem writes its audit event and nothing else; the same file again is all
+duplicates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import database
+from models import ImportBatch, Institution, QueueItem, Screening, db
+
+from kenshin import audit
+from kenshin.screening import catalogue
+from kenshin.imports import csvimport
+from kenshin.screening import reconciliation
+from kenshin.imports.csvimport import Columns, Reader, Row, Source
+from kenshin.core.dates import age_at, fiscal_year, now_utc, today_jst
+from kenshin.core.kana import kana_key
+from kenshin.screening.matching import SEIRI_NO, FormIdentity, PreloadedLookup, match
+from kenshin.screening.screenings import CONFIRMED, FILE, VOID, WOMEN_ONLY
+
+ACTION = "import.results"
+CHUNK = 900  # identifiers per IN (...) query
+KIND = "results"
+NAME_MAX = 60
+
+
+def _item_columns() -> tuple[str, ...]:
+    """Every per-exam column in catalogue order (shared names once)."""
+    seen: dict[str, None] = {}
+    for exam in catalogue.EXAMS.values():
+        for key in exam.keys:
+            seen.setdefault(key, None)
+    return tuple(seen)
+
+
+ITEM_COLUMNS = _item_columns()
+COLUMNS = Columns(
+    required=("name_kana", "birth_date", "sex", "exam", "exam_date", "institution_code", "setting"),
+    optional=("seiri_no", "atena_no", "name", *ITEM_COLUMNS),
+)
+REPEATED = "このファイルの前の行と同じ受診です（同じ人・検診・受診日{target}）。後の行を無効とします"
+
+
+class ResultsResult(csvimport.Result):
+    """The results file's counts, with how many duplicates differ from what is stored."""
+
+    different: int = 0
+
+    def summary(self) -> str:
+        line = " ".join(f"{k}={self.counts.get(k, 0)}" for k in ("recorded", "queued", "duplicates"))
+        if self.different:
+            line += f" ({self.different} with different values: correct them on screen)"
+        return line
+
+
+@dataclass
+class _Checked:
+    """A record whose every cell passed: the form's identity and the checked screening."""
+
+    line: int
+    identity: FormIdentity
+    exam: str
+    target: str
+    exam_date: date
+    institution_id: int
+    institution_code: str
+    setting: int
+    items: dict
+
+
+def _seiri(value: str) -> str:
+    text = csvimport.ascii_text(value)
+    if not SEIRI_NO.fullmatch(text):
+        raise csvimport.CellError("整理番号は英数字とハイフンで20文字以内です")
+    return text
+
+
+def _check_rows(reader: Reader, today: date) -> list[_Checked]:
+    problems, present, index = reader.problems, reader.present, reader.index
+    read_date = csvimport.DateReader(today)
+    atena = csvimport.digits(1, 15, "宛名番号")
+    name = csvimport.text(NAME_MAX, "氏名")
+    sex_code = csvimport.code(catalogue.SEXES, "性別")
+    setting_code = csvimport.code(catalogue.SETTINGS, "検診種別")
+    exam_code = csvimport.code({code: e.name for code, e in catalogue.EXAMS.items()}, "検診の種類")
+    institution_code = csvimport.digits(10, 10, "医療機関コード")
+    institutions = {code: iid for iid, code in Institution.select(Institution.id, Institution.code).tuples()}
+    item_columns = [key for key in ITEM_COLUMNS if key in present]
+    item_positions = [index[key] for key in item_columns]
+    checked: list[_Checked] = []
+    kana_keys: dict[str, str] = {}
+    validated: dict[tuple, tuple] = {}
+    for record in reader.records():
+        row = Row(record, problems, index)
+        seiri = row.take("seiri_no", _seiri) or ""
+        atena_no = row.take("atena_no", atena) or ""
+        person_name = row.take("name", name) or ""
+        kana = row.take("name_kana", csvimport.kana, required=True)
+        birth = row.take("birth_date", read_date, required=True)
+        sex = row.take("sex", sex_code, required=True)
+        exam = row.take("exam", exam_code, required=True)
+        exam_date = row.take("exam_date", read_date, required=True)
+        code = row.take("institution_code", institution_code, required=True)
+        setting = row.take("setting", setting_code, required=True)
+        # a required column missing from the header is a header problem; its cells are ABSENT
+        kana, birth, sex, exam, exam_date, code, setting = (
+            None if v is csvimport.ABSENT else v for v in (kana, birth, sex, exam, exam_date, code, setting))
+        if exam_date and birth and exam_date < birth:
+            row.error("exam_date", "受診日が生年月日より前です")
+        institution_id = institutions.get(code) if code else None
+        if code and institution_id is None:
+            row.error("institution_code", f"登録されていない医療機関です: {code}")
+        clean: dict = {}
+        if exam:
+            # clinic files repeat the same results a lot: validate each combination once
+            fields = record.fields
+            cells = tuple([fields[i].strip() for i in item_positions])
+            hit = validated.get((exam, sex, cells))
+            if hit is None:
+                hit = catalogue.validate_items(exam, dict(zip(item_columns, cells)), sex)
+                if len(validated) < 200_000:
+                    validated[(exam, sex, cells)] = hit
+            clean, errors = hit
+            clean = dict(clean)
+            for key, messages in errors.items():
+                for message in messages:
+                    row.error("sex" if key == "-" else key, WOMEN_ONLY if key == "-" else message)
+        if not row.ok or None in (kana, birth, sex, exam, exam_date, code, setting):
+            continue
+        key = kana_keys.get(kana)
+        if key is None:
+            key = kana_keys[kana] = kana_key(kana)
+        identity = FormIdentity(seiri, atena_no, kana, key, birth, int(sex), person_name)
+        checked.append(_Checked(record.line, identity, exam,
+                                clean.get("target", "") if catalogue.EXAMS[exam].has_target else "",
+                                exam_date, institution_id, code, int(setting), clean))
+    return checked
+
+
+@dataclass
+class Plan:
+    screenings: list[tuple[_Checked, int]]  # (row, resident id)
+    queued: list[tuple[_Checked, str]]  # (row, reason)
+    counts: dict[str, int]
+    different: int
+
+
+def _differs(row: _Checked, items: dict, institution_id, setting) -> bool:
+    return items != row.items or institution_id != row.institution_id or int(setting) != row.setting
+
+
+def _stored_screenings(resident_ids: set[int], first: date, last: date) -> dict[tuple, tuple]:
+    """(resident, exam, 受診日, target) → (items, institution, setting) of the records not void."""
+    found: dict[tuple, tuple] = {}
+    ids = sorted(resident_ids)
+    param = db.param
+    as_date = Screening.exam_date.python_value
+    as_items = Screening.items.python_value
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        sql = (f"SELECT resident_id, exam, exam_date, target, items, institution_id, setting "
+               f"FROM screening WHERE resident_id IN ({', '.join([param] * len(chunk))}) "
+               f"AND exam_date >= {param} AND exam_date <= {param} AND status <> {param}")
+        cursor = db.execute_sql(sql, (*chunk, first.isoformat(), last.isoformat(), VOID))
+        for resident, exam, exam_date, target, items, institution, setting in cursor.fetchall():
+            found[(resident, exam, as_date(exam_date), target)] = (as_items(items), institution, setting)
+    return found
+
+
+def _waiting(first: date, last: date) -> dict[tuple, tuple]:
+    """Open queue items in the file's date range by their duplicate key → (items, institution, setting)."""
+    found: dict[tuple, tuple] = {}
+    query = (QueueItem.select(QueueItem.seiri_no, QueueItem.atena_no, QueueItem.kana_key,
+                              QueueItem.birth_date, QueueItem.sex, QueueItem.exam,
+                              QueueItem.exam_date, QueueItem.target, QueueItem.raw)
+             .where((QueueItem.status == reconciliation.OPEN) & (QueueItem.exam_date >= first)
+                    & (QueueItem.exam_date <= last)).tuples())
+    institutions = {code: iid for iid, code in Institution.select(Institution.id, Institution.code).tuples()}
+    for seiri, atena, key, birth, sex, exam, exam_date, target, raw in query:
+        found[(seiri, atena, key, birth, sex, exam, exam_date, target)] = (
+            raw.get("items", {}), institutions.get(raw.get("institution_code")), raw.get("setting", 0))
+    return found
+
+
+def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
+    counts = {"recorded": 0, "queued": 0, "duplicates": 0}
+    plan = Plan([], [], counts, 0)
+    if not rows:
+        return plan
+    lookup = PreloadedLookup((r.identity.seiri_no for r in rows), (r.identity.atena_no for r in rows))
+    matches = [match(r.identity, lookup) for r in rows]
+    first = min(r.exam_date for r in rows)
+    last = max(r.exam_date for r in rows)
+    stored = _stored_screenings({m.resident_id for m in matches if m.matched}, first, last)
+    waiting = _waiting(first, last)
+    seen: dict[tuple, int] = {}
+    accepted = []
+    for row, result in zip(rows, matches):
+        if result.matched:
+            key = ("person", result.resident_id, row.exam, row.exam_date, row.target)
+            existing = stored.get(key[1:])
+        else:
+            key = ("queue", *reconciliation.queue_key(row.identity, row.exam, row.exam_date, row.target))
+            existing = waiting.get(key[1:])
+        if key in seen:
+            target = f"・{catalogue.FOLLOWUP_TARGETS[row.target]}" if row.target else ""
+            problems.add(row.line, csvimport.WHOLE_ROW, REPEATED.format(target=target))
+            continue
+        seen[key] = row.line
+        accepted.append((row, result, existing))
+    for row, result, existing in accepted:
+        if existing is not None:
+            counts["duplicates"] += 1
+            if _differs(row, *existing):
+                plan.different += 1
+        elif result.matched:
+            counts["recorded"] += 1
+            plan.screenings.append((row, result.resident_id))
+        else:
+            counts["queued"] += 1
+            plan.queued.append((row, result.reason))
+    return plan
+
+
+_SCREENING_COLUMNS = ("resident_id", "exam", "target", "exam_date", "fiscal_year", "age",
+                      "institution_id", "setting", "referral", "items", "status", "source",
+                      "batch_id", "entered_at")
+_QUEUE_COLUMNS = ("source", "file_name", "line_no", "batch_id", "raw", "reason", "exam", "target",
+                  "exam_date", "birth_date", "sex", "kana_key", "seiri_no", "atena_no", "status",
+                  "created_at")
+
+
+def _write(plan: Plan, source: Source, actor: audit.Actor, counts: dict) -> int | None:
+    if not plan.screenings and not plan.queued:
+        return None
+    now = now_utc()
+    now_text = str(now)
+    batch = ImportBatch.create(kind=KIND, file_name=source.file_name, sha256=source.sha256,
+                               actor=actor.label, at=now, counts=counts)
+    as_json = Screening.items.db_value
+    rows = []
+    for row, resident_id in plan.screenings:
+        rows.append((resident_id, row.exam, row.target, row.exam_date.isoformat(),
+                     fiscal_year(row.exam_date), age_at(row.identity.birth_date, row.exam_date),
+                     row.institution_id, row.setting, catalogue.referral_flag(row.exam, row.items),
+                     as_json(row.items), CONFIRMED, FILE, batch.id, now_text))
+    csvimport.bulk_insert("screening", _SCREENING_COLUMNS, rows)
+    queue_rows = []
+    for row, reason in plan.queued:
+        raw = row.identity.as_raw()
+        raw.update({"exam": row.exam, "exam_date": row.exam_date.isoformat(),
+                    "institution_code": row.institution_code, "setting": str(row.setting),
+                    "items": row.items})
+        identity = row.identity
+        queue_rows.append(("file", source.file_name, row.line, batch.id, QueueItem.raw.db_value(raw),
+                           reason[:reconciliation.REASON_MAX], row.exam, row.target,
+                           row.exam_date.isoformat(), identity.birth_date.isoformat(), identity.sex,
+                           identity.kana_key, identity.seiri_no or None, identity.atena_no or None,
+                           reconciliation.OPEN, now_text))
+    csvimport.bulk_insert("queue_item", _QUEUE_COLUMNS, queue_rows)
+    return batch.id
+
+
+def _conclude(source: Source, reader: Reader, rows: list[_Checked]) -> tuple[ResultsResult, Plan | None]:
+    result = ResultsResult(KIND, source.file_name, source.sha256)
+    # Rows with bad cells are left out; the good ones are still matched, so that a key repeated
+    # within the file is reported together with the other problems.
+    plan = None if reader.refused else _plan(rows, reader.problems)
+    if reader.problems:
+        result.problems = reader.problems.sorted()
+        return result, None
+    result.counts = dict(plan.counts)
+    result.different = plan.different
+    return result, plan
+
+
+def _read(source: Source, today: date | None) -> tuple[Reader, list[_Checked]]:
+    reader = Reader(source, COLUMNS)
+    rows = [] if reader.refused else _check_rows(reader, today or today_jst())
+    return reader, rows
+
+
+def check(source: Source, today: date | None = None) -> ResultsResult:
+    """Read, check, match and count the whole file; write nothing (the upload screen's preview)."""
+    reader, rows = _read(source, today)
+    return _conclude(source, reader, rows)[0]
+
+
+def run(source: Source, actor: audit.Actor, *, today: date | None = None,
+        audit_extra: dict | None = None) -> ResultsResult:
+    """Import a results file: all or nothing, idempotent, one audit event either way."""
+    reader, rows = _read(source, today)
+    with db.atomic():
+        result, plan = _conclude(source, reader, rows)
+        counts = {**result.counts, "different": result.different}
+        if plan is not None:
+            result.batch_id = _write(plan, source, actor, counts)
+            result.written = result.batch_id is not None
+        details = csvimport.audit_details(result, source, audit_extra)
+        details["counts"] = counts if result.accepted else {}
+        audit.record(ACTION, actor, object_type="import_batch" if result.batch_id else "file",
+                     object_id=result.batch_id or source.sha256, outcome=result.outcome,
+                     details=details)
+    if result.written and database.is_postgres() and len(rows) >= 10_000:
+        db.execute_sql("ANALYZE screening")
+    return result
+
+
+def preview(source: Source, actor: audit.Actor, *, today: date | None = None) -> ResultsResult:
+    """Check an uploaded file and count what it would record, queue and skip; write nothing but
+    the audit event (a file with problems ends its attempt here: `import.results`, rejected)."""
+    result = check(source, today)
+    details = csvimport.audit_details(result, source, {"stage": "preview"})
+    details["counts"] = {**result.counts, "different": result.different} if result.accepted else {}
+    with db.atomic():
+        audit.record(ACTION if result.problems else ACTION + ".preview", actor, object_type="file",
+                     object_id=source.sha256, outcome=result.outcome if result.problems else "ok",
+                     details=details)
+    return result
