@@ -59,9 +59,9 @@ def postgres_url():
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
     url = urlunparse(urlparse(POSTGRES_URL)._replace(path="/" + name))
-    database = database.bind(url)
+    bound = database.bind(url)
     database.create_schema()
-    database.close()
+    bound.close()
     try:
         yield url
     finally:

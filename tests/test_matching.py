@@ -4,7 +4,7 @@ from datetime import date
 import pytest
 
 from kenshin.screening import matching
-from kenshin.screening.matching import FormIdentity, PreloadedLookup, match, parse_identity
+from kenshin.screening.matching import FormIdentity, PreloadedFinder, match, parse_identity
 
 from .screening_helpers import issue_seiri, make_resident
 
@@ -87,7 +87,7 @@ def test_preloaded_lookup_gives_the_same_answers_as_the_database(hanako):
     issue_seiri(hanako, "A300")
     forms = [identity(), identity(seiri_no="A300"), identity(atena_no="404"),
              identity(birth_date="S35.5.11")]
-    lookup = PreloadedLookup([f.seiri_no for f in forms], [f.atena_no for f in forms])
+    lookup = PreloadedFinder([f.seiri_no for f in forms], [f.atena_no for f in forms])
     assert [match(f, lookup) for f in forms] == [match(f) for f in forms]
 
 

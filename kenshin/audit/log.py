@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import operator
-import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import reduce
@@ -25,6 +24,7 @@ from kenshin.access.roles import ROLES
 from kenshin.audit.labels import action_label, detail_label, outcome_label
 from kenshin.core.dates import JST, DateError, format_both, parse_date, to_jst, today_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core import identifiers
 
 MAX_DAYS = 366
 PAGE_SIZE = 50
@@ -32,7 +32,6 @@ COUNT_CAP = 10_000
 EXPORT_MAX = 100_000
 PRINT_MAX = 2_000
 PERSON_MAX = 5_000
-ATENA = re.compile(r"^\d{1,15}$")
 
 
 @dataclass(frozen=True)
@@ -123,8 +122,8 @@ def parse_filter(form: Mapping[str, str]) -> LogFilter:
     if len(outcome) > 12:
         errors.setdefault("outcome", []).append("結果の指定が不正です")
     atena_no = (form.get("atena_no") or "").strip()
-    if atena_no and not ATENA.match(atena_no):
-        errors.setdefault("atena_no", []).append("宛名番号は1〜15桁の数字です")
+    if atena_no and not identifiers.is_atena_no(atena_no):
+        errors.setdefault("atena_no", []).append(identifiers.ATENA_NO_MESSAGE)
     if errors:
         raise Invalid(errors)
     return LogFilter(period.start, period.end, login_id, action, atena_no, outcome)
@@ -355,8 +354,8 @@ def person_report(atena_no: str, period: Period, actor: audit.Actor, printing: b
     """Every event touching one person in the period (views, searches opened, entries,
     corrections, prints, exports), oldest first; recorded with the person as subject."""
     atena_no = (atena_no or "").strip()
-    if not ATENA.match(atena_no):
-        raise Invalid({"atena_no": ["宛名番号は1〜15桁の数字です"]})
+    if not identifiers.is_atena_no(atena_no):
+        raise Invalid({"atena_no": [identifiers.ATENA_NO_MESSAGE]})
     with db.atomic():
         resident = Resident.get_or_none(Resident.atena_no == atena_no)
         if resident is None:

@@ -10,6 +10,7 @@ from math import ceil
 
 from kenshin.core.dates import JST, DateError, parse_date_or_none
 from kenshin.core.errors import Invalid
+from kenshin.core.textinput import ascii_text
 
 PER_PAGE = 50
 REASON_MAX = 200
@@ -77,7 +78,7 @@ def utc_bounds(first: date | None, last: date | None) -> tuple[datetime | None, 
 
 def export_reason(text: str | None) -> str:
     """Every export says why (LESSONS.md #8): required, one line, at most 200 characters."""
-    reason = unicodedata.normalize("NFKC", text or "").strip()
+    reason = ascii_text(text)
     if not reason:
         raise Invalid({"reason": ["出力の理由を入力してください"]})
     if len(reason) > REASON_MAX or any(unicodedata.category(ch) == "Cc" for ch in reason):

@@ -16,3 +16,12 @@ def clean_text(value: str | None, key: str, label: str, limit: int, errors: dict
     if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text):
         errors.setdefault(key, []).append(f"{label}に使えない文字があります")
     return text
+
+
+def ascii_text(value) -> str:
+    """NFKC (full-width digits and letters as ASCII, U+3000 as a space) and stripped; None is ''.
+
+    The one way every screen and file reads a code, a number or a short typed value."""
+    if value is None:
+        return ""
+    return unicodedata.normalize("NFKC", value if isinstance(value, str) else str(value)).strip()

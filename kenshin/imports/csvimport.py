@@ -27,7 +27,8 @@ from typing import Callable, Iterator
 import database
 from models import db
 
-from kenshin.core import dates
+from kenshin.core import dates, identifiers
+from kenshin.core.textinput import ascii_text
 from kenshin.core.kana import KanaError, normalize_kana
 
 # --- encodings, opening ------------------------------------------------------------------------
@@ -426,9 +427,20 @@ class Row:
             return None
 
 
-def ascii_text(value: str) -> str:
-    """Full-width digits and letters as ASCII (NFKC), stripped."""
-    return unicodedata.normalize("NFKC", value).strip()
+def atena_no(value: str) -> str:
+    """A 宛名番号 cell (core.identifiers)."""
+    text = ascii_text(value)
+    if not identifiers.is_atena_no(text):
+        raise CellError(identifiers.ATENA_NO_MESSAGE)
+    return text
+
+
+def seiri_no(value: str) -> str:
+    """A 整理番号 cell (core.identifiers)."""
+    text = ascii_text(value)
+    if not identifiers.is_seiri_no(text):
+        raise CellError(identifiers.SEIRI_NO_MESSAGE)
+    return text
 
 
 def digits(min_length: int, max_length: int, what: str) -> Callable[[str], str]:

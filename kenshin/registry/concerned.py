@@ -5,24 +5,21 @@ the clerk binds the record only after seeing 氏名・ふりがな・生年月�
 """
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from models import Resident, db
 
 from kenshin import audit
 from kenshin.core.dates import today_jst
 from kenshin.core.errors import Invalid, NotFound
+from kenshin.core.textinput import ascii_text
+from kenshin.core import identifiers
 from kenshin.registry.residents import in_programme
-
-ATENA_NO = re.compile(r"\d{1,15}")
 
 
 def clean_atena_no(text: str | None) -> str:
     """The typed 宛名番号 as stored (full-width digits read as ASCII); Invalid if not 1–15 digits."""
-    value = unicodedata.normalize("NFKC", text or "").strip()
-    if not ATENA_NO.fullmatch(value):
-        raise Invalid({"atena_no": ["宛名番号は1〜15桁の数字で入力してください"]})
+    value = ascii_text(text)
+    if not identifiers.is_atena_no(value):
+        raise Invalid({"atena_no": [identifiers.ATENA_NO_MESSAGE]})
     return value
 
 

@@ -18,6 +18,7 @@ from kenshin import audit
 from kenshin.imports import csvimport
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.textinput import ascii_text
 
 CODE = re.compile(r"[0-9]{10}", re.A)
 POSTAL = re.compile(r"([0-9]{3})-?([0-9]{4})", re.A)
@@ -30,16 +31,12 @@ ITEMS = {"name": "医療機関名", "postal_code": "郵便番号", "address": "�
 CONTACT = ("postal_code", "address", "phone")
 
 
-def _ascii(value) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip()
-
-
 def _text(value) -> str:
     return " ".join(unicodedata.normalize("NFC", value or "").replace("\u3000", " ").split())
 
 
 def clean_code(value) -> tuple[str, list[str]]:
-    code = _ascii(value)
+    code = ascii_text(value)
     if not code:
         return "", ["必須です"]
     if not CODE.fullmatch(code):
@@ -57,7 +54,7 @@ def clean_field(key: str, value) -> tuple[str | bool | None, list[str]]:
             return None, [f"{NAME_MAX}文字以内です"]
         return text, []
     if key == "postal_code":
-        text = _ascii(value)
+        text = ascii_text(value)
         if not text:
             return None, []
         m = POSTAL.fullmatch(text)
@@ -72,14 +69,14 @@ def clean_field(key: str, value) -> tuple[str | bool | None, list[str]]:
             return None, [f"{ADDRESS_MAX}文字以内です"]
         return text, []
     if key == "phone":
-        text = _ascii(value).replace(" ", "")
+        text = ascii_text(value).replace(" ", "")
         if not text:
             return None, []
         if not PHONE.fullmatch(text) or not any(c.isdigit() for c in text):
             return None, ["電話番号は数字・ハイフン・括弧で20文字以内です"]
         return text, []
     if key == "active":
-        text = _ascii(value)
+        text = ascii_text(value)
         if text == "":
             return None, []
         if text not in ("0", "1"):
@@ -184,14 +181,14 @@ COLUMNS = csvimport.Columns(required=("institution_code", "name"),
 
 
 def _phone(value: str) -> str:
-    text = csvimport.ascii_text(value).replace(" ", "")
+    text = ascii_text(value).replace(" ", "")
     if not PHONE.fullmatch(text) or not any(c.isdigit() for c in text):
         raise csvimport.CellError("電話番号は数字・ハイフン・括弧で20文字以内です")
     return text
 
 
 def _active(value: str) -> bool:
-    text = csvimport.ascii_text(value)
+    text = ascii_text(value)
     if text not in ("0", "1"):
         raise csvimport.CellError("active は 1（参加）または 0（終了）です")
     return text == "1"

@@ -66,7 +66,6 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
     """Check every record on its own; later rows repeating an atena_no are the invalid ones."""
     problems, index = reader.problems, reader.index
     read_date = csvimport.DateReader(today, iso=True)
-    atena = csvimport.digits(1, 15, "宛名番号")
     sex = csvimport.code(SEXES, "性別")
     name = csvimport.text(NAME_MAX, "氏名")
     address = csvimport.text(ADDRESS_MAX, "住所", join_lines=True)
@@ -75,7 +74,7 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
     checked: list[_Checked] = []
     for record in reader.records():
         row = Row(record, problems, index)
-        key = row.take("atena_no", atena, required=True)
+        key = row.take("atena_no", csvimport.atena_no, required=True)
         if key is not None and key in seen:
             row.error("atena_no", "この宛名番号は、このファイルのもっと前の行にもあります（後の行を無効とします）")
         values = (

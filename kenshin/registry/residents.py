@@ -6,8 +6,6 @@ by a search or shown, whoever asks. The rule is part of every query (`programme_
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -21,6 +19,8 @@ from kenshin import audit
 from kenshin.screening import catalogue
 from kenshin.core import dates
 from kenshin.core.errors import Invalid, NotFound
+from kenshin.core.textinput import ascii_text
+from kenshin.core import identifiers
 from kenshin.core.kana import is_hiragana_or_katakana, kana_prefix_key
 from kenshin.core.names import name_prefix_key
 from kenshin.registry.resident_import import ITEM_LABELS, REMOVAL_REASONS, SEXES, describe
@@ -67,8 +67,6 @@ def in_programme(resident: Resident, today: date) -> bool:
 FIELDS = ("kana", "name", "birth_date", "sex", "atena_no", "seiri_no")
 LABELS = {"kana": "カナ", "name": "氏名", "birth_date": "生年月日", "sex": "性別",
           "atena_no": "宛名番号", "seiri_no": "整理番号"}
-_ATENA = re.compile(r"[0-9]{1,15}")
-_SEIRI = re.compile(r"[0-9A-Za-z\-]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -104,10 +102,6 @@ class Criteria:
         return out
 
 
-def _clean(value) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip() if isinstance(value, str) else ""
-
-
 def parse_criteria(form: Mapping[str, str]) -> Criteria:
     """Read the search form; Invalid names each field that cannot be read, or too few criteria."""
     typed = {name: (form.get(name) or "").strip() if isinstance(form.get(name), str) else ""
@@ -129,19 +123,19 @@ def parse_criteria(form: Mapping[str, str]) -> Criteria:
         except dates.DateError as exc:
             errors["birth_date"] = [f"{exc}（例: S57.4.1、昭和57年4月1日、1982-04-01）"]
     if typed["sex"]:
-        if _clean(typed["sex"]) not in SEXES:
+        if ascii_text(typed["sex"]) not in SEXES:
             errors["sex"] = ["性別は男か女を選んでください"]
         else:
-            values["sex"] = int(_clean(typed["sex"]))
+            values["sex"] = int(ascii_text(typed["sex"]))
     if typed["atena_no"]:
-        atena = _clean(typed["atena_no"])
-        if not _ATENA.fullmatch(atena):
-            errors["atena_no"] = ["宛名番号は15桁までの数字です"]
+        atena = ascii_text(typed["atena_no"])
+        if not identifiers.is_atena_no(atena):
+            errors["atena_no"] = [identifiers.ATENA_NO_MESSAGE]
         values["atena_no"] = atena
     if typed["seiri_no"]:
-        seiri = _clean(typed["seiri_no"]).upper()
-        if not _SEIRI.fullmatch(seiri):
-            errors["seiri_no"] = ["整理番号は20文字までの英数字です"]
+        seiri = ascii_text(typed["seiri_no"]).upper()
+        if not identifiers.is_seiri_no(seiri):
+            errors["seiri_no"] = [identifiers.SEIRI_NO_MESSAGE]
         values["seiri_no"] = seiri
     criteria = Criteria(**values, typed={k: v for k, v in typed.items() if v})
     if errors:

@@ -6,7 +6,6 @@ change, print and export writes its audit event in the same transaction.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -17,6 +16,7 @@ from models import Inquiry, InquiryEntry, Resident, Staff, db
 from kenshin import audit
 from kenshin.registry import concerned
 from kenshin.core.textinput import clean_text
+from kenshin.core.textinput import ascii_text
 from kenshin.core.dates import JST, DateError, now_utc, parse_date, to_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
 from kenshin.core.listing import Page, csv_bytes, export_reason, paginate, period, utc_bounds
@@ -47,7 +47,7 @@ def _moment(day_text: str | None, clock_text: str | None, prefix: str, errors: d
     except DateError as exc:
         errors.setdefault(f"{prefix}_date", []).append(str(exc))
         day = None
-    match = _CLOCK.fullmatch(unicodedata.normalize("NFKC", clock_text or "").strip())
+    match = _CLOCK.fullmatch(ascii_text(clock_text))
     clock = None
     if match and int(match[1]) < 24 and int(match[2]) < 60:
         clock = time(int(match[1]), int(match[2]))

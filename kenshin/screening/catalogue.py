@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 
 from kenshin.core.errors import NotFound
+from kenshin.core.textinput import ascii_text
 
 SETTINGS: Mapping[str, str] = MappingProxyType({"1": "個別", "2": "集団"})
 SEXES: Mapping[str, str] = MappingProxyType({"1": "男", "2": "女"})
@@ -42,11 +43,6 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 class _Bad(ValueError):
     """One item's value is invalid; the message is for the clerk."""
-
-
-def _ascii(raw: str | None) -> str:
-    """NFKC (full-width digits and letters → ASCII, U+3000 → space) and strip."""
-    return unicodedata.normalize("NFKC", raw or "").strip()
 
 
 @dataclass(frozen=True)
@@ -87,7 +83,7 @@ class Item:
         """The canonical stored string for a raw value ("" for blank); raises _Bad."""
         if self.kind == "text":
             return self._clean_text(raw)
-        value = _ascii(raw)
+        value = ascii_text(raw)
         if not value:
             if self.required:
                 raise _Bad(REQUIRED)
@@ -475,10 +471,10 @@ def validate_items(
     """
     exam = get_exam(exam_code)
     errors: dict[str, list[str]] = {}
-    if exam.sex is not None and sex is not None and _ascii(str(sex)) not in ("", str(exam.sex)):
+    if exam.sex is not None and sex is not None and ascii_text(str(sex)) not in ("", str(exam.sex)):
         _add(errors, "-", "女性のみの検診です")
     for key, value in raw.items():
-        if key not in exam.keys and _ascii(value):
+        if key not in exam.keys and ascii_text(value):
             _add(errors, key, f"{exam.name}の項目ではありません")
 
     clean: dict[str, str] = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 
 from models import Resident, db
 
@@ -20,11 +19,9 @@ from kenshin.screening import catalogue
 from kenshin.screening import matching
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
-from kenshin.core.dates import DateError, age_at, fiscal_year, parse_date, today_jst
+from kenshin.core.dates import age_at, fiscal_year, today_jst
 from kenshin.core.errors import Invalid, Refused
-from kenshin.core.kana import KanaError, kana_key, normalize_kana
-
-IDENTITY_FIELDS = ("seiri_no", "atena_no", "name_kana", "birth_date", "sex")
+from kenshin.core.textinput import ascii_text
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ def check_batch(values: Mapping[str, str]) -> tuple[Batch, dict[str, list[str]]]
     """The batch header: a registered institution, 個別/集団, an exam of the catalogue."""
     batch = Batch.from_mapping(values)
     errors: dict[str, list[str]] = {}
-    code = matching.ascii_text(batch.institution_code)
+    code = ascii_text(batch.institution_code)
     institution = screenings.institution_by_code(code) if code else None
     if not code:
         errors["institution_code"] = [catalogue.REQUIRED]
@@ -60,78 +57,17 @@ def check_batch(values: Mapping[str, str]) -> tuple[Batch, dict[str, list[str]]]
         errors["setting"] = problems
     if batch.exam not in catalogue.EXAMS:
         errors["exam"] = ["検診の種類を選んでください"]
-    return Batch(code, matching.ascii_text(batch.setting), batch.exam), errors
+    return Batch(code, ascii_text(batch.setting), batch.exam), errors
 
 
 # --- what was typed about the person --------------------------------------------------------
 
 @dataclass
-class Typed:
-    """The identity items as typed so far: each parsed when it can be, None otherwise."""
+class MatchPanel:
+    """What the match panel shows: the identity as typed (matching.read_identity), the person an
+    identifier named and, item by item, whether the registry agrees; or the candidates."""
 
-    seiri_no: str = ""
-    atena_no: str = ""
-    kana: str | None = None
-    kana_key: str | None = None
-    birth_date: date | None = None
-    sex: int | None = None
-    errors: dict = field(default_factory=dict)
-
-
-def read_typed(values: Mapping[str, str]) -> Typed:
-    typed = Typed()
-    seiri = matching.ascii_text(values.get("seiri_no"))
-    if seiri and not matching.SEIRI_NO.fullmatch(seiri):
-        typed.errors["seiri_no"] = ["整理番号は英数字とハイフンで20文字以内です"]
-    else:
-        typed.seiri_no = seiri
-    atena = matching.ascii_text(values.get("atena_no"))
-    if atena and not matching.ATENA_NO.fullmatch(atena):
-        typed.errors["atena_no"] = ["宛名番号は1〜15桁の数字です"]
-    else:
-        typed.atena_no = atena
-    kana_text = (values.get("name_kana") or "").strip()
-    if kana_text:
-        try:
-            typed.kana = normalize_kana(kana_text)
-            typed.kana_key = kana_key(typed.kana)
-        except KanaError as problem:
-            typed.errors["name_kana"] = [str(problem)]
-    birth_text = (values.get("birth_date") or "").strip()
-    if birth_text:
-        try:
-            typed.birth_date = parse_date(birth_text)
-            if typed.birth_date > today_jst():
-                typed.errors["birth_date"] = ["未来の日付です"]
-                typed.birth_date = None
-        except DateError as problem:
-            typed.errors["birth_date"] = [str(problem)]
-    sex_text = matching.ascii_text(values.get("sex"))
-    if sex_text:
-        if sex_text in matching.SEX_CODES:
-            typed.sex = matching.SEX_CODES[sex_text]
-        else:
-            typed.errors["sex"] = ["1（男）または 2（女）です"]
-    return typed
-
-
-def compare(typed: Typed, person: Resident) -> dict[str, bool]:
-    """For each identity item typed so far: does it agree with the registry?"""
-    out = {}
-    if typed.kana_key is not None:
-        out["name_kana"] = typed.kana_key == person.kana_key
-    if typed.birth_date is not None:
-        out["birth_date"] = typed.birth_date == person.birth_date
-    if typed.sex is not None:
-        out["sex"] = typed.sex == person.sex
-    return out
-
-
-@dataclass
-class Lookup:
-    """What the match panel shows."""
-
-    typed: Typed
+    typed: matching.TypedIdentity
     person: Resident | None = None  # the person an identifier named
     agreement: dict = field(default_factory=dict)
     problem: str = ""  # why an identifier named nobody, or two people
@@ -143,27 +79,18 @@ class Lookup:
         return [key for key, ok in self.agreement.items() if not ok]
 
 
-def _by_seiri(number: str) -> Resident | None:
-    from models import SeiriNumber
-    return (Resident.select().join(SeiriNumber).where(SeiriNumber.number == number).first())
-
-
-def lookup(values: Mapping[str, str], actor: audit.Actor, already_shown: int | None = None) -> Lookup:
+def lookup(values: Mapping[str, str], actor: audit.Actor,
+           already_shown: int | None = None) -> MatchPanel:
     """Find the person of a form as typed so far; viewing a person (or a list) is audited."""
-    typed = read_typed(values)
-    result = Lookup(typed)
+    typed = matching.read_identity(values)
+    result = MatchPanel(typed)
     if typed.seiri_no or typed.atena_no:
-        by_seiri = _by_seiri(typed.seiri_no) if typed.seiri_no else None
-        by_atena = Resident.get_or_none(Resident.atena_no == typed.atena_no) if typed.atena_no else None
-        if typed.seiri_no and by_seiri is None:
-            result.problem = matching.UNKNOWN_SEIRI
-        elif typed.atena_no and by_atena is None:
-            result.problem = matching.UNKNOWN_ATENA
-        elif by_seiri and by_atena and by_seiri.id != by_atena.id:
-            result.problem = matching.TWO_PEOPLE
+        named = matching.named_by(typed.seiri_no, typed.atena_no)
+        if named.reason:
+            result.problem = named.reason
         else:
-            result.person = by_seiri or by_atena
-            result.agreement = compare(typed, result.person)
+            result.person = Resident.get_by_id(named.found_id)
+            result.agreement = matching.agreement(typed, result.person)
         if result.person is not None and result.person.id != already_shown:
             with db.atomic():
                 audit.record("resident.view", actor, resident=result.person.id,
@@ -172,7 +99,7 @@ def lookup(values: Mapping[str, str], actor: audit.Actor, already_shown: int | N
                                       "by": "seiri_no" if typed.seiri_no else "atena_no"})
         return result
     if typed.kana_key and typed.birth_date and typed.sex:
-        identity = matching.FormIdentity("", "", typed.kana, typed.kana_key, typed.birth_date,
+        identity = matching.FormIdentity("", "", typed.name_kana, typed.kana_key, typed.birth_date,
                                          typed.sex, (values.get("name") or "").strip())
         result.candidates = matching.candidates(identity)
         result.searched = True
@@ -201,7 +128,7 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
     out = Preview()
     if batch.exam not in catalogue.EXAMS:
         return out
-    typed = read_typed(values)
+    typed = matching.read_identity(values)
     person = Resident.get_or_none(Resident.id == resident_id) if resident_id else None
     birth = person.birth_date if person else typed.birth_date
     sex = person.sex if person else typed.sex
@@ -264,14 +191,13 @@ def save(batch: Batch, values: Mapping[str, str], actor: audit.Actor,
         resident_id = result.resident_id
         how = "seiri_no" if identity.seiri_no else "atena_no"
     else:
-        chosen = matching.ascii_text(values.get("resident_id"))
+        chosen = ascii_text(values.get("resident_id"))
         if not chosen.isdigit():
             raise NotMatched(matching.NO_IDENTIFIER)
         person = Resident.get_or_none(Resident.id == int(chosen))
         if person is None:
             raise NotMatched(matching.NO_IDENTIFIER)
-        differs = matching.disagreements(identity, matching.Person(
-            person.id, person.birth_date, person.sex, person.kana_key))
+        differs = matching.disagreements(identity, person)
         if differs:
             raise NotMatched(matching.mismatch_reason(differs), person.id)
         resident_id = person.id

@@ -12,7 +12,6 @@ finds someone: "both given must name the same person", and a number that names n
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,12 +19,12 @@ from datetime import date
 
 from models import Resident, SeiriNumber
 
+from kenshin.core import identifiers
 from kenshin.core.dates import DateError, parse_date, today_jst
 from kenshin.core.kana import KanaError, kana_key, normalize_kana
 from kenshin.core.names import name_key
+from kenshin.core.textinput import ascii_text
 
-SEIRI_NO = re.compile(r"[0-9A-Za-z-]{1,20}", re.A)
-ATENA_NO = re.compile(r"[0-9]{1,15}", re.A)
 SEX_CODES = {"1": 1, "2": 2}
 NAME_MAX = 60
 
@@ -48,16 +47,6 @@ FLAG_READING_ONLY = "読みのみ一致・漢字が異なる（要確認）"
 FLAG_SAME_READING = "同じ読み・生年月日の住民が複数（要確認）"
 
 CANDIDATE_LIMIT = 20
-
-
-def ascii_text(value) -> str:
-    """NFKC (full-width digits and letters as ASCII) and stripped; None is ''."""
-    if value is None:
-        return ""
-    return unicodedata.normalize("NFKC", value if isinstance(value, str) else str(value)).strip()
-
-
-_ascii = ascii_text
 
 
 @dataclass(frozen=True)
@@ -83,53 +72,82 @@ class FormIdentity:
                 "sex": str(self.sex)}
 
 
+@dataclass
+class TypedIdentity:
+    """The identity items as typed so far (the entry screen reads a form while it is keyed): each
+    parsed when it can be, empty or None otherwise; `errors` names what was typed but is wrong."""
+
+    seiri_no: str = ""
+    atena_no: str = ""
+    name_kana: str | None = None
+    kana_key: str | None = None
+    birth_date: date | None = None
+    sex: int | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+def read_identity(raw: Mapping[str, str | None], today: date | None = None) -> TypedIdentity:
+    """Read whatever identity items are given; nothing is required here (see parse_identity)."""
+    typed = TypedIdentity()
+    seiri = ascii_text(raw.get("seiri_no"))
+    if seiri and not identifiers.is_seiri_no(seiri):
+        typed.errors["seiri_no"] = [identifiers.SEIRI_NO_MESSAGE]
+    else:
+        typed.seiri_no = seiri
+    atena = ascii_text(raw.get("atena_no"))
+    if atena and not identifiers.is_atena_no(atena):
+        typed.errors["atena_no"] = [identifiers.ATENA_NO_MESSAGE]
+    else:
+        typed.atena_no = atena
+    kana_text = raw.get("name_kana") or ""
+    if kana_text.strip():
+        try:
+            typed.name_kana = normalize_kana(kana_text)
+            typed.kana_key = kana_key(typed.name_kana)
+        except KanaError as problem:
+            typed.errors["name_kana"] = [str(problem)]
+    birth_text = raw.get("birth_date") or ""
+    if birth_text.strip():
+        try:
+            birth = parse_date(birth_text)
+        except DateError as problem:
+            typed.errors["birth_date"] = [str(problem)]
+        else:
+            if birth > (today or today_jst()):
+                typed.errors["birth_date"] = ["未来の日付です"]
+            else:
+                typed.birth_date = birth
+    sex_text = ascii_text(raw.get("sex"))
+    if sex_text:
+        if sex_text in SEX_CODES:
+            typed.sex = SEX_CODES[sex_text]
+        else:
+            typed.errors["sex"] = ["1（男）または 2（女）です"]
+    return typed
+
+
 def parse_identity(raw: Mapping[str, str | None], today: date | None = None,
                    require_kana: bool = True) -> tuple[FormIdentity | None, dict[str, list[str]]]:
-    """Read seiri_no, atena_no, name, name_kana, birth_date and sex; (identity, errors by column)."""
-    errors: dict[str, list[str]] = {}
-    today = today or today_jst()
-    seiri = _ascii(raw.get("seiri_no"))
-    if seiri and not SEIRI_NO.fullmatch(seiri):
-        errors["seiri_no"] = ["整理番号は英数字とハイフンで20文字以内です"]
-    atena = _ascii(raw.get("atena_no"))
-    if atena and not ATENA_NO.fullmatch(atena):
-        errors["atena_no"] = ["宛名番号は1〜15桁の数字です"]
+    """Read a whole identity (seiri_no, atena_no, name, name_kana, birth_date and sex);
+    (identity, errors by column). 生年月日 and 性別 are required, and カナ unless told otherwise."""
+    typed = read_identity(raw, today)
+    errors = dict(typed.errors)
     name = unicodedata.normalize("NFC", (raw.get("name") or "").strip())
     name = " ".join(name.replace("\u3000", " ").split())
     if len(name) > NAME_MAX:
         errors["name"] = [f"氏名は{NAME_MAX}文字以内です"]
     elif any(unicodedata.category(ch) == "Cc" for ch in name):
         errors["name"] = ["制御文字は使えません"]
-    kana_text = raw.get("name_kana") or ""
-    stored_kana = ""
-    if kana_text.strip():
-        try:
-            stored_kana = normalize_kana(kana_text)
-        except KanaError as problem:
-            errors["name_kana"] = [str(problem)]
-    elif require_kana:
-        errors["name_kana"] = ["必須です"]
-    birth = None
-    birth_text = raw.get("birth_date") or ""
-    if not birth_text.strip():
-        errors["birth_date"] = ["必須です"]
-    else:
-        try:
-            birth = parse_date(birth_text)
-        except DateError as problem:
-            errors["birth_date"] = [str(problem)]
-        else:
-            if birth > today:
-                errors["birth_date"] = ["未来の日付です"]
-    sex_text = _ascii(raw.get("sex"))
-    if not sex_text:
-        errors["sex"] = ["必須です"]
-    elif sex_text not in SEX_CODES:
-        errors["sex"] = ["1（男）または 2（女）です"]
+    for key, value, required in (("name_kana", typed.name_kana, require_kana),
+                                 ("birth_date", typed.birth_date, True),
+                                 ("sex", typed.sex, True)):
+        if value is None and required and key not in errors:
+            errors[key] = ["必須です"]
     if errors:
         return None, errors
-    return FormIdentity(seiri, atena, stored_kana, kana_key(stored_kana), birth,
-                        SEX_CODES[sex_text], name), {}
+    kana = typed.name_kana or ""
+    return FormIdentity(typed.seiri_no, typed.atena_no, kana, kana_key(kana), typed.birth_date,
+                        typed.sex, name), {}
 
 
 @dataclass(frozen=True)
@@ -150,13 +168,14 @@ class Match:
     found_id: int | None = None  # who an identifier named, even when something disagrees
     reason: str = ""
     mismatches: tuple[str, ...] = ()
+    person: Person | None = field(default=None, compare=False, repr=False)  # who named_by found
 
     @property
     def matched(self) -> bool:
         return self.resident_id is not None
 
 
-class Lookup:
+class RegistryFinder:
     """Finds people by 整理番号 and 宛名番号; this one asks the database every time."""
 
     def by_seiri(self, number: str) -> Person | None:
@@ -170,7 +189,7 @@ class Lookup:
         return Person(*row) if row else None
 
 
-class PreloadedLookup(Lookup):
+class PreloadedFinder(RegistryFinder):
     """All the people a file's identifiers name, loaded in a few queries (imports of 100,000 rows)."""
 
     CHUNK = 900
@@ -204,36 +223,50 @@ class PreloadedLookup(Lookup):
         return self._atena.get(number)
 
 
-def disagreements(identity: FormIdentity, person: Person) -> tuple[str, ...]:
+def agreement(identity: FormIdentity | TypedIdentity, person: Person | Resident) -> dict[str, bool]:
+    """For each of 生年月日, 性別 and the kana key that the form gives: does the registry agree?"""
+    out = {}
+    if identity.birth_date is not None:
+        out["birth_date"] = person.birth_date == identity.birth_date
+    if identity.sex is not None:
+        out["sex"] = person.sex == identity.sex
+    if identity.kana_key is not None:
+        out["name_kana"] = person.kana_key == identity.kana_key
+    return out
+
+
+def disagreements(identity: FormIdentity | TypedIdentity, person: Person | Resident) -> tuple[str, ...]:
     """Which of 生年月日, 性別 and the kana key differ between the form and the registry."""
-    out = []
-    if person.birth_date != identity.birth_date:
-        out.append("birth_date")
-    if person.sex != identity.sex:
-        out.append("sex")
-    if person.kana_key != identity.kana_key:
-        out.append("name_kana")
-    return tuple(out)
+    return tuple(key for key, same in agreement(identity, person).items() if not same)
 
 
 def mismatch_reason(mismatches: Iterable[str]) -> str:
     return f"{MISMATCH_PREFIX}（{'・'.join(IDENTITY_LABELS[m] for m in mismatches)}）"
 
 
-def match(identity: FormIdentity, lookup: Lookup | None = None) -> Match:
-    """Match one form exactly as FORMATS.md says; a reason in Japanese when it cannot be recorded."""
-    lookup = lookup or Lookup()
-    if not identity.has_identifier:
+def named_by(seiri_no: str, atena_no: str, finder: RegistryFinder | None = None) -> Match:
+    """Who the identifiers name: `found_id` when they name one person, else a reason (an unknown
+    number, or two numbers naming two people). Nothing about agreement yet."""
+    finder = finder or RegistryFinder()
+    if not (seiri_no or atena_no):
         return Match(None, reason=NO_IDENTIFIER)
-    by_seiri = lookup.by_seiri(identity.seiri_no) if identity.seiri_no else None
-    by_atena = lookup.by_atena(identity.atena_no) if identity.atena_no else None
-    if identity.seiri_no and by_seiri is None:
+    by_seiri = finder.by_seiri(seiri_no) if seiri_no else None
+    by_atena = finder.by_atena(atena_no) if atena_no else None
+    if seiri_no and by_seiri is None:
         return Match(None, found_id=by_atena.id if by_atena else None, reason=UNKNOWN_SEIRI)
-    if identity.atena_no and by_atena is None:
+    if atena_no and by_atena is None:
         return Match(None, found_id=by_seiri.id if by_seiri else None, reason=UNKNOWN_ATENA)
     if by_seiri is not None and by_atena is not None and by_seiri.id != by_atena.id:
         return Match(None, reason=TWO_PEOPLE)
-    person = by_seiri or by_atena
+    return Match(None, found_id=(by_seiri or by_atena).id, person=by_seiri or by_atena)
+
+
+def match(identity: FormIdentity, finder: RegistryFinder | None = None) -> Match:
+    """Match one form exactly as FORMATS.md says; a reason in Japanese when it cannot be recorded."""
+    named = named_by(identity.seiri_no, identity.atena_no, finder)
+    if named.reason:
+        return named
+    person = named.person
     mismatches = disagreements(identity, person)
     if mismatches:
         return Match(None, found_id=person.id, reason=mismatch_reason(mismatches),
@@ -289,8 +322,7 @@ def candidates(identity: FormIdentity, found_id: int | None = None,
                 flags.append(FLAG_READING_ONLY)
         if same_kana and same_reading > 1:
             flags.append(FLAG_SAME_READING)
-        mismatches = disagreements(identity, Person(person.id, person.birth_date, person.sex,
-                                                    person.kana_key))
+        mismatches = disagreements(identity, person)
         out.append(Candidate(person, flags, mismatches))
     out.sort(key=lambda c: (c.resident.id != found_id, len(c.mismatches), c.resident.kana_key,
                             c.resident.id))

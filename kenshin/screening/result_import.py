@@ -28,7 +28,7 @@ from kenshin.screening import reconciliation
 from kenshin.imports.csvimport import Columns, Reader, Row, Source
 from kenshin.core.dates import age_at, fiscal_year, now_utc, today_jst
 from kenshin.core.kana import kana_key
-from kenshin.screening.matching import SEIRI_NO, FormIdentity, PreloadedLookup, match
+from kenshin.screening.matching import FormIdentity, PreloadedFinder, match
 from kenshin.screening.screenings import CONFIRMED, FILE, VOID, WOMEN_ONLY
 
 ACTION = "import.results"
@@ -81,17 +81,9 @@ class _Checked:
     items: dict
 
 
-def _seiri(value: str) -> str:
-    text = csvimport.ascii_text(value)
-    if not SEIRI_NO.fullmatch(text):
-        raise csvimport.CellError("整理番号は英数字とハイフンで20文字以内です")
-    return text
-
-
 def _check_rows(reader: Reader, today: date) -> list[_Checked]:
     problems, present, index = reader.problems, reader.present, reader.index
     read_date = csvimport.DateReader(today)
-    atena = csvimport.digits(1, 15, "宛名番号")
     name = csvimport.text(NAME_MAX, "氏名")
     sex_code = csvimport.code(catalogue.SEXES, "性別")
     setting_code = csvimport.code(catalogue.SETTINGS, "検診種別")
@@ -105,8 +97,8 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
     validated: dict[tuple, tuple] = {}
     for record in reader.records():
         row = Row(record, problems, index)
-        seiri = row.take("seiri_no", _seiri) or ""
-        atena_no = row.take("atena_no", atena) or ""
+        seiri = row.take("seiri_no", csvimport.seiri_no) or ""
+        atena_no = row.take("atena_no", csvimport.atena_no) or ""
         person_name = row.take("name", name) or ""
         kana = row.take("name_kana", csvimport.kana, required=True)
         birth = row.take("birth_date", read_date, required=True)
@@ -200,8 +192,8 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
     plan = Plan([], [], counts, 0)
     if not rows:
         return plan
-    lookup = PreloadedLookup((r.identity.seiri_no for r in rows), (r.identity.atena_no for r in rows))
-    matches = [match(r.identity, lookup) for r in rows]
+    finder = PreloadedFinder((r.identity.seiri_no for r in rows), (r.identity.atena_no for r in rows))
+    matches = [match(r.identity, finder) for r in rows]
     first = min(r.exam_date for r in rows)
     last = max(r.exam_date for r in rows)
     stored = _stored_screenings({m.resident_id for m in matches if m.matched}, first, last)

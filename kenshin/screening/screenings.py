@@ -18,7 +18,6 @@ starts from `counted()`, which holds confirmed records only.
 """
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -40,6 +39,7 @@ from kenshin.screening import catalogue
 from kenshin.screening import eligibility
 from kenshin.core.dates import DateError, age_at, fiscal_year, now_utc, parse_date, today_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.textinput import ascii_text
 
 PENDING, CONFIRMED, VOID = "pending", "confirmed", "void"
 STATUS_LABELS = {PENDING: "未確定", CONFIRMED: "確定", VOID: "取消"}
@@ -58,12 +58,6 @@ class Duplicate(Refused):
     def __init__(self, existing_id: int):
         super().__init__("同じ人・同じ検診・同じ受診日の記録がすでにあります")
         self.existing_id = existing_id
-
-
-def _ascii(value) -> str:
-    if value is None:
-        return ""
-    return unicodedata.normalize("NFKC", str(value)).strip()
 
 
 @dataclass(frozen=True)
@@ -102,7 +96,7 @@ def parse_exam_date(value, birth_date: date | None, today: date) -> tuple[date |
 
 
 def parse_setting(value) -> tuple[int | None, list[str]]:
-    text = _ascii(value)
+    text = ascii_text(value)
     if not text:
         return None, [catalogue.REQUIRED]
     if text not in catalogue.SETTINGS:
@@ -111,7 +105,7 @@ def parse_setting(value) -> tuple[int | None, list[str]]:
 
 
 def institution_by_code(code: str) -> Institution | None:
-    return Institution.get_or_none(Institution.code == _ascii(code))
+    return Institution.get_or_none(Institution.code == ascii_text(code))
 
 
 def check(*, exam, exam_date, institution, setting, items: Mapping[str, str | None], sex: int | None,
@@ -125,7 +119,7 @@ def check(*, exam, exam_date, institution, setting, items: Mapping[str, str | No
     """
     today = today or today_jst()
     errors: dict[str, list[str]] = {}
-    exam_code = _ascii(exam)
+    exam_code = ascii_text(exam)
     try:
         exam_def = catalogue.get_exam(exam_code)
     except Exception:  # NotFound from the catalogue
@@ -138,7 +132,7 @@ def check(*, exam, exam_date, institution, setting, items: Mapping[str, str | No
     if isinstance(institution, Institution):
         institution_id, institution_code = institution.id, institution.code
     else:
-        institution_code = _ascii(institution)
+        institution_code = ascii_text(institution)
         if not institution_code:
             errors["institution_code"] = [catalogue.REQUIRED]
         else:
