@@ -8,6 +8,7 @@ import models
 from kenshin.core import dates
 from kenshin.registry import residents
 from kenshin.core.dates import now_utc
+from kenshin.core.errors import NotFound
 
 from .conftest import page_csrf
 from .resident_helpers import ADULT, TODAY, make_resident, make_screening
@@ -170,6 +171,24 @@ def test_person_outside_the_programme_is_not_viewable(app, db, clerk):
     assert clerk.post(f"/residents/{young.id}/print", data={"csrf_token": page_csrf(clerk)}).status_code == 404
     event = models.AuditEvent.select().where(models.AuditEvent.action == "resident.view").get()
     assert event.outcome == "not_found" and event.resident_id is None
+
+
+def test_the_programme_rule_in_peewee_and_in_the_search_sql_selects_the_same_people(app, db):
+    cutoff = residents.programme_birth_cutoff(TODAY)
+    people = [make_resident("1", birth=cutoff), make_resident("2", birth=cutoff + timedelta(days=1)),
+              make_resident("3", birth=cutoff + timedelta(days=1)),
+              make_resident("4", birth=cutoff + timedelta(days=1))]
+    make_screening(people[2], exam="cervical", items={"symptoms": "0", "referral": "0"})
+    make_screening(people[3], status="void")
+    by_peewee = {r.id for r in models.Resident.select().where(residents.programme_condition(TODAY))}
+    sql = ("SELECT r.id FROM resident r WHERE "
+           + residents.PROGRAMME_SQL.format(p=models.db.param))
+    by_sql = {row[0] for row in models.db.execute_sql(sql, [cutoff.isoformat()]).fetchall()}
+    assert by_peewee == by_sql == {people[0].id, people[2].id}
+    assert residents.get_in_programme(people[2].id, TODAY).id == people[2].id
+    for outside in (people[1].id, people[3].id, 999_999, "x"):
+        with pytest.raises(NotFound):
+            residents.get_in_programme(outside, TODAY)
 
 
 # --- 消除, privacy, audit -----------------------------------------------------------------------

@@ -45,21 +45,42 @@ def programme_birth_cutoff(today: date) -> date:
         return date(year, 2, 28)
 
 
-def _screened():
-    return fn.EXISTS(Screening.select(Screening.id).where(
-        (Screening.resident == Resident.id) & (Screening.status != "void")))
-
-
 def programme_condition(today: date):
-    """The WHERE part that keeps people outside the programme out of every query."""
-    return (Resident.birth_date <= programme_birth_cutoff(today)) | _screened()
+    """The programme rule as the WHERE part of a peewee query on Resident: aged 20 or more on
+    `today`, or screened at least once (a screening that is not void)."""
+    screened = fn.EXISTS(Screening.select(Screening.id).where(
+        (Screening.resident == Resident.id) & (Screening.status != "void")))
+    return (Resident.birth_date <= programme_birth_cutoff(today)) | screened
 
 
-def in_programme(resident: Resident, today: date) -> bool:
-    if resident.birth_date <= programme_birth_cutoff(today):
-        return True
-    return (Screening.select(Screening.id)
-            .where((Screening.resident == resident.id) & (Screening.status != "void")).exists())
+# The same rule written out for the search's own SQL (resident aliased `r`; {p} is the parameter
+# for programme_birth_cutoff). tests/test_resident_search.py checks that both select the same people.
+PROGRAMME_SQL = ("(r.birth_date <= {p} OR EXISTS (SELECT 1 FROM screening s "
+                 "WHERE s.resident_id = r.id AND s.status <> 'void'))")
+
+
+def get_in_programme(resident_id, today: date | None = None) -> Resident:
+    """The resident with this id if they are in the programme; NotFound otherwise (whether
+    someone outside it exists is not for the asker to learn). Every loader of a resident uses it."""
+    today = today or dates.today_jst()
+    try:
+        wanted = int(resident_id)
+    except (TypeError, ValueError):
+        raise NotFound("該当する方はいません") from None
+    resident = (Resident.select()
+                .where((Resident.id == wanted) & programme_condition(today)).first())
+    if resident is None:
+        raise NotFound("該当する方はいません")
+    return resident
+
+
+def in_programme(resident: Resident, today: date | None = None) -> bool:
+    """Whether this (already loaded) resident is in the programme."""
+    try:
+        get_in_programme(resident.id, today)
+    except NotFound:
+        return False
+    return True
 
 
 # --- search criteria -----------------------------------------------------------------------------
@@ -195,16 +216,13 @@ class SearchResult:
 
 _SELECT = ("SELECT r.id, r.atena_no, r.name, r.name_kana, r.sex, r.birth_date, r.postal_code, "
            "r.address, r.removed_on, r.removal_reason, r.use_suspended FROM resident r WHERE ")
-# The programme rule (see programme_condition), written out for the search's own SQL.
-_PROGRAMME_SQL = ("(r.birth_date <= {p} OR EXISTS (SELECT 1 FROM screening s "
-                  "WHERE s.resident_id = r.id AND s.status <> 'void'))")
 
 
 @lru_cache(maxsize=256)
 def _search_sql(shape: tuple[bool, ...], param: str) -> str:
     """The SQL text of one combination of criteria (cached: building it is the slow part)."""
     atena, seiri, birth, sex, kana, name = shape
-    where = [_PROGRAMME_SQL.format(p=param)]
+    where = [PROGRAMME_SQL.format(p=param)]
     if atena:
         where.append(f"r.atena_no = {param}")
     if seiri:
@@ -393,8 +411,11 @@ def _load(resident_id: int, actor: audit.Actor, action: str, today: date | None,
           details: dict | None = None) -> PersonRecord:
     today = today or dates.today_jst()
     with db.atomic():
-        resident = Resident.get_or_none(Resident.id == resident_id)
-        if resident is None or not in_programme(resident, today):
+        try:
+            resident = get_in_programme(resident_id, today)
+        except NotFound:
+            resident = None
+        if resident is None:
             # Logged without a link to the person: whether they exist is not for the asker to learn.
             audit.record(action, actor, object_type="resident", object_id=resident_id,
                          outcome="not_found", details=details)

@@ -141,6 +141,10 @@ class Item:
         return value
 
 
+def _never_referred(exam: "Exam", items: Mapping[str, str]) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Exam:
     """One screening type: its items in paper-form order and its 要精検 rules."""
@@ -154,6 +158,10 @@ class Exam:
     referral_rule: Callable[[Mapping[str, str]], bool | None] | None = field(default=None, compare=False)
     # (message when the rule says 0 but 1 was given, message when the rule says 1 but 0 was given)
     referral_messages: tuple[str, str] = ("", "")
+    # The screening's 要精検 flag from its clean items (FORMATS.md), declared per exam: one of the
+    # outcome rules below ("要精検 flag rules"); an exam without one never refers.
+    referral_outcome: Callable[["Exam", Mapping[str, str]], bool] = field(
+        default=_never_referred, compare=False)
     has_target: bool = False
     # Cross-item rules: clean items → {key: [messages]}; run only when the items they read are valid.
     checks: tuple[Callable[[Mapping[str, str]], dict[str, list[str]]], ...] = field(default=(), compare=False)
@@ -161,6 +169,10 @@ class Exam:
     @property
     def referral_derivable(self) -> bool:
         return self.referral_rule is not None
+
+    def referral_flag(self, clean_items: Mapping[str, str]) -> bool:
+        """Whether a screening of this exam with these clean items is 要精検."""
+        return self.referral_outcome(self, clean_items)
 
     @property
     def fields(self) -> tuple[Item, ...]:
@@ -248,6 +260,26 @@ def _breast_rule(items: Mapping[str, str]) -> bool | None:
     return category in ("3", "4", "5")
 
 
+# --- 要精検 flag rules (Exam.referral_outcome) -----------------------------------------------
+
+def _by_referral_item(exam: Exam, items: Mapping[str, str]) -> bool:
+    """The referral item says it (0/1); left blank, the exam's rule derives it from the findings."""
+    referral = items.get("referral") or ""
+    if not referral and exam.referral_derivable:
+        return bool(exam.referral_rule(items))
+    return referral == "1"
+
+
+def _by_judgement(exam: Exam, items: Mapping[str, str]) -> bool:
+    """The 判定区分 is 要精検."""
+    return items.get("judgement") == "referral"
+
+
+def _by_hepatitis_results(exam: Exam, items: Mapping[str, str]) -> bool:
+    """B型 positive, or C型 "high" likelihood of infection."""
+    return items.get("hbs_antigen") == "positive" or items.get("hcv_judgement") == "high"
+
+
 def _fracture_site_check(items: Mapping[str, str]) -> dict[str, list[str]]:
     history, site = items.get("fracture_history"), items.get("fracture_site", "")
     if history == "1" and not site:
@@ -307,6 +339,7 @@ _EXAMS = (
         ),
         report_category="53",
         referral_rule=_gastric_xray_rule,
+        referral_outcome=_by_referral_item,
         referral_messages=("判定区分1・2は精検不要(0)です", "判定区分3a以上は要精検(1)です"),
     ),
     Exam(
@@ -319,6 +352,7 @@ _EXAMS = (
         ),
         report_category="53",
         referral_rule=_gastric_endoscopy_rule,
+        referral_outcome=_by_referral_item,
         referral_messages=("胃がんなしは精検不要(0)です", "胃がん疑い・胃がんは要精検(1)です"),
     ),
     Exam(
@@ -329,6 +363,7 @@ _EXAMS = (
         ),
         report_category="55",
         referral_rule=_colorectal_rule,
+        referral_outcome=_by_referral_item,
         referral_messages=("便潜血陰性は精検不要(0)です", "便潜血陽性は要精検(1)です"),
     ),
     Exam(
@@ -343,6 +378,7 @@ _EXAMS = (
         ),
         report_category="51",
         referral_rule=_lung_rule,
+        referral_outcome=_by_referral_item,
         referral_messages=(
             "胸部エックス線E1・E2、喀痰D・Eのいずれもなければ精検不要(0)です",
             "胸部エックス線E1・E2または喀痰D・Eは要精検(1)です",
@@ -358,6 +394,7 @@ _EXAMS = (
         report_category="52",
         sex=WOMEN,
         referral_rule=_breast_rule,
+        referral_outcome=_by_referral_item,
         referral_messages=("カテゴリー1・2は精検不要(0)です", "カテゴリー3以上は要精検(1)です"),
     ),
     Exam(
@@ -368,6 +405,7 @@ _EXAMS = (
         ),
         report_category="54",
         sex=WOMEN,
+        referral_outcome=_by_referral_item,
     ),
     Exam(
         "periodontal", "歯周病", "歯周病",
@@ -387,6 +425,7 @@ _EXAMS = (
             _code("judgement", "歯周疾患検診の判定区分", JUDGEMENT_CODES, decides=True),
         ),
         report_category="58",
+        referral_outcome=_by_judgement,
     ),
     Exam(
         "osteoporosis", "骨粗鬆症", "骨粗鬆症",
@@ -407,6 +446,7 @@ _EXAMS = (
         report_category="57",
         sex=WOMEN,
         checks=(_fracture_site_check,),
+        referral_outcome=_by_judgement,
     ),
     Exam(
         "hepatitis", "肝炎ウイルス", "肝炎",
@@ -417,6 +457,7 @@ _EXAMS = (
                   {"low": "感染している可能性が低い", "high": "感染している可能性が高い"}, decides=True),
         ),
         report_category="56",
+        referral_outcome=_by_hepatitis_results,
     ),
     Exam(
         "followup", "精密検査(胃・肺・大腸・子宮・乳)", "精検",
@@ -515,18 +556,8 @@ def validate_items(
 
 
 def referral_flag(exam_code: str, clean_items: Mapping[str, str]) -> bool:
-    """The screening's 要精検 flag (FORMATS.md): referral, judgement or the hepatitis results."""
-    exam = get_exam(exam_code)
-    if exam.code in ("periodontal", "osteoporosis"):
-        return clean_items.get("judgement") == "referral"
-    if exam.code == "hepatitis":
-        return clean_items.get("hbs_antigen") == "positive" or clean_items.get("hcv_judgement") == "high"
-    if any(item.key == "referral" for item in exam.items):
-        referral = clean_items.get("referral") or ""
-        if not referral and exam.referral_derivable:
-            return bool(exam.referral_rule(clean_items))
-        return referral == "1"
-    return False
+    """The screening's 要精検 flag (FORMATS.md), by the rule the exam declares."""
+    return get_exam(exam_code).referral_flag(clean_items)
 
 
 def display_items(
