@@ -14,7 +14,7 @@ bp = Blueprint("screenings", __name__, url_prefix="/screenings")
 
 ROLES = ("clerk", "supervisor")
 COMMON = {"exam_date": "受診日", "institution_code": "医療機関コード", "setting": "検診種別"}
-PENDING_HIDDEN = "未確定の記録です。訂正するには、先に「1回目の値を表示する」を押してください（表示するとこの用紙の確認入力はできなくなります）。"
+PENDING_HIDDEN = screenings.FIRST_VALUES_HIDDEN
 
 
 def _labels(exam_code: str) -> dict:

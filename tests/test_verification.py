@@ -52,6 +52,20 @@ def events(action):
 
 # --- the domain -------------------------------------------------------------------------------
 
+def test_only_someone_who_has_seen_the_first_values_may_correct_a_pending_record(woman, first, second):
+    screening = keyed(woman, first)
+    changed = {"xray_category": "3a", "xray_findings": "胃角部変形・訂正"}
+    with pytest.raises(Refused) as caught:  # the domain refuses, whatever screen calls it
+        screenings.correct(screening.id, items=changed, reason="用紙の確認", actor=second)
+    assert caught.value.reason == screenings.FIRST_VALUES_HIDDEN
+    assert models.ScreeningChange.select().where(models.ScreeningChange.kind == "correct").count() == 0
+    screenings.view(screening.id, second, reveal=True)  # now they have seen them
+    screenings.correct(screening.id, items=changed, reason="用紙の確認", actor=second)
+    with pytest.raises(Refused):  # and so they may not key the second round
+        verification.key_second(screening.id, {"xray_category": "3a", "referral": ""}, second)
+
+
+
 def test_a_keyed_form_is_pending_and_its_first_keying_is_audited_as_such(woman, first):
     screening = keyed(woman, first)
     assert screening.status == "pending"

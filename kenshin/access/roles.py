@@ -1,19 +1,21 @@
 """Roles and what each may do (SECURITY.md). Routes declare roles; this module names them."""
 
+CLERK, SUPERVISOR, ADMIN, AUDITOR, MAINTAINER = "clerk", "supervisor", "admin", "auditor", "maintainer"
+
 ROLES = {
-    "clerk": "担当職員",
-    "supervisor": "係長",
-    "admin": "システム利用管理者",
-    "auditor": "監査",
-    "maintainer": "委託先(運用保守)",
+    CLERK: "担当職員",
+    SUPERVISOR: "係長",
+    ADMIN: "システム利用管理者",
+    AUDITOR: "監査",
+    MAINTAINER: "委託先(運用保守)",
 }
 
 # Who may touch personal data of residents, and who may see health results.
-PERSONAL_DATA_ROLES = ("clerk", "supervisor")
-HEALTH_RESULT_ROLES = ("clerk", "supervisor")
-STAFF_ADMIN_ROLES = ("admin",)
-AUDIT_READ_ROLES = ("admin", "auditor")
-IMPORT_ROLES = ("admin", "maintainer")
+PERSONAL_DATA_ROLES = (CLERK, SUPERVISOR)
+HEALTH_RESULT_ROLES = (CLERK, SUPERVISOR)
+STAFF_ADMIN_ROLES = (ADMIN,)
+AUDIT_READ_ROLES = (ADMIN, AUDITOR)
+IMPORT_ROLES = (ADMIN, MAINTAINER)
 
 
 def role_labels(roles) -> str:

@@ -18,7 +18,7 @@ from models import Credential, Staff, UserSession, db
 
 from kenshin import audit
 from kenshin.access import sessions
-from kenshin.access.roles import ROLES
+from kenshin.access.roles import ADMIN, ROLES
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid, NotFound, Refused
 
@@ -80,7 +80,7 @@ def by_enrollment_token(token: str) -> Staff:
 
 def has_admin() -> bool:
     """Is there an active administrator (enrolled or not)?"""
-    return (Staff.select().where((Staff.status == "active") & (Staff.roles.contains("admin")))
+    return (Staff.select().where((Staff.status == "active") & (Staff.roles.contains(ADMIN)))
             .exists())
 
 
@@ -105,14 +105,14 @@ def enroll(rp, staff: Staff, password: str, confirm: str, nickname: str, challen
 
 def first_admin(login_id: str, actor: audit.Actor, link_hours: int) -> tuple[Staff, str | None]:
     """The first administrator of a new office, or a fresh link for one who never enrolled."""
-    enrolled = (Staff.select().where((Staff.status == "active") & Staff.roles.contains("admin")
+    enrolled = (Staff.select().where((Staff.status == "active") & Staff.roles.contains(ADMIN)
                                      & Staff.password_hash.is_null(False)).first())
     if enrolled is not None:
         return enrolled, None
     waiting = Staff.get_or_none(Staff.login_id == login_id)
     if waiting is None:
-        return create(login_id, "初回管理者", "健康支援課", ["admin"], actor, link_hours)
-    if not waiting.has_any_role("admin") or waiting.is_retired:
+        return create(login_id, "初回管理者", "健康支援課", [ADMIN], actor, link_hours)
+    if not waiting.has_any_role(ADMIN) or waiting.is_retired:
         raise Invalid({"login_id": [f"{login_id} は管理者として使えません"]})
     with db.atomic():
         token = _new_enrollment(waiting, link_hours)
@@ -186,13 +186,13 @@ def listing(page: int = 1, per_page: int = PER_PAGE) -> Page:
 
 def _enrolled_admins() -> list[Staff]:
     return for_update(Staff.select().where(
-        (Staff.status == "active") & Staff.roles.contains("admin")
+        (Staff.status == "active") & Staff.roles.contains(ADMIN)
         & Staff.password_hash.is_null(False)))
 
 
 def _keep_an_admin(losing: Staff) -> None:
     """Refuse a change that would leave no active, enrolled administrator besides `losing`."""
-    if not [a for a in _enrolled_admins() if a.id != losing.id and a.has_any_role("admin")]:
+    if not [a for a in _enrolled_admins() if a.id != losing.id and a.has_any_role(ADMIN)]:
         raise Refused(NO_ADMIN_LEFT)
 
 
@@ -213,7 +213,7 @@ def change_roles(staff_id: int, roles, actor: audit.Actor) -> Staff:
         before = staff.role_set
         if actor.staff_id == staff.id and wanted - before:
             raise Refused("自分自身に役割を追加することはできません。別の管理者に依頼してください。")
-        if "admin" in before and "admin" not in wanted:
+        if ADMIN in before and ADMIN not in wanted:
             _keep_an_admin(staff)
         if wanted == before:
             return staff
@@ -255,7 +255,7 @@ def retire(staff_id: int, actor: audit.Actor) -> Staff:
             raise Refused("自分自身を元職員にすることはできません。")
         if staff.is_retired:
             raise Refused("すでに元職員です。")
-        if staff.has_any_role("admin"):
+        if staff.has_any_role(ADMIN):
             _keep_an_admin(staff)
         now = now_utc()
         (Staff.update(status="retired", retired_at=now, enroll_token_hash=None,

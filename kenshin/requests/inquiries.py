@@ -14,6 +14,7 @@ from peewee import JOIN, fn
 from models import Inquiry, InquiryEntry, Resident, Staff, db
 
 from kenshin import audit
+from kenshin.access.roles import PERSONAL_DATA_ROLES
 from kenshin.registry import concerned
 from kenshin.core.textinput import clean_text
 from kenshin.core.textinput import ascii_text
@@ -259,7 +260,7 @@ def staff_choices() -> list[tuple[int, str]]:
     """Staff who may record inquiries (retired ones too: their records stay), for the filter."""
     people = Staff.select().order_by(Staff.division, Staff.name, Staff.id)
     return [(s.id, f"{s.name}（{s.division}）") for s in people
-            if s.has_any_role("clerk", "supervisor")]
+            if s.has_any_role(*PERSONAL_DATA_ROLES)]
 
 
 EXPORT_HEADER = ["受付番号", "受付日時", "受付方法", "問合せ者の区分", "対象者の特定", "状態",

@@ -52,6 +52,10 @@ WOMEN_ONLY = "女性のみの検診です（男性には記録できません）
 FIRST_KEYING_SHOWN = "first_keying_shown"
 
 
+FIRST_VALUES_HIDDEN = ("未確定の記録です。訂正するには、先に「1回目の値を表示する」を押してください"
+                       "（表示するとこの用紙の確認入力はできなくなります）。")
+
+
 class Duplicate(Refused):
     """The same person, exam and 受診日 (and target) is already recorded; names the record."""
 
@@ -315,6 +319,11 @@ def correct(screening_id: int, *, items: Mapping[str, str | None], reason: str, 
         screening = get(screening_id)
         if screening.status == VOID:
             raise Refused("取り消された記録は訂正できません")
+        # Correcting shows the first values, and whoever has seen them may not key the second
+        # round: so a pending record is corrected only by someone who has seen them already.
+        from kenshin import verification  # verification builds on this module
+        if not verification.first_values_visible(screening, actor):
+            raise Refused(FIRST_VALUES_HIDDEN)
         person = screening.resident
         checked, errors = check(
             exam=screening.exam,
