@@ -1,7 +1,7 @@
 """Jinja filters: 和暦 beside the Western year, Japan time for stored UTC timestamps."""
 from datetime import timezone
 
-from kenshin.core import dates
+from kenshin.core import dates, labels
 
 
 def wareki(value, style="long"):
@@ -22,7 +22,19 @@ def jst(value, with_seconds=False):
     return f"{dates.format_both(local.date())} {clock}"
 
 
+def sex(value):
+    """男 / 女 for the sex code (kenshin.core.labels)."""
+    return labels.sex_label(value)
+
+
+def change_kind(value):
+    """訂正 / 取消 / 確認入力 / 対象者の付替 for a screening change (kenshin.core.labels)."""
+    return labels.SCREENING_CHANGE_KINDS.get(value, value)
+
+
 def init_app(app):
+    app.add_template_filter(sex)
+    app.add_template_filter(change_kind)
     app.add_template_filter(wareki)
     app.add_template_filter(both)
     app.add_template_filter(jst)

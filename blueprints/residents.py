@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
+from kenshin.core import labels
 from kenshin.registry import residents
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid, NotFound
@@ -25,8 +26,8 @@ class SearchForm(FlaskForm):
     kana = StringField("カナ（前から）")
     name = StringField("氏名（前から）")
     birth_date = StringField("生年月日")
-    sex = SelectField("性別", choices=[SelectChoice("", "指定なし"), SelectChoice("1", "男"),
-                                      SelectChoice("2", "女")], default="")
+    sex = SelectField("性別", choices=[SelectChoice("", "指定なし")] + [
+        SelectChoice(code, label) for code, label in labels.SEXES.items()], default="")
     atena_no = StringField("宛名番号")
     seiri_no = StringField("整理番号")
 

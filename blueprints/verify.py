@@ -31,7 +31,7 @@ def _overdue_days() -> int:
 def _page(desk, status=200, **extra):
     """The batch page, or only its workspace for htmx."""
     context = {"desk": desk, "values": {}, "errors": {}, "problem": None, "done": None,
-               "resolved": False, "exams": catalogue.EXAMS, "sexes": {1: "男", 2: "女"}}
+               "resolved": False, "exams": catalogue.EXAMS}
     context.update(extra)
     return render("verify/batch.html", "verify/_workspace.html", status=status, **context)
 

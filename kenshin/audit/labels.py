@@ -28,6 +28,9 @@ ACTION_LABELS: dict[str, str] = {
     "staff.reset": "職員の再登録リンク発行",
     # residents and screenings
     "resident.search": "対象者の検索",
+    "resident.print": "個人票の印刷",
+    "resident.update": "住民情報の更新",
+    "screening.record": "検診結果の登録",
     "resident.view": "対象者の閲覧",
     "resident.lookup": "宛名番号による対象者の確認",
     "resident.change": "対象者情報の変更",

@@ -20,6 +20,7 @@ from kenshin import audit
 from kenshin.imports import csvimport
 from kenshin.imports.csvimport import ABSENT, INVALID, Columns, Problems, Reader, Row, Source
 from kenshin.core.dates import format_wareki, now_utc
+from kenshin.core import labels
 from kenshin.core.kana import kana_key
 from kenshin.core.names import name_key
 
@@ -30,7 +31,6 @@ COLUMNS = Columns(
     required=("atena_no", "name", "name_kana", "sex", "birth_date", "address"),
     optional=("postal_code", "resident_since", "removed_on", "removal_reason"),
 )
-SEXES = {"1": "男", "2": "女"}
 REMOVAL_REASONS = {"転出": "転出", "死亡": "死亡", "職権消除": "職権消除", "その他": "その他"}
 NAME_MAX = 60
 ADDRESS_MAX = 200  # the column's size
@@ -38,11 +38,6 @@ ADDRESS_MAX = 200  # the column's size
 #: the registry items in file order; each is a column and a Resident field of the same name
 ITEMS = ("name", "name_kana", "sex", "birth_date", "postal_code", "address", "resident_since",
          "removed_on", "removal_reason")
-ITEM_LABELS = {
-    "name": "氏名", "name_kana": "氏名の振り仮名", "sex": "性別", "birth_date": "生年月日",
-    "postal_code": "郵便番号", "address": "住所", "resident_since": "住民となった日",
-    "removed_on": "消除日", "removal_reason": "消除事由",
-}
 _DATE_ITEMS = ("birth_date", "resident_since", "removed_on")
 # positions in an item tuple
 _I = {name: i for i, name in enumerate(ITEMS)}
@@ -66,7 +61,7 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
     """Check every record on its own; later rows repeating an atena_no are the invalid ones."""
     problems, index = reader.problems, reader.index
     read_date = csvimport.DateReader(today, iso=True)
-    sex = csvimport.code(SEXES, "性別")
+    sex = csvimport.code(labels.SEXES, "性別")
     name = csvimport.text(NAME_MAX, "氏名")
     address = csvimport.text(ADDRESS_MAX, "住所", join_lines=True)
     reason = csvimport.code(REMOVAL_REASONS, "消除事由")
@@ -293,5 +288,5 @@ def describe(item: str, value: str | None) -> str:
         except ValueError:
             return value
     if item == "sex":
-        return SEXES.get(value, value)
+        return labels.SEXES.get(value, value)
     return value

@@ -23,13 +23,13 @@ from kenshin.core.textinput import ascii_text
 from kenshin.core import identifiers
 from kenshin.core.kana import is_hiragana_or_katakana, kana_prefix_key
 from kenshin.core.names import name_prefix_key
-from kenshin.registry.resident_import import ITEM_LABELS, REMOVAL_REASONS, SEXES, describe
+from kenshin.core import labels
+from kenshin.registry.resident_import import REMOVAL_REASONS, describe
 
 PROGRAMME_AGE = 20
 MAX_RESULTS = 50
 NARROW = "条件を絞り込んでください"
 TOO_FEW = "検索条件を2つ以上入力してください（宛名番号・整理番号は1つだけで検索できます）"
-STATUS_LABELS = {"pending": "未確定", "confirmed": "確定", "void": "取消"}
 
 
 # --- the programme -------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def parse_criteria(form: Mapping[str, str]) -> Criteria:
         except dates.DateError as exc:
             errors["birth_date"] = [f"{exc}（例: S57.4.1、昭和57年4月1日、1982-04-01）"]
     if typed["sex"]:
-        if ascii_text(typed["sex"]) not in SEXES:
+        if ascii_text(typed["sex"]) not in labels.SEXES:
             errors["sex"] = ["性別は男か女を選んでください"]
         else:
             values["sex"] = int(ascii_text(typed["sex"]))
@@ -196,7 +196,7 @@ class Found:
 
     @property
     def sex_label(self) -> str:
-        return SEXES.get(str(self.sex), "")
+        return labels.sex_label(self.sex)
 
 
 @dataclass
@@ -351,7 +351,7 @@ class PersonRecord:
 
     @property
     def sex_label(self) -> str:
-        return SEXES.get(str(self.resident.sex), "")
+        return labels.sex_label(self.resident.sex)
 
     @property
     def removal_label(self) -> str:
@@ -378,7 +378,7 @@ def _screenings(resident_id: int) -> list[YearGroup]:
         counts = s.status == "confirmed"
         line = ScreeningLine(
             _as_date(s.exam_date), s.age, s.institution.name, catalogue.SETTINGS.get(str(s.setting), ""),
-            bool(s.referral) and counts, s.status, STATUS_LABELS.get(s.status, s.status), s.void_reason,
+            bool(s.referral) and counts, s.status, labels.SCREENING_STATUS.get(s.status, s.status), s.void_reason,
             items if s.status != "pending" else [])
         years.setdefault(s.fiscal_year, {}).setdefault(s.exam, []).append(line)
     return [YearGroup(fy, dates.fiscal_year_label(fy),
@@ -402,7 +402,7 @@ def _changes(resident_id: int) -> list[ChangeLine]:
             source = f"職員: {c.staff.name}"
         else:
             source = ""
-        out.append(ChangeLine(c.at, c.item, ITEM_LABELS.get(c.item, c.item),
+        out.append(ChangeLine(c.at, c.item, labels.REGISTRY_ITEMS.get(c.item, c.item),
                               describe(c.item, c.before), describe(c.item, c.after), source))
     return out
 

@@ -23,60 +23,15 @@ from models import (
     Staff,
 )
 
+from kenshin.audit.labels import action_label, outcome_label
+from kenshin.core import labels
 from kenshin.screening import catalogue
 from kenshin.core.dates import DateError, fiscal_year_label, format_both
 
-SEX_LABELS = {1: "男", 2: "女"}
-SCREENING_STATUS = {"pending": "未確定", "confirmed": "確定", "void": "取消"}
 SOURCES = {"keyed": "検診票から画面入力", "file": "医療機関からのファイル"}
-CHANGE_KINDS = {"correct": "訂正", "void": "取消", "verify": "確認入力", "reassign": "対象者の付替"}
-REGISTRY_ITEMS = {
-    "atena_no": "宛名番号", "name": "氏名", "name_kana": "氏名の振り仮名", "sex": "性別",
-    "birth_date": "生年月日", "postal_code": "郵便番号", "address": "住所",
-    "resident_since": "住民となった日", "removed_on": "消除日", "removal_reason": "消除事由",
-    "use_suspended": "利用停止",
-}
 DATE_ITEMS = {"birth_date", "resident_since", "removed_on", "exam_date"}
 COMMON_ITEMS = {"exam_date": "受診日", "institution_code": "医療機関", "institution": "医療機関",
                 "setting": "検診種別", "status": "状態", "resident": "対象者", "target": "精密検査の対象"}
-OUTCOMES = {"ok": "成功", "denied": "拒否", "failed": "失敗", "not_found": "該当なし"}
-
-# Japanese names of audit actions, used when kenshin.audit_labels does not name one.
-ACTION_LABELS = {
-    "resident.view": "個人情報の閲覧", "resident.search": "検索", "resident.lookup": "宛名番号による照会",
-    "resident.print": "個人票の印刷", "resident.update": "住民情報の更新",
-    "screening.record": "検診結果の登録", "screening.correct": "検診結果の訂正",
-    "screening.void": "検診結果の取消", "screening.verify": "検診結果の確認入力",
-    "screening.view": "検診結果の閲覧",
-    "inquiry.create": "問合せの受付", "inquiry.entry": "問合せへの対応の記録",
-    "inquiry.close": "問合せの完了", "inquiry.view": "問合せ記録の閲覧",
-    "inquiry.print": "問合せ記録票の印刷",
-    "disclosure.create": "開示請求等の受付", "disclosure.view": "開示請求等の閲覧",
-    "disclosure.extend": "決定期限の延長", "disclosure.decide": "開示請求等の決定",
-    "disclosure.document": "開示文書の作成・印刷", "disclosure.correct": "訂正請求による訂正",
-    "import.residents": "住民記録の取込", "import.results": "検診結果ファイルの取込",
-    "queue.resolve": "突合待ちの解決",
-}
-
-
-def action_label(action: str) -> str:
-    """The Japanese name of an audit action: kenshin.audit_labels when it knows, else ours."""
-    try:
-        from kenshin import audit_labels  # built by the audit viewer; optional
-    except ImportError:
-        audit_labels = None
-    if audit_labels is not None:
-        for name in ("label", "action_label"):
-            function = getattr(audit_labels, name, None)
-            if callable(function):
-                text = function(action)
-                if text and text != action:
-                    return text
-        for name in ("LABELS", "ACTION_LABELS", "ACTIONS"):
-            table = getattr(audit_labels, name, None)
-            if isinstance(table, dict) and isinstance(table.get(action), str):
-                return table[action]
-    return ACTION_LABELS.get(action, action)
 
 
 def _date_text(value) -> str:
@@ -97,7 +52,7 @@ def registry_value(item: str, value) -> str:
     if item in DATE_ITEMS:
         return _date_text(value)
     if item == "sex":
-        return SEX_LABELS.get(int(value), str(value)) if str(value).isdigit() else str(value)
+        return labels.sex_label(value)
     return str(value)
 
 
@@ -185,7 +140,7 @@ def _value(exam: catalogue.Exam, key: str, value, institutions: dict) -> str:
     if key == "setting":
         return catalogue.SETTINGS.get(str(value), str(value))
     if key == "status":
-        return SCREENING_STATUS.get(str(value), str(value))
+        return labels.SCREENING_STATUS.get(str(value), str(value))
     if key in ("institution_code", "institution"):
         return institutions.get(str(value), str(value))
     return str(value)
@@ -243,12 +198,12 @@ def _screenings(resident: Resident) -> list[ScreeningRecord]:
             # A pending record is held data, shown as 未確定: its 要精検 is no result until verified.
             referral=("未確定（確認入力前）" if s.status == "pending"
                       else "要精検" if s.referral else "精検不要"),
-            status=SCREENING_STATUS.get(s.status, s.status)
+            status=labels.SCREENING_STATUS.get(s.status, s.status)
             + ("（確認入力待ち）" if s.status == "pending" else "")
             + (f"（{s.void_reason}）" if s.void_reason else ""),
             source=SOURCES.get(s.source, s.source),
             items=catalogue.display_items(s.exam, items),
-            changes=[Change(CHANGE_KINDS.get(c.kind, c.kind), c.at, c.staff.name, c.reason,
+            changes=[Change(labels.SCREENING_CHANGE_KINDS.get(c.kind, c.kind), c.at, c.staff.name, c.reason,
                             _diffs(exam, c.before, c.after, institutions))
                      for c in changes.get(s.id, [])]
             + [Change("確認入力の相違の解決", d.at, d.resolved_by.name, d.reason,
@@ -274,7 +229,7 @@ def _registry_changes(resident: Resident) -> list[RegistryChange]:
             source = f"職員 {c.staff.name}（{c.staff.division}）"
         else:
             source = ""
-        result.append(RegistryChange(c.at, REGISTRY_ITEMS.get(c.item, c.item),
+        result.append(RegistryChange(c.at, labels.REGISTRY_ITEMS.get(c.item, c.item),
                                      registry_value(c.item, c.before), registry_value(c.item, c.after),
                                      source))
     return result
@@ -292,7 +247,7 @@ def accesses(resident_id: int) -> list[Access]:
         if isinstance(at, str):
             at = datetime.fromisoformat(at)
         result.append(Access(at, name or ("システム（一括処理）" if label.startswith("os:") else label),
-                             division or "", action_label(action), OUTCOMES.get(outcome, outcome)))
+                             division or "", action_label(action), outcome_label(outcome)))
     return result
 
 
@@ -300,7 +255,7 @@ def collect(resident: Resident) -> Holdings:
     """Everything held about the person: 5 items, registry dates, screenings, history, access log."""
     basic = [
         ("氏名", resident.name), ("氏名の振り仮名", resident.name_kana),
-        ("性別", SEX_LABELS.get(resident.sex, str(resident.sex))),
+        ("性別", labels.sex_label(resident.sex)),
         ("生年月日", _date_text(resident.birth_date)),
         ("住所", (f"〒{resident.postal_code} " if resident.postal_code else "") + resident.address),
     ]

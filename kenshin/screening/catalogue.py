@@ -4,7 +4,7 @@ Forms, CSV imports, validation, the person page, prints and statistics all read 
 adding an exam or a code is one edit here. Items follow the assessment's 別添1 (labels
 and paper-form order) and the column contract in docs/FORMATS.md ("Screening results").
 Common columns (exam_date, institution_code, setting, ...) are not items: the caller
-handles them, but their code tables `SETTINGS` and `SEXES` live here.
+handles them, but the code table `SETTINGS` lives here (sex codes: kenshin.core.labels).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from kenshin.core.errors import NotFound
 from kenshin.core.textinput import ascii_text
 
 SETTINGS: Mapping[str, str] = MappingProxyType({"1": "個別", "2": "集団"})
-SEXES: Mapping[str, str] = MappingProxyType({"1": "男", "2": "女"})
 WOMEN = 2
 
 FOLLOWUP_TARGETS: Mapping[str, str] = MappingProxyType(

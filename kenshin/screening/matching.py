@@ -19,13 +19,12 @@ from datetime import date
 
 from models import Resident, SeiriNumber
 
-from kenshin.core import identifiers
+from kenshin.core import identifiers, labels
 from kenshin.core.dates import DateError, parse_date, today_jst
 from kenshin.core.kana import KanaError, kana_key, normalize_kana
 from kenshin.core.names import name_key
 from kenshin.core.textinput import ascii_text
 
-SEX_CODES = {"1": 1, "2": 2}
 NAME_MAX = 60
 
 # Reasons a form goes to the queue (shown to the clerk, stored on the queue item).
@@ -119,8 +118,8 @@ def read_identity(raw: Mapping[str, str | None], today: date | None = None) -> T
                 typed.birth_date = birth
     sex_text = ascii_text(raw.get("sex"))
     if sex_text:
-        if sex_text in SEX_CODES:
-            typed.sex = SEX_CODES[sex_text]
+        if sex_text in labels.SEXES:
+            typed.sex = int(sex_text)
         else:
             typed.errors["sex"] = ["1（男）または 2（女）です"]
     return typed

@@ -27,6 +27,7 @@ from kenshin.imports import csvimport
 from kenshin.screening import reconciliation
 from kenshin.imports.csvimport import Columns, Reader, Row, Source
 from kenshin.core.dates import age_at, fiscal_year, now_utc, today_jst
+from kenshin.core import labels
 from kenshin.core.kana import kana_key
 from kenshin.screening.matching import FormIdentity, PreloadedFinder, match
 from kenshin.screening.screenings import CONFIRMED, FILE, VOID, WOMEN_ONLY
@@ -85,7 +86,7 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
     problems, present, index = reader.problems, reader.present, reader.index
     read_date = csvimport.DateReader(today)
     name = csvimport.text(NAME_MAX, "氏名")
-    sex_code = csvimport.code(catalogue.SEXES, "性別")
+    sex_code = csvimport.code(labels.SEXES, "性別")
     setting_code = csvimport.code(catalogue.SETTINGS, "検診種別")
     exam_code = csvimport.code({code: e.name for code, e in catalogue.EXAMS.items()}, "検診の種類")
     institution_code = csvimport.digits(10, 10, "医療機関コード")

@@ -39,10 +39,11 @@ from kenshin.screening import catalogue
 from kenshin.screening import eligibility
 from kenshin.core.dates import DateError, age_at, fiscal_year, now_utc, parse_date, today_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core import labels
 from kenshin.core.textinput import ascii_text
 
 PENDING, CONFIRMED, VOID = "pending", "confirmed", "void"
-STATUS_LABELS = {PENDING: "未確定", CONFIRMED: "確定", VOID: "取消"}
+STATUS_LABELS = labels.SCREENING_STATUS
 KEYED, FILE = "keyed", "file"
 SOURCE_LABELS = {KEYED: "画面入力", FILE: "医療機関ファイル"}
 REASON_MAX = 400
