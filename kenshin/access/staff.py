@@ -78,12 +78,6 @@ def by_enrollment_token(token: str) -> Staff:
     return staff
 
 
-def has_admin() -> bool:
-    """Is there an active administrator (enrolled or not)?"""
-    return (Staff.select().where((Staff.status == "active") & (Staff.roles.contains(ADMIN)))
-            .exists())
-
-
 def enroll(rp, staff: Staff, password: str, confirm: str, nickname: str, challenge: bytes,
            credential_json: str, terminal: str) -> None:
     """Finish an enrollment: the password and the first authenticator, or nothing at all."""

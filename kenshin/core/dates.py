@@ -17,7 +17,6 @@ IMPOSSIBLE = "存在しない日付です"
 
 YEAR_END = "year_end"  # 年度末: the age reached on the birthday that falls in the 年度
 YEAR_START = "year_start"  # 年度当初: the age already reached when the 年度 begins (4月1日)
-AGE_BASES = (YEAR_END, YEAR_START)
 
 
 class DateError(ValueError):

@@ -32,6 +32,3 @@ def is_office_day(day: date, extra: frozenset[date] | set[date] = frozenset()) -
     return (day.weekday() < 5 and day not in _HOLIDAYS and not is_year_end_break(day)
             and day not in extra)
 
-
-def covered_years() -> tuple[int, ...]:
-    return tuple(sorted(NATIONAL_HOLIDAYS))

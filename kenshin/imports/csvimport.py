@@ -35,7 +35,6 @@ from kenshin.core.kana import KanaError, normalize_kana
 
 #: what `--encoding` accepts, and the codec each name means
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "cp932": "cp932"}
-ENCODING_CHOICES = tuple(ENCODINGS)
 DEFAULT_ENCODING = "utf-8"
 BOM = b"\xef\xbb\xbf"
 
@@ -359,7 +358,7 @@ class Absent:
 ABSENT = Absent()
 
 
-class Invalid:
+class InvalidCell:
     """The value of a cell that has a problem already: rules between cells skip it."""
 
     def __repr__(self) -> str:
@@ -369,7 +368,7 @@ class Invalid:
         return False
 
 
-INVALID = Invalid()
+INVALID = InvalidCell()
 REQUIRED = "必須です"
 NOT_DATE_HINT = "（例: 2025-04-01、2025/4/1、20250401、令和7年4月1日、R7.4.1）"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

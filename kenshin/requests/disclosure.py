@@ -30,8 +30,6 @@ RECEIVING_OFFICE = "総務局 総務部 政策法務課 市政情報室"  # asse
 HEADING = "特定個人情報の開示・訂正・利用停止請求"
 
 KINDS = {"disclosure": "開示請求", "correction": "訂正請求", "suspension": "利用停止請求"}
-ARTICLES = {"disclosure": "第76条・第83条", "correction": "第90条・第94条",
-            "suspension": "第98条・第102条"}
 DECISIONS = {
     "disclosure": ("全部開示", "一部開示", "不開示"),
     "correction": ("訂正", "一部訂正", "不訂正"),

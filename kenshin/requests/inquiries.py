@@ -26,7 +26,7 @@ CHANNELS = ("窓口", "電話", "文書", "メール")
 REQUESTER_TYPES = ("本人", "代理人", "医療機関", "その他")
 STATUSES = {"open": "対応中", "closed": "完了"}
 HEADING = "特定個人情報ファイルの取扱いに関する問合せ"
-PROMISE = "問合せの受付時及びその対応について記録を残す。"  # the assessment's wording (IV.2 ②)
+# The assessment (IV.2 ②): 問合せの受付時及びその対応について記録を残す。
 
 NAME_MAX = 60
 CONTACT_MAX = 120
