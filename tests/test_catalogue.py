@@ -7,7 +7,6 @@ from kenshin.screening.catalogue import (
     EXAMS,
     FOLLOWUP_TARGETS,
     SETTINGS,
-    SEXES,
     display_items,
     get_exam,
     item_keys_of_all_exams,
@@ -16,6 +15,7 @@ from kenshin.screening.catalogue import (
     verified_items,
 )
 from kenshin.core.errors import NotFound
+from kenshin.core.labels import SEXES
 
 VALID = {
     "gastric_xray": {"xray_category": "2", "xray_findings": "慢性胃炎", "referral": "0"},
