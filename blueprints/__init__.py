@@ -3,6 +3,8 @@ from flask import g, render_template
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from kenshin.core.errors import NotFound, Refused
+
 from . import filters, web
 
 csrf = CSRFProtect()
@@ -46,6 +48,14 @@ def _error_pages(app):
         def handler(error, code=code, message=message):
             return render_template("error.html", code=code, message=message), code
         app.register_error_handler(code, handler)
+
+    # Domain exceptions a route does not handle itself answer like abort(404)/abort(403): the
+    # routes need no `except NotFound: abort(404)` of their own. Routes that show a refusal's
+    # reason (flash, fragment, JSON) still catch Refused themselves.
+    app.register_error_handler(NotFound, lambda error: (
+        render_template("error.html", code=404, message=messages[404]), 404))
+    app.register_error_handler(Refused, lambda error: (
+        render_template("error.html", code=403, message=messages[403]), 403))
 
     @app.errorhandler(CSRFError)
     def _csrf(error):

@@ -1,6 +1,6 @@
 """職員管理 (administrators only): staff list, create with a one-time link, roles, reset, unlock,
 retire (元職員), end a person's sessions, and the list of sessions in use."""
-from flask import Blueprint, abort, current_app, flash, g, request, url_for
+from flask import Blueprint, current_app, flash, g, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
@@ -8,8 +8,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from kenshin.access import credentials
 from kenshin.access import staff as staff_domain
-from kenshin.access.roles import ROLES
-from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.access.roles import ROLES, STAFF_ADMIN_ROLES
+from kenshin.core.errors import Invalid, Refused
 
 from .web import actor, menu, policy, redirect_to, render, requires
 
@@ -45,13 +45,6 @@ class ConfirmForm(FlaskForm):
                            validators=[DataRequired("確認のチェックを入れてください")])
 
 
-def _staff_or_404(staff_id: int):
-    try:
-        return staff_domain.get(staff_id)
-    except NotFound:
-        abort(404)
-
-
 def _link(token: str) -> str:
     """The enrollment link as the person will open it (ORIGIN is the public address)."""
     return current_app.config["ORIGIN"].rstrip("/") + url_for("auth.enroll_link", token=token)
@@ -63,7 +56,7 @@ def _link_page(person, token: str, heading: str):
 
 
 @bp.get("/staff")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 @menu("職員管理", 710)
 def staff_list():
     """職員一覧: 役割、所属、最終ログイン、状態 (paged)."""
@@ -73,7 +66,7 @@ def staff_list():
 
 
 @bp.route("/staff/new", methods=["GET", "POST"])
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def staff_new():
     """職員の登録: the one-time enrollment link is shown once, on the answer to this POST."""
     form = StaffForm()
@@ -91,10 +84,10 @@ def staff_new():
 
 
 @bp.get("/staff/<int:staff_id>")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def staff_detail(staff_id):
     """職員の詳細: 認証器、利用中のセッション、操作."""
-    person = _staff_or_404(staff_id)
+    person = staff_domain.get(staff_id)
     roles_form = RolesForm(data={"roles": sorted(person.role_set)})
     return render("admin/staff_detail.html", person=person, roles_form=roles_form,
                   confirm_form=ConfirmForm(), credentials=credentials.of(person),
@@ -106,7 +99,7 @@ def staff_detail(staff_id):
 
 def _act(staff_id, done: str, action):
     """Run one administrative action on a person; flash the outcome, back to their page."""
-    _staff_or_404(staff_id)
+    staff_domain.get(staff_id)
     try:
         action()
     except Refused as exc:
@@ -119,7 +112,7 @@ def _act(staff_id, done: str, action):
 
 
 @bp.post("/staff/<int:staff_id>/roles")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def staff_roles(staff_id):
     """役割の変更."""
     roles = RolesForm().roles.data or []
@@ -128,14 +121,14 @@ def staff_roles(staff_id):
 
 
 @bp.post("/staff/<int:staff_id>/unlock")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def staff_unlock(staff_id):
     """ログイン失敗によるロックの解除."""
     return _act(staff_id, "ロックを解除しました。", lambda: staff_domain.unlock(staff_id, actor()))
 
 
 @bp.post("/staff/<int:staff_id>/end-sessions")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def staff_end_sessions(staff_id):
     """この職員のセッションをすべて終了 (an administrator's own current session stays)."""
     keep = g.user_session.id if staff_id == g.staff.id else None
@@ -144,7 +137,7 @@ def staff_end_sessions(staff_id):
 
 
 @bp.post("/staff/<int:staff_id>/retire")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def staff_retire(staff_id):
     """元職員にする: no more sign-in, sessions end at once; nothing is deleted."""
     if not ConfirmForm().validate_on_submit():
@@ -155,10 +148,10 @@ def staff_retire(staff_id):
 
 
 @bp.post("/staff/<int:staff_id>/reset")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def staff_reset(staff_id):
     """リセット: credentials revoked, password cleared, sessions ended, a new one-time link."""
-    person = _staff_or_404(staff_id)
+    person = staff_domain.get(staff_id)
     if not ConfirmForm().validate_on_submit():
         flash("確認のチェックを入れてから操作してください。", "error")
         return redirect_to("admin.staff_detail", staff_id=staff_id)
@@ -172,7 +165,7 @@ def staff_reset(staff_id):
 
 
 @bp.get("/sessions")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 @menu("利用中のセッション", 720)
 def session_list():
     """利用中のセッション: 誰が、どの端末で、いつから、最終操作、ロック中か."""

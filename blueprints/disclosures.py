@@ -5,6 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from kenshin.access.roles import DISCLOSURE_ROLES
 from kenshin.registry import concerned
 from kenshin.requests import disclosure
 from kenshin.core.dates import format_both, format_wareki, now_utc, today_jst
@@ -16,7 +17,6 @@ from .web import actor, menu, redirect_to, render, requires
 
 bp = Blueprint("disclosures", __name__, url_prefix="/disclosures")
 
-ROLE = "supervisor"
 
 
 class RequestForm(FlaskForm):
@@ -67,7 +67,7 @@ def _filters():
 
 
 @bp.get("/")
-@requires(ROLE)
+@requires(*DISCLOSURE_ROLES)
 @menu("開示・訂正・利用停止請求", 310)
 def index():
     """請求の一覧: 処理中は期限の近い順、期限超過・7日以内を強調."""
@@ -83,7 +83,7 @@ def index():
 
 
 @bp.post("/export")
-@requires(ROLE)
+@requires(*DISCLOSURE_ROLES)
 def export():
     """一覧のCSV出力（理由必須・件数とともに監査記録）."""
     if not FlaskForm().validate_on_submit():
@@ -97,7 +97,7 @@ def export():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@requires(ROLE)
+@requires(*DISCLOSURE_ROLES)
 def new():
     """請求の受付を記録する（決定期限は受付日の翌日から30日）."""
     form = RequestForm()
@@ -127,7 +127,7 @@ def new():
 
 
 @bp.post("/person")
-@requires(ROLE)
+@requires(*DISCLOSURE_ROLES)
 def person():
     """宛名番号で対象者を確認する（htmx の断片）."""
     try:
@@ -140,10 +140,7 @@ def person():
 
 
 def _show(request_id, status=200, **forms):
-    try:
-        record = disclosure.view(request_id, actor())
-    except NotFound:
-        abort(404)
+    record = disclosure.view(request_id, actor())
     req = record.request
     decide = forms.get("decide") or DecideForm(formdata=None)
     decide.decision.choices = [SelectChoice("", "選んでください")] + [
@@ -166,7 +163,7 @@ def _show(request_id, status=200, **forms):
 
 
 @bp.get("/<int:request_id>")
-@requires(ROLE)
+@requires(*DISCLOSURE_ROLES)
 def show(request_id):
     """請求の記録: 期限、経過、延長・決定・訂正の実施、開示文書."""
     return _show(request_id)
@@ -178,8 +175,6 @@ def _act(request_id, form, call, done: str):
         abort(400)
     try:
         call()
-    except NotFound:
-        abort(404)
     except Refused as exc:
         flash(exc.reason, "error")
     except Invalid as exc:
@@ -193,7 +188,7 @@ def _act(request_id, form, call, done: str):
 
 
 @bp.post("/<int:request_id>/extend")
-@requires(ROLE)
+@requires(*DISCLOSURE_ROLES)
 def extend(request_id):
     """決定期限を延長する（30日以内・理由必須・当初の期限内に）."""
     form = ExtendForm()
@@ -202,7 +197,7 @@ def extend(request_id):
 
 
 @bp.post("/<int:request_id>/decide")
-@requires(ROLE)
+@requires(*DISCLOSURE_ROLES)
 def decide(request_id):
     """決定を記録する（決定・決定日・理由）."""
     form = DecideForm()
@@ -212,7 +207,7 @@ def decide(request_id):
 
 
 @bp.post("/<int:request_id>/correct")
-@requires(ROLE)
+@requires(*DISCLOSURE_ROLES)
 def correct(request_id):
     """訂正の決定に基づき、検診記録の項目を通常の訂正の手順で訂正する."""
     form = CorrectForm()
@@ -231,13 +226,11 @@ def correct(request_id):
 
 
 @bp.get("/<int:request_id>/document")
-@requires(ROLE)
+@requires(*DISCLOSURE_ROLES)
 def document(request_id):
     """開示文書（A4）: 保有するすべての項目とアクセスの記録。表示が作成・印刷として記録される."""
     try:
         doc = disclosure.document(request_id, actor())
-    except NotFound:
-        abort(404)
     except Refused as exc:
         flash(exc.reason, "error")
         return redirect_to("disclosures.show", request_id=request_id)

@@ -7,6 +7,7 @@ the field — faster than a select for a stack of forms, and the same codes as t
 """
 from flask import Blueprint, abort, request, session, url_for
 
+from kenshin.access.roles import HEALTH_RESULT_ROLES
 from kenshin.screening import catalogue
 from kenshin.screening import entry
 from kenshin.registry import institutions
@@ -18,7 +19,6 @@ from .web import actor, menu, render, requires
 
 bp = Blueprint("entry", __name__, url_prefix="/entry")
 
-ROLES = ("clerk", "supervisor")
 BATCH_KEY = "entry_batch"
 DATE_KEY = "entry_exam_date"
 SHOWN_KEY = "entry_shown"
@@ -54,7 +54,7 @@ def _workspace(status=200, **extra):
 
 
 @bp.get("/")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 @menu("検診結果の入力", 100)
 def index():
     """入力画面: 一括ヘッダー（医療機関・個別/集団・検診）と検診票."""
@@ -63,7 +63,7 @@ def index():
 
 
 @bp.post("/batch")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def set_batch():
     """一括ヘッダーを設定し、その検診の入力欄を出す."""
     batch, errors = entry.check_batch(request.form)
@@ -75,7 +75,7 @@ def set_batch():
 
 
 @bp.post("/lookup")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def lookup():
     """整理番号・宛名番号（またはカナ＋生年月日＋性別）から住民を表示し、用紙と突き合わせる."""
     found = entry.lookup(request.form, actor(), already_shown=session.get(SHOWN_KEY))
@@ -86,7 +86,7 @@ def lookup():
 
 
 @bp.post("/check")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def check():
     """入力中の1項目の検査と、年度・年齢・要精検の表示（htmx）."""
     batch = _batch()
@@ -100,7 +100,7 @@ def check():
 
 
 @bp.post("/save")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def save():
     """保存（Enter）または突合待ちへの保留: 1件を1トランザクションで記録し、次の用紙へ."""
     batch, values = _batch(), request.form

@@ -9,6 +9,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
+from kenshin.access.roles import IMPORT_ROLES
 from kenshin.imports import csvimport
 from kenshin.registry import resident_import
 from kenshin.imports import uploads
@@ -17,7 +18,6 @@ from .web import actor, menu, redirect_to, render, requires
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
-ROLES = ("admin", "maintainer")
 ENCODINGS = [SelectChoice("utf-8", "UTF-8（BOMあり・なし）"), SelectChoice("cp932", "Shift_JIS（cp932・Windows）")]
 SHOWN_PROBLEMS = 1000  # a broken file can have a problem on every line: the page shows this many
 
@@ -32,7 +32,7 @@ def _directory() -> str:
 
 
 @bp.get("/residents")
-@requires(*ROLES)
+@requires(*IMPORT_ROLES)
 @menu("住民記録の取込", 80)
 def residents():
     """住民記録連携ファイルの取込: the upload form."""
@@ -40,7 +40,7 @@ def residents():
 
 
 @bp.post("/residents/preview")
-@requires(*ROLES)
+@requires(*IMPORT_ROLES)
 def residents_preview():
     """Check the uploaded file and show what it would change; nothing is written."""
     form = UploadForm()
@@ -65,7 +65,7 @@ def _upload():
 
 
 @bp.post("/residents/confirm")
-@requires(*ROLES)
+@requires(*IMPORT_ROLES)
 def residents_confirm():
     """Import the previewed file: checked again as a whole, written all or nothing, audited."""
     upload = _upload()
@@ -83,7 +83,7 @@ def residents_confirm():
 
 
 @bp.post("/residents/cancel")
-@requires(*ROLES)
+@requires(*IMPORT_ROLES)
 def residents_cancel():
     """Discard a previewed file without importing it."""
     uploads.discard(_directory(), _upload().token)

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, request
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 
+from kenshin.access.roles import PERSONAL_DATA_ROLES
 from kenshin.registry import concerned
 from kenshin.requests import inquiries
 from kenshin.core.dates import JST, format_wareki, now_utc
@@ -16,7 +17,6 @@ from .web import actor, is_htmx, menu, redirect_to, render, requires
 
 bp = Blueprint("inquiries", __name__, url_prefix="/inquiries")
 
-ROLES = ("clerk", "supervisor")
 
 
 class InquiryForm(FlaskForm):
@@ -56,7 +56,7 @@ def _filters():
 
 
 @bp.get("/")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 @menu("問合せ記録", 300)
 def index():
     """問合せ記録の一覧: 状態・受付期間・担当者で絞り込み、50件ずつ."""
@@ -71,7 +71,7 @@ def index():
 
 
 @bp.post("/export")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def export():
     """一覧のCSV出力（理由必須・件数とともに監査記録）."""
     if not FlaskForm().validate_on_submit():
@@ -85,7 +85,7 @@ def export():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def new():
     """問合せの受付: 日時・方法・問合せ者・対象者（任意）・内容."""
     form = InquiryForm()
@@ -133,7 +133,7 @@ def _lookup(atena_no):
 
 
 @bp.post("/person")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def person():
     """宛名番号で対象者を確認する（htmx の断片）: 氏名・ふりがな・生年月日・性別を表示."""
     found, error = _lookup(request.form.get("atena_no"))
@@ -141,7 +141,7 @@ def person():
 
 
 @bp.get("/<int:inquiry_id>")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def show(inquiry_id):
     """問合せ記録の詳細と対応の経過."""
     record = _get(inquiry_id, "inquiry.view")
@@ -150,14 +150,11 @@ def show(inquiry_id):
 
 
 def _get(inquiry_id, action):
-    try:
-        return inquiries.view(inquiry_id, actor(), action)
-    except NotFound:
-        abort(404)
+    return inquiries.view(inquiry_id, actor(), action)
 
 
 @bp.post("/<int:inquiry_id>/entries")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def add_entry(inquiry_id):
     """対応の記録を追加する（htmx なら経過の断片だけを返す）."""
     form = EntryForm()
@@ -166,8 +163,6 @@ def add_entry(inquiry_id):
     try:
         record = inquiries.add_entry(inquiry_id, actor(), form.text.data, form.at_date.data,
                                      form.at_time.data)
-    except NotFound:
-        abort(404)
     except Refused as exc:
         flash(exc.reason, "error")
         return redirect_to("inquiries.show", inquiry_id=inquiry_id)
@@ -185,7 +180,7 @@ def add_entry(inquiry_id):
 
 
 @bp.post("/<int:inquiry_id>/close")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def close(inquiry_id):
     """問合せを完了にする（完了者・完了日時を記録）."""
     form = CloseForm()
@@ -193,8 +188,6 @@ def close(inquiry_id):
         abort(400)
     try:
         inquiries.close(inquiry_id, actor(), form.text.data)
-    except NotFound:
-        abort(404)
     except (Refused, Invalid) as exc:
         flash(exc.reason if isinstance(exc, Refused) else messages(exc.errors), "error")
     else:
@@ -203,7 +196,7 @@ def close(inquiry_id):
 
 
 @bp.get("/<int:inquiry_id>/print")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def print_view(inquiry_id):
     """問合せ記録票（A4）: 表示した時点で印刷として監査記録に残る."""
     record = _get(inquiry_id, "inquiry.print")

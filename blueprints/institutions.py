@@ -1,8 +1,9 @@
 """協力医療機関の管理 (admin): list, add, deactivate or reactivate; every change kept as history."""
 from flask import Blueprint, flash, request
 
+from kenshin.access.roles import STAFF_ADMIN_ROLES
 from kenshin.registry import institutions
-from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.errors import Invalid, Refused
 
 from .web import actor, menu, redirect_to, render, requires
 
@@ -11,16 +12,8 @@ bp = Blueprint("institutions", __name__, url_prefix="/institutions")
 FIELDS = ("institution_code", "name", "postal_code", "address", "phone")
 
 
-def _get_or_404(institution_id: int):
-    from flask import abort
-    try:
-        return institutions.get(institution_id)
-    except NotFound:
-        abort(404)
-
-
 @bp.get("/")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 @menu("協力医療機関", 700)
 def index():
     """協力医療機関の一覧と追加フォーム."""
@@ -29,7 +22,7 @@ def index():
 
 
 @bp.post("/")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def create():
     """医療機関を登録する."""
     values = {key: request.form.get(key, "") for key in FIELDS}
@@ -43,19 +36,19 @@ def create():
 
 
 @bp.get("/<int:institution_id>")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def show(institution_id):
     """医療機関の内容と変更履歴."""
-    institution = _get_or_404(institution_id)
+    institution = institutions.get(institution_id)
     return render("institutions/show.html", institution=institution,
                   history=institutions.history(institution.id), labels=institutions.ITEMS)
 
 
 @bp.post("/<int:institution_id>/active")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def set_active(institution_id):
     """参加終了（または再開）にする: 削除はしない."""
-    institution = _get_or_404(institution_id)
+    institution = institutions.get(institution_id)
     active = request.form.get("active") == "1"
     try:
         institutions.set_active(institution.id, active, actor())

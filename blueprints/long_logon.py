@@ -1,11 +1,12 @@
 """長時間ログオンの確認 (admin): sessions longer than a threshold in a period, by division; a
 printable notice per division asking for the purpose of use; the answers and who closed them."""
-from flask import Blueprint, abort, current_app, flash, request
+from flask import Blueprint, current_app, flash, request
 
+from kenshin.access.roles import STAFF_ADMIN_ROLES
 from kenshin.audit import log as audit_log
 from kenshin.audit import logon_review
 from kenshin.core.dates import to_jst
-from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.errors import Invalid, Refused
 
 from .web import actor, menu, redirect_to, render, requires
 
@@ -30,7 +31,7 @@ def _criteria(values):
 
 
 @bp.get("/")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 @menu("長時間ログオンの確認", 840)
 def index():
     """期間と基準時間（既定 8 時間）を指定して、所属ごとに一覧にする."""
@@ -49,7 +50,7 @@ def index():
 
 
 @bp.post("/notices")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def create_notice():
     """所属あての通知を作成する（セッションごとに記録し、監査ログにも記録）→ 印刷用の通知文へ."""
     period, hours, errors = _criteria(request.form)
@@ -72,20 +73,17 @@ def create_notice():
 
 
 @bp.get("/notices/<int:notice_id>")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def notice(notice_id):
     """所属長あての通知文（A4）。表示のたびに印刷として記録する."""
-    try:
-        lines = logon_review.notice_batch(notice_id, *_limits(), actor())
-    except NotFound:
-        abort(404)
+    lines = logon_review.notice_batch(notice_id, *_limits(), actor())
     first = lines[0].notice
     return render("long_logon/notice.html", lines=lines, first=first,
                   notice_date=to_jst(first.notified_at).date(), hours_text=logon_review.hours_text)
 
 
 @bp.get("/open")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 @menu("長時間ログオン通知の回答", 845)
 def open_list():
     """回答待ちの通知と、回答を記録するフォーム。完了した通知も新しい順に."""
@@ -95,13 +93,11 @@ def open_list():
 
 
 @bp.post("/notices/<int:notice_id>/answer")
-@requires("admin")
+@requires(*STAFF_ADMIN_ROLES)
 def answer(notice_id):
     """報告された利用目的を記録し、通知を完了にする（完了者・完了日時）."""
     try:
         logon_review.record_answer(notice_id, request.form.get("answer", ""), actor())
-    except NotFound:
-        abort(404)
     except Invalid as exc:
         return render("long_logon/open.html", lines=logon_review.open_notices(*_limits()),
                       closed=logon_review.closed_notices(), hours_text=logon_review.hours_text,

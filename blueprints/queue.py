@@ -1,7 +1,8 @@
 """突合待ち (reconciliation queue): parked forms and queued file rows, assigned or rejected."""
-from flask import Blueprint, abort, flash, request
+from flask import Blueprint, flash, request
 
 import models
+from kenshin.access.roles import HEALTH_RESULT_ROLES
 from kenshin.screening import catalogue
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
@@ -12,12 +13,11 @@ from .web import actor, menu, redirect_to, render, requires
 
 bp = Blueprint("queue", __name__, url_prefix="/queue")
 
-ROLES = ("clerk", "supervisor")
 PAGE = 100
 
 
 @bp.get("/")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 @menu("突合待ち", 110)
 def index():
     """突合待ちの一覧（古い順）: 理由・出どころ・検診・受診日."""
@@ -28,10 +28,7 @@ def index():
 
 
 def _detail(item_id: int):
-    try:
-        return reconciliation.detail(item_id, actor())
-    except NotFound:
-        abort(404)
+    return reconciliation.detail(item_id, actor())
 
 
 def _show(detail, status=200, errors=None, values=None):
@@ -43,7 +40,7 @@ def _show(detail, status=200, errors=None, values=None):
 
 
 @bp.get("/<int:item_id>")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def show(item_id):
     """1件の内容（用紙の記載）と候補の住民."""
     return _show(_detail(item_id))
@@ -61,7 +58,7 @@ def _chosen_resident_id(form) -> int | None:
 
 
 @bp.post("/<int:item_id>/assign")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def assign(item_id):
     """選んだ住民に割り当てて記録する（すべての規則で再確認）."""
     resident_id = _chosen_resident_id(request.form)
@@ -86,7 +83,7 @@ def assign(item_id):
 
 
 @bp.post("/<int:item_id>/reject")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def reject(item_id):
     """記録せずに却下する（理由は必須）."""
     try:

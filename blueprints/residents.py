@@ -2,21 +2,21 @@
 
 Search criteria travel only in POST bodies (never in a URL or an access log); the person page
 is addressed by the internal row id, which is not personal data."""
-from flask import Blueprint, abort, request
+from flask import Blueprint, request
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
+from kenshin.access.roles import PERSONAL_DATA_ROLES
 from kenshin.core import labels
 from kenshin.registry import residents
 from kenshin.core.dates import now_utc
-from kenshin.core.errors import Invalid, NotFound
+from kenshin.core.errors import Invalid
 
 from .web import actor, menu, render, requires
 
 bp = Blueprint("residents", __name__, url_prefix="/residents")
 
-ROLES = ("clerk", "supervisor")
 
 
 class SearchForm(FlaskForm):
@@ -33,7 +33,7 @@ class SearchForm(FlaskForm):
 
 
 @bp.get("/")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 @menu("住民検索", 10)
 def index():
     """住民検索: the empty form."""
@@ -41,7 +41,7 @@ def index():
 
 
 @bp.post("/search")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def search():
     """Search (htmx as the clerk types, or a plain form post); each search is audited."""
     form = SearchForm()
@@ -58,21 +58,18 @@ def search():
 
 
 def _record(load, resident_id: int):
-    try:
-        return load(resident_id, actor())
-    except NotFound:
-        abort(404)
+    return load(resident_id, actor())
 
 
 @bp.get("/<int:resident_id>")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def person(resident_id: int):
     """The person page: the 5 items, registry dates, screenings, change history (audited)."""
     return render("residents/person.html", record=_record(residents.view, resident_id))
 
 
 @bp.post("/<int:resident_id>/print")
-@requires(*ROLES)
+@requires(*PERSONAL_DATA_ROLES)
 def print_view(resident_id: int):
     """The A4 print of the person page (audited as a print)."""
     return render("residents/print.html", record=_record(residents.print_record, resident_id),

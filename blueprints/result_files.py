@@ -10,6 +10,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
+from kenshin.access.roles import RESULT_IMPORT_ROLES
 from kenshin.imports import csvimport
 from kenshin.screening import result_import
 from kenshin.imports import uploads
@@ -18,7 +19,6 @@ from .web import actor, menu, redirect_to, render, requires
 
 bp = Blueprint("result_files", __name__, url_prefix="/result-files")
 
-ROLES = ("supervisor",)
 SHOWN_PROBLEMS = 1000
 
 
@@ -38,7 +38,7 @@ def _page(form, result=None, token=None, status=200):
 
 
 @bp.get("/")
-@requires(*ROLES)
+@requires(*RESULT_IMPORT_ROLES)
 @menu("検診結果ファイルの取込", 120)
 def index():
     """アップロードの画面."""
@@ -46,7 +46,7 @@ def index():
 
 
 @bp.post("/preview")
-@requires(*ROLES)
+@requires(*RESULT_IMPORT_ROLES)
 def preview():
     """ファイルを確認し、記録・突合待ち・重複の件数と問題を示す（まだ何も記録しない）."""
     form = UploadForm()
@@ -67,7 +67,7 @@ def _upload():
 
 
 @bp.post("/confirm")
-@requires(*ROLES)
+@requires(*RESULT_IMPORT_ROLES)
 def confirm():
     """確認したファイルを取り込む（もう一度すべて検査し、全部かゼロか）."""
     upload = _upload()
@@ -82,7 +82,7 @@ def confirm():
 
 
 @bp.post("/cancel")
-@requires(*ROLES)
+@requires(*RESULT_IMPORT_ROLES)
 def cancel():
     """確認したファイルを取り込まずに削除する."""
     uploads.discard(_directory(), _upload().token)

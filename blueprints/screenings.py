@@ -1,18 +1,18 @@
 """検診記録: the detail page with its history, correction, void, the person's list and the
 printable result summary. Every read of health results and every print is audited."""
-from flask import Blueprint, abort, flash, request
+from flask import Blueprint, flash, request
 
+from kenshin.access.roles import HEALTH_RESULT_ROLES
 from kenshin.screening import catalogue
 from kenshin.registry import institutions
 from kenshin.screening import screenings
 from kenshin import verification
-from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.errors import Invalid, Refused
 
 from .web import actor, redirect_to, render, requires
 
 bp = Blueprint("screenings", __name__, url_prefix="/screenings")
 
-ROLES = ("clerk", "supervisor")
 COMMON = {"exam_date": "受診日", "institution_code": "医療機関コード", "setting": "検診種別"}
 PENDING_HIDDEN = screenings.FIRST_VALUES_HIDDEN
 
@@ -59,10 +59,7 @@ def _context(screening, changes, **extra):
 
 
 def _view(screening_id, reveal=False):
-    try:
-        return screenings.view(screening_id, actor(), reveal=reveal)
-    except NotFound:
-        abort(404)
+    return screenings.view(screening_id, actor(), reveal=reveal)
 
 
 def _hidden_pending(screening) -> bool:
@@ -71,7 +68,7 @@ def _hidden_pending(screening) -> bool:
 
 
 @bp.get("/<int:screening_id>")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def show(screening_id):
     """検診記録の詳細: 項目（日本語）、状態、入力・訂正した職員、訂正の履歴."""
     screening, changes = _view(screening_id)
@@ -79,7 +76,7 @@ def show(screening_id):
 
 
 @bp.post("/<int:screening_id>/reveal")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def reveal(screening_id):
     """未確定の記録の1回目の値を表示する（表示した職員はこの用紙の確認入力ができなくなる）."""
     screening, changes = _view(screening_id, reveal=True)
@@ -87,7 +84,7 @@ def reveal(screening_id):
 
 
 @bp.get("/<int:screening_id>/correct")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def correct_form(screening_id):
     """訂正フォーム: すべての項目を直せる。理由は必須."""
     screening, changes = _view(screening_id)
@@ -105,14 +102,11 @@ def correct_form(screening_id):
 
 
 @bp.post("/<int:screening_id>/correct")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def correct(screening_id):
     """訂正を保存する: 変更前・変更後・理由・訂正者・日時が残る."""
     form = request.form
-    try:
-        screening = screenings.get(screening_id)
-    except NotFound:
-        abort(404)
+    screening = screenings.get(screening_id)
     if _hidden_pending(screening):
         flash(PENDING_HIDDEN, "error")
         return redirect_to("screenings.show", screening_id=screening.id)
@@ -136,13 +130,11 @@ def correct(screening_id):
 
 
 @bp.post("/<int:screening_id>/void")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def void(screening_id):
     """記録を取り消す（別人に入力した等）。記録は残り、同じ受診を入力し直せる."""
     try:
         screenings.void(screening_id, reason=request.form.get("reason", ""), actor=actor())
-    except NotFound:
-        abort(404)
     except Invalid as exc:
         flash("取消の理由を入力してください。" if "reason" in exc.errors else str(exc), "error")
     except Refused as exc:
@@ -153,25 +145,19 @@ def void(screening_id):
 
 
 @bp.get("/person/<int:resident_id>")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def person(resident_id):
     """ある人の検診記録（年度・検診ごと）: 人物ページに htmx で読み込む部分."""
-    try:
-        resident, rows = screenings.of_person(resident_id, actor())
-    except NotFound:
-        abort(404)
+    resident, rows = screenings.of_person(resident_id, actor())
     return render("screenings/person.html", "screenings/_person_list.html", resident=resident,
                   rows=rows, exams=catalogue.EXAMS, statuses=screenings.STATUS_LABELS,
                   display=catalogue.display_items)
 
 
 @bp.get("/summary/<int:resident_id>")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def summary(resident_id):
     """検診結果のまとめ（A4印刷用）: 確定した記録のみ、要精検に印."""
-    try:
-        resident, rows = screenings.summary(resident_id, actor())
-    except NotFound:
-        abort(404)
+    resident, rows = screenings.summary(resident_id, actor())
     return render("screenings/summary.html", resident=resident, rows=rows, exams=catalogue.EXAMS,
                   display=catalogue.display_items, settings=catalogue.SETTINGS)

@@ -1,17 +1,17 @@
 """確認入力（ベリファイ入力）: a second, blind keying of pending paper forms, batch by batch, and the
 oversight list of what still waits. The rules live in kenshin.verification."""
-from flask import Blueprint, abort, current_app, flash, request
+from flask import Blueprint, current_app, flash, request
 
+from kenshin.access.roles import HEALTH_RESULT_ROLES
 from kenshin.screening import catalogue
 from kenshin.screening import screenings
 from kenshin import verification
-from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.errors import Invalid, Refused
 
 from .web import actor, menu, redirect_to, render, requires
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
-ROLES = ("clerk", "supervisor")
 
 
 @bp.record_once
@@ -37,7 +37,7 @@ def _page(desk, status=200, **extra):
 
 
 @bp.get("/")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 @menu("確認入力（ベリファイ）", 105)
 def index():
     """確認入力を待つ束（医療機関・検診・入力日）: 件数と経過日数。氏名や値は出さない."""
@@ -46,25 +46,20 @@ def index():
 
 
 @bp.get("/batch/<code>/<exam>/<day>")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def batch(code, exam, day):
     """1つの束: 確認入力できる最初の用紙と、束の用紙の一覧."""
-    try:
-        key = verification.BatchKey.parse(code, exam, day)
-        desk = verification.desk(key, actor(), _verify_all())
-    except NotFound:
-        abort(404)
+    key = verification.BatchKey.parse(code, exam, day)
+    desk = verification.desk(key, actor(), _verify_all())
     return _page(desk)
 
 
 @bp.get("/form/<int:screening_id>")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def form(screening_id):
     """束の中の1枚を選んで確認入力する（1回目の入力者には理由を示して断る）."""
     try:
         desk = verification.form_desk(screening_id, actor(), _verify_all())
-    except NotFound:
-        abort(404)
     except Refused as exc:
         flash(exc.reason, "error")
         return redirect_to("verify.index")
@@ -80,13 +75,11 @@ def _same_form(screening_id, status=200, **extra):
 
 
 @bp.post("/form/<int:screening_id>")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def key(screening_id):
     """2回目の入力（値を見ずに）: 一致すれば確定して次の用紙へ、相違があれば並べて表示する."""
     try:
         keyed = verification.key_second(screening_id, request.form, actor(), _verify_all())
-    except NotFound:
-        abort(404)
     except Invalid as exc:
         return _same_form(screening_id, 422, values=request.form, errors=exc.errors)
     except Refused as exc:
@@ -107,14 +100,12 @@ def _resolutions(form) -> dict:
 
 
 @bp.post("/form/<int:screening_id>/resolve")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 def resolve(screening_id):
     """相違を用紙で確かめて解決し、確定する（どの値か・理由・解決者を残す）."""
     resolutions = _resolutions(request.form)
     try:
         screening = verification.resolve(screening_id, resolutions, actor())
-    except NotFound:
-        abort(404)
     except Invalid as exc:
         return _same_form(screening_id, 422, values=request.form, errors=exc.errors)
     except Refused as exc:
@@ -123,7 +114,7 @@ def resolve(screening_id):
 
 
 @bp.get("/oversight")
-@requires(*ROLES)
+@requires(*HEALTH_RESULT_ROLES)
 @menu("確認入力の状況", 106)
 def oversight():
     """確認入力待ちの一覧（束・医療機関・経過日数）: 係長はすべて、担当職員は自分の入力分."""

@@ -10,12 +10,14 @@ ROLES = {
     MAINTAINER: "委託先(運用保守)",
 }
 
-# Who may touch personal data of residents, and who may see health results.
-PERSONAL_DATA_ROLES = (CLERK, SUPERVISOR)
-HEALTH_RESULT_ROLES = (CLERK, SUPERVISOR)
-STAFF_ADMIN_ROLES = (ADMIN,)
-AUDIT_READ_ROLES = (ADMIN, AUDITOR)
-IMPORT_ROLES = (ADMIN, MAINTAINER)
+# Who may do what; routes declare one of these groups with `@requires(*GROUP)`.
+PERSONAL_DATA_ROLES = (CLERK, SUPERVISOR)   # residents, inquiries
+HEALTH_RESULT_ROLES = (CLERK, SUPERVISOR)   # screening records, entry, queue, verification
+RESULT_IMPORT_ROLES = (SUPERVISOR,)         # result files from institutions
+DISCLOSURE_ROLES = (SUPERVISOR,)            # disclosure requests (開示請求)
+STAFF_ADMIN_ROLES = (ADMIN,)                # staff accounts, institutions, long-logon notices
+AUDIT_READ_ROLES = (ADMIN, AUDITOR)         # audit log, unusual access
+IMPORT_ROLES = (ADMIN, MAINTAINER)          # resident registry import
 
 
 def role_labels(roles) -> str:
