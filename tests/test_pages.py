@@ -67,3 +67,30 @@ def test_menu_shows_each_role_only_its_own_screens_grouped_by_task(client, make_
     html = client.get("/").get_data(as_text=True)
     assert ">管理<" in html and "職員管理" in html and "監査・ログの確認" in html
     assert "住民検索" not in html and "検診結果の入力" not in html
+
+
+def test_domain_not_found_answers_the_404_page_from_every_area(app, make_staff):
+    """NotFound raised by the domain is translated once, by the app's error handler."""
+    for roles, path in [(("clerk",), "/screenings/987654"), (("clerk",), "/residents/987654"),
+                        (("supervisor",), "/disclosures/987654"), (("admin",), "/admin/staff/987654"),
+                        (("admin",), "/institutions/987654")]:
+        client = app.test_client()
+        assert login(client, make_staff(*roles)).get_json()["ok"]
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "お探しのページは見つかりませんでした。" in response.get_data(as_text=True)
+
+
+def test_domain_refusal_without_its_own_handling_answers_403(app):
+    """A Refused that no route turns into a flash or fragment becomes the 403 page, never a 500."""
+    from blueprints.web import public
+    from kenshin.core.errors import Refused
+
+    @public
+    def refuse():
+        raise Refused("理由は利用者に見せない")
+    app.add_url_rule("/__refuse", "refuse", refuse)
+    response = app.test_client().get("/__refuse")
+    assert response.status_code == 403
+    html = response.get_data(as_text=True)
+    assert "この操作を行う権限がありません。" in html and "理由は利用者に見せない" not in html
