@@ -7,6 +7,7 @@ from flask import Flask
 
 import database
 from kenshin import audit
+from kenshin.access import passwords
 
 DEFAULTS = {
     "LOCK_AFTER_SECONDS": 300,
@@ -40,6 +41,7 @@ def create_app(test_config=None):
 
     database.bind(app.config["DATABASE_URL"])
     audit.configure(app.config["AUDIT_KEY"])
+    _password_cost(app)
 
     from blueprints import register_all
     register_all(app)
@@ -60,6 +62,17 @@ def _complete_config(app):
     app.config.setdefault("SESSION_COOKIE_NAME", "__Host-kenshin" if secure else "kenshin")
     # The CSRF token lives as long as a session may: a lock screen left open must still unlock.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", int(app.config["SESSION_MAX_SECONDS"]))
+
+
+def _password_cost(app):
+    """A cheaper scrypt cost is for tests only: outside TESTING the setting is refused."""
+    n = app.config.get("PASSWORD_HASH_N")
+    if n is None:
+        passwords.configure()
+        return
+    if not app.testing:
+        raise RuntimeError("PASSWORD_HASH_N may be set only when TESTING")
+    passwords.configure(int(n))
 
 
 def _instance_secret(app, file_name: str) -> str:

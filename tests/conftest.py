@@ -34,6 +34,7 @@ BASE_CONFIG = {
     "AUDIT_KEY": "test-audit-key",
     "ORIGIN": ORIGIN,
     "RP_ID": "localhost",
+    "PASSWORD_HASH_N": 2 ** 4,  # a cheap scrypt cost for tests only (production: 2**14)
 }
 
 

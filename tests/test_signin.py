@@ -1,9 +1,9 @@
 """Sign-in with both factors, lockout, sessions on the server, the screen lock and logout."""
 import re
-import time
 from datetime import timedelta
 
 import pytest
+from itsdangerous.timed import TimestampSigner
 from werkzeug.routing import IntegerConverter
 
 import models
@@ -313,12 +313,14 @@ def test_a_locked_session_never_gets_data_from_any_page(app, client, make_staff)
 
 
 @pytest.mark.config(WTF_CSRF_TIME_LIMIT=2)
-def test_lock_screen_left_open_past_the_csrf_lifetime_still_unlocks(client, make_staff):
+def test_lock_screen_left_open_past_the_csrf_lifetime_still_unlocks(client, make_staff, monkeypatch):
     person = make_staff("clerk")
     assert login(client, person).get_json()["ok"]
     lock(client)
     stale = csrf_from(client.get("/lock").get_data(as_text=True))
-    time.sleep(3)  # the token on the open lock screen expires
+    # Three seconds pass on the signing clock (no sleep): the token on the open lock screen expires.
+    real = TimestampSigner.get_timestamp
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: real(self) + 3)
     assert client.post("/lock/options", headers={"X-CSRFToken": stale}).status_code == 400
     # What the lock screen's script does first: a fresh token (not counted as activity).
     seen = session_row(client).last_seen_at
@@ -349,3 +351,23 @@ def test_retired_persons_running_session_ends_on_the_next_request(client, make_s
     assert response.headers["HX-Redirect"].endswith("/login")
     assert session_row(client) is None or session_row(client).end_reason == "retired"
     assert events("session.end", why="retired")
+
+
+def test_password_cost_is_production_strength_unless_testing(tmp_path):
+    """Tests run a cheap scrypt cost; an app that is not TESTING keeps N = 2**14 and refuses less."""
+    from app import create_app
+    from kenshin.access import passwords
+
+    url = f"sqlite:///{tmp_path}/cost.db"
+    config = {"SECRET_KEY": "k", "AUDIT_KEY": "a", "DATABASE_URL": url}
+    with pytest.raises(RuntimeError):
+        create_app(dict(config, PASSWORD_HASH_N=2 ** 4))
+    try:
+        create_app(config)
+        stored = passwords.hash_password("correct horse battery staple")
+        assert stored.split("$")[1] == str(2 ** 14)
+        passwords.configure(2 ** 4)
+        assert passwords.check_password(stored, "correct horse battery staple")  # own parameters
+        assert passwords.hash_password("x" * 12).split("$")[1] == "16"
+    finally:
+        passwords.configure(2 ** 4)  # what the test configuration uses

@@ -5,7 +5,11 @@ import secrets
 
 from kenshin.core.errors import Invalid
 
-_N, _R, _P = 2 ** 14, 8, 1
+# scrypt cost: N = 2**14 in production. Tests lower it through `configure` (config
+# PASSWORD_HASH_N under TESTING), since hashing is otherwise ~40% of a database test's set-up.
+# A stored hash carries its own parameters, so checking never depends on this setting.
+DEFAULT_N = 2 ** 14
+_N, _R, _P = DEFAULT_N, 8, 1
 
 # A small list of passwords people choose; length ≥ 12 already rules out most of the famous ones.
 COMMON = {
@@ -19,6 +23,14 @@ COMMON = {
 
 # Hashed once so that a check for an unknown login takes as long as one for a known login.
 _DUMMY = None
+
+
+def configure(n: int = DEFAULT_N) -> None:
+    """Set the scrypt cost of new hashes (a power of two); the production default is DEFAULT_N."""
+    global _N, _DUMMY
+    if n < 2 or n & (n - 1):
+        raise ValueError("scrypt N must be a power of two greater than 1")
+    _N, _DUMMY = n, None
 
 
 def hash_password(password: str) -> str:
