@@ -3,6 +3,7 @@
 models.py declares the tables; this module knows the two databases (SQLite for one machine,
 PostgreSQL for production) and what each needs beyond the declarations.
 """
+import io
 import os
 from urllib.parse import unquote, urlparse
 
@@ -137,3 +138,68 @@ def create_schema() -> str:
             return "upgraded"
         return "upgraded" if altered else "current"
 
+
+# --- bulk writers: imports and demo data --------------------------------------------------------
+
+SQLITE_CHUNK = 5_000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value)
+
+
+def _copy(table: str, columns: tuple[str, ...], rows) -> None:
+    buffer = io.StringIO()
+    write = buffer.write
+    for row in rows:
+        write("\t".join(map(_copy_text, row)))
+        write("\n")
+    buffer.seek(0)
+    db.cursor().copy_expert(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN', buffer)
+
+
+def bulk_insert(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert many rows inside the caller's transaction: sqlite3 executemany or PostgreSQL COPY.
+    Values are plain str/int/None (dates as ISO text, timestamps as str(datetime))."""
+    if not rows:
+        return
+    if is_postgres():
+        _copy(table, columns, rows)
+        return
+    sql = (f'INSERT INTO "{table}" ({", ".join(columns)}) '
+           f'VALUES ({", ".join("?" * len(columns))})')
+    connection = db.connection()
+    for start in range(0, len(rows), SQLITE_CHUNK):
+        connection.executemany(sql, rows[start:start + SQLITE_CHUNK])
+
+
+def bulk_update(table: str, key: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """UPDATE table SET columns WHERE key = row[-1], for many rows, in the caller's transaction.
+    Each row holds the new values in `columns` order, then the key."""
+    if not rows:
+        return
+    if is_postgres():
+        temp = f"_bulk_{table}"
+        types = {row[0]: row[1] for row in db.execute_sql(
+            "SELECT column_name, format_type(a.atttypid, a.atttypmod) FROM information_schema.columns c "
+            "JOIN pg_attribute a ON a.attrelid = %s::regclass AND a.attname = c.column_name "
+            "WHERE c.table_name = %s", (table, table)).fetchall()}
+        spec = ", ".join(f"{c} {types[c]}" for c in (*columns, key))
+        db.execute_sql(f"CREATE TEMP TABLE {temp} ({spec}) ON COMMIT DROP")
+        _copy(temp, (*columns, key), rows)
+        assignments = ", ".join(f"{c} = t.{c}" for c in columns)
+        db.execute_sql(f'UPDATE "{table}" SET {assignments} FROM {temp} t WHERE "{table}".{key} = t.{key}')
+        db.execute_sql(f"DROP TABLE {temp}")
+        return
+    assignments = ", ".join(f"{c} = ?" for c in columns)
+    sql = f'UPDATE "{table}" SET {assignments} WHERE {key} = ?'
+    connection = db.connection()
+    for start in range(0, len(rows), SQLITE_CHUNK):
+        connection.executemany(sql, rows[start:start + SQLITE_CHUNK])

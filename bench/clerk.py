@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import models  # noqa: E402
 from kenshin import audit
 from kenshin.access import passkeys
-from kenshin import staff  # noqa: E402
+from kenshin.access import staff  # noqa: E402
 from kenshin.access.passwords import hash_password  # noqa: E402
 from softauthn import SoftAuthenticator  # noqa: E402
 

@@ -31,8 +31,7 @@ import database  # noqa: E402
 import models  # noqa: E402
 from kenshin import audit
 from kenshin.screening import catalogue
-from kenshin.imports import csvimport
-from kenshin import dates  # noqa: E402
+from kenshin.core import dates  # noqa: E402
 
 import clerk  # noqa: E402  (bench/clerk.py)
 
@@ -113,13 +112,13 @@ def build(residents: int, screenings: int, seed: int) -> None:
                          "confirmed", "file", now_text))
             if len(rows) >= 200_000:
                 with models.db.atomic():
-                    csvimport.bulk_insert("screening", columns, rows)
+                    database.bulk_insert("screening", columns, rows)
                 missing -= len(rows)
                 rows = []
                 log(f"  {screenings - missing:,} screenings")
     if rows:
         with models.db.atomic():
-            csvimport.bulk_insert("screening", columns, rows)
+            database.bulk_insert("screening", columns, rows)
         missing -= len(rows)
     log(f"  {screenings - missing:,} screenings")
     if database.is_postgres():

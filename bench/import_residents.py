@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 
 import database  # noqa: E402
 import models  # noqa: E402
-from kenshin import dates  # noqa: E402
+from kenshin.core import dates  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
 HEADER = ("atena_no,name,name_kana,sex,birth_date,postal_code,address,resident_since,"

@@ -29,7 +29,7 @@ import database  # noqa: E402
 import models  # noqa: E402
 from kenshin import audit
 from kenshin.screening import catalogue
-from kenshin import dates  # noqa: E402
+from kenshin.core import dates  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
 BENCH_KEY = "bench-audit-key"

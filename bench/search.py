@@ -32,7 +32,7 @@ import database  # noqa: E402
 import models  # noqa: E402
 from kenshin import audit
 from kenshin.core import dates
-from kenshin import residents  # noqa: E402
+from kenshin.registry import residents  # noqa: E402
 import clerk  # noqa: E402  (bench/clerk.py)
 
 DATA = os.path.join(ROOT, "bench", "data")
@@ -91,8 +91,7 @@ def _issue_seiri_numbers(seed: int) -> None:
     fy = dates.fiscal_year(dates.today_jst())
     rows = [(f"R{fy - 2018}-{i + 1:07d}", rid, fy, now) for i, rid in enumerate(ids)]
     with models.db.atomic():
-        from kenshin.imports import csvimport
-        csvimport.bulk_insert("seiri_number", ("number", "resident_id", "fiscal_year", "issued_at"), rows)
+        database.bulk_insert("seiri_number", ("number", "resident_id", "fiscal_year", "issued_at"), rows)
     print(f"issued {len(rows):,} 整理番号")
 
 

@@ -7,7 +7,8 @@ plausible 町名 of Chiba city's six wards, institutions are invented.
 
 Speed matters (1,000,000 residents in minutes): rows are built as plain tuples, exam items go
 through `catalogue.validate_items` once per distinct raw combination (results repeat a lot),
-and a small writer per backend bulk-loads them (sqlite3 `executemany`, PostgreSQL `COPY`).
+and the shared bulk writer (`database.bulk_insert`: sqlite3 `executemany`, PostgreSQL `COPY`)
+loads them.
 
 Rules followed (DOMAIN.md 1): eligibility by 年度末 age (so a 39-year-old can have her first
 mammography before her birthday); 胃 50+ every 2 年度 (X線 or 内視鏡); 大腸・肺 40+ yearly;
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import io
 import itertools
 import random
 import time
@@ -489,36 +489,6 @@ SCREENING_COLUMNS = ("resident_id", "exam", "target", "exam_date", "fiscal_year"
                      "batch_id", "entered_at")
 
 
-class _SqliteWriter:
-    """sqlite3's executemany: one prepared statement, no SQL text per row, no variable limit."""
-
-    def __init__(self):
-        self.connection = db.connection()
-
-    def write(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        sql = (f'INSERT INTO "{table}" ({", ".join(columns)}) '
-               f'VALUES ({", ".join("?" * len(columns))})')
-        self.connection.executemany(sql, rows)
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-class _PostgresWriter:
-    """COPY … FROM STDIN in text format (an order of magnitude faster than INSERT on PostgreSQL)."""
-
-    def write(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        buffer = io.StringIO()
-        write = buffer.write
-        for row in rows:
-            write("\t".join("\\N" if v is None else v.translate(_COPY_ESCAPES) if isinstance(v, str)
-                            else str(v) for v in row))
-            write("\n")
-        buffer.seek(0)
-        cursor = db.cursor()
-        cursor.copy_expert(f'COPY "{table}" ({", ".join(columns)}) FROM STDIN', buffer)
-
-
 # --- the generator ------------------------------------------------------------------------------
 
 def _fiscal_days(fy: int) -> list[date]:
@@ -776,7 +746,6 @@ def generate(residents: int, seed: int, years: int, actor: audit.Actor, progress
     today, now = dates.today_jst(), dates.now_utc()
     now_text = str(now)  # the form peewee stores a DateTimeField in on SQLite; PostgreSQL reads it too
     postgres = database.is_postgres()
-    writer = _PostgresWriter() if postgres else _SqliteWriter()
 
     with db.atomic():
         batch = ImportBatch.create(
@@ -804,8 +773,8 @@ def generate(residents: int, seed: int, years: int, actor: audit.Actor, progress
             people.append(row)
             gen.screenings(person, screenings)
         with db.atomic():
-            writer.write("resident", RESIDENT_COLUMNS, people)
-            writer.write("screening", SCREENING_COLUMNS, screenings)
+            database.bulk_insert("resident", RESIDENT_COLUMNS, people)
+            database.bulk_insert("screening", SCREENING_COLUMNS, screenings)
         before, done = done, done + size
         if done // PROGRESS_EVERY > before // PROGRESS_EVERY or done == residents:
             progress(f"demo-data: {done:,}/{residents:,} residents, "

@@ -208,13 +208,13 @@ def _write(plan: Plan, source: Source, actor: audit.Actor) -> int | None:
     now_text = str(now)  # the form a DateTimeField takes on SQLite; PostgreSQL reads it too
     batch = ImportBatch.create(kind=KIND, file_name=source.file_name, sha256=source.sha256,
                                actor=actor.label, at=now, counts=plan.counts)
-    csvimport.bulk_insert("resident", _INSERT_COLUMNS,
+    database.bulk_insert("resident", _INSERT_COLUMNS,
                           [(atena_no, *_stored_form(values, now_text)) for atena_no, values in plan.new])
-    csvimport.bulk_update("resident", "id", _UPDATE_COLUMNS,
+    database.bulk_update("resident", "id", _UPDATE_COLUMNS,
                           [(*_stored_form(values, now_text), rid) for rid, values, _ in plan.changed])
     history = [(rid, item, _history_text(item, b), _history_text(item, a), batch.id, now_text)
                for rid, _, diffs in plan.changed for item, b, a in diffs]
-    csvimport.bulk_insert("resident_change", _CHANGE_COLUMNS, history)
+    database.bulk_insert("resident_change", _CHANGE_COLUMNS, history)
     return batch.id
 
 

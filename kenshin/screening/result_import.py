@@ -250,7 +250,7 @@ def _write(plan: Plan, source: Source, actor: audit.Actor, counts: dict) -> int 
                      fiscal_year(row.exam_date), age_at(row.identity.birth_date, row.exam_date),
                      row.institution_id, row.setting, catalogue.referral_flag(row.exam, row.items),
                      as_json(row.items), CONFIRMED, FILE, batch.id, now_text))
-    csvimport.bulk_insert("screening", _SCREENING_COLUMNS, rows)
+    database.bulk_insert("screening", _SCREENING_COLUMNS, rows)
     queue_rows = []
     for row, reason in plan.queued:
         raw = row.identity.as_raw()
@@ -263,7 +263,7 @@ def _write(plan: Plan, source: Source, actor: audit.Actor, counts: dict) -> int 
                            row.exam_date.isoformat(), identity.birth_date.isoformat(), identity.sex,
                            identity.kana_key, identity.seiri_no or None, identity.atena_no or None,
                            reconciliation.OPEN, now_text))
-    csvimport.bulk_insert("queue_item", _QUEUE_COLUMNS, queue_rows)
+    database.bulk_insert("queue_item", _QUEUE_COLUMNS, queue_rows)
     return batch.id
 
 
