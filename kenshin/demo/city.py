@@ -10,10 +10,10 @@ through `catalogue.validate_items` once per distinct raw combination (results re
 and the shared bulk writer (`database.bulk_insert`: sqlite3 `executemany`, PostgreSQL `COPY`)
 loads them.
 
-Rules followed (DOMAIN.md 1): eligibility by 年度末 age (so a 39-year-old can have her first
-mammography before her birthday); 胃 50+ every 2 年度 (X線 or 内視鏡); 大腸・肺 40+ yearly;
-乳 women 40+ and 子宮頸 women 20+ every 2 年度; 歯周病 at 20, 30 … 70; 骨粗鬆症 women at 40,
-45 … 70; 肝炎 at 40. A screening only happens while the person is a resident, never in the
+Rules followed: ages and intervals come from `screening.eligibility.RULES` (年度末 age, so a
+39-year-old can have her first mammography before her birthday; 胃 X線 40+ yearly or 内視鏡 50+
+every 2 年度, sharing one interval; 肝炎 once in a lifetime …), women-only exams from the
+catalogue. A screening only happens while the person is a resident, never in the
 future. Referred people often get a `followup` (精密検査) record a few weeks later.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import database
 from models import ImportBatch, Institution, Resident, Screening, db
 
 from kenshin import audit
-from kenshin.screening import catalogue
+from kenshin.screening import catalogue, eligibility
 from kenshin.core import dates
 from kenshin.core.kana import kana_key, normalize_kana
 from kenshin.core.names import name_key
@@ -470,6 +470,18 @@ RESULTS = {
     "colorectal": _colorectal, "lung": _lung, "breast": _breast, "cervical": _cervical,
     "periodontal": _periodontal, "osteoporosis": _osteoporosis, "hepatitis": _hepatitis,
 }
+# What the demo screens, and when: the eligibility rules (ages, intervals, the 胃 group), plus
+# the catalogue's sex restriction; participation rates above are the demo's own.
+SCHEDULE: tuple[tuple[str, tuple], ...] = tuple(
+    (group, tuple((code, rule, catalogue.EXAMS[code].sex) for code, rule in eligibility.RULES.items()
+                  if (rule.group or code) == group))
+    for group in dict.fromkeys(rule.group or code for code, rule in eligibility.RULES.items()))
+YOUNGEST = min(min(rule.ages) if rule.ages else rule.min_age or 0
+               for rule in eligibility.RULES.values())
+if set(BASE_RATE) != {group for group, _ in SCHEDULE} or any(
+        len(exams) > 1 and {code for code, _, _ in exams} != {"gastric_xray", "gastric_endoscopy"}
+        for _, exams in SCHEDULE):  # pragma: no cover - a rule changed: teach the demo first
+    raise RuntimeError("demo participation rates do not match the eligibility rules")
 FOLLOWUP_OF = {exam: target for target, exams in catalogue.FOLLOWUP_TARGET_EXAMS.items()
                for exam in exams}
 
@@ -613,54 +625,65 @@ class _Generator:
             return local[p.salt % len(local)], 1
         return local[int(self.rng.random() * len(local))], 1
 
+    def _method(self, p: _Person, eligible: list[str]) -> str:
+        """胃: the person's habit (内視鏡 or X線, changing now and then) among what their age admits."""
+        if len(eligible) == 1:
+            return eligible[0]
+        return "gastric_endoscopy" if p.endoscopy == (self.rng.random() < 0.9) else "gastric_xray"
+
+    def _history(self, p: _Person, sex_factor: float) -> dict[str, int]:
+        """Screenings before the first 年度, as far as they matter to its intervals: taken the year
+        before (every-2-年度 exams, with the steady-state chance c/(1+c), so that the 年度
+        alternate person by person), or ever (once-in-a-lifetime exams)."""
+        before = self.first_fy - 1
+        if p.birth > date(before + 1, 3, 31):
+            return {}
+        age = dates.age_for_basis(p.birth, before, eligibility.AGE_BASIS)
+        factor = p.engagement * _age_factor(age) * sex_factor
+        taken = {}
+        for group, exams in SCHEDULE:
+            rules = [rule for _, rule, sex in exams
+                     if (sex is None or sex == p.sex) and rule.admits_age(age)]
+            if not rules:
+                continue
+            chance = min(BASE_RATE[group] * factor, 0.95)
+            if any(rule.interval == 0 for rule in rules):
+                years = age - min(rule.min_age or 0 for rule in rules) + 1
+                if self.rng.random() < 1 - (1 - chance) ** years:
+                    taken[group] = before
+            elif any(rule.interval >= 2 for rule in rules):
+                if self.rng.random() < chance / (1 + chance):
+                    taken[group] = before
+        return taken
+
     def screenings(self, p: _Person, out: list[tuple]) -> None:
         if p.engagement == 0.0 or p.first > p.last:
             return
-        rng, r = self.rng, self.rng.random
-        birth, women = p.birth, p.sex == 2
-        sex_factor = 1.1 if women else 0.9
-        last_taken = {}  # exam group → last 年度 taken (for the every-2-年度 exams)
+        r = self.rng.random
+        birth = p.birth
+        sex_factor = 1.1 if p.sex == 2 else 0.9
+        last_taken = self._history(p, sex_factor)  # interval group → last 年度 taken
         seen: set[tuple] = set()
-        before = self.first_fy - 1
-        if before - birth.year >= 19 and dates.age_at_fiscal_year_end(birth, before) >= 20:
-            # Whether the every-2-年度 exams were taken the year before the first: with the
-            # steady-state chance p/(1+p), so that the 年度 alternate person by person.
-            age = dates.age_at_fiscal_year_end(birth, before)
-            factor = p.engagement * _age_factor(age) * sex_factor
-            for group, eligible in (("gastric", age >= 50), ("breast", women and age >= 40),
-                                    ("cervical", women)):
-                chance = BASE_RATE[group] * factor
-                if eligible and r() < chance / (1 + chance):
-                    last_taken[group] = before
         for fy in range(self.first_fy, self.current_fy + 1):
-            if fy - birth.year < 19:
-                continue  # under 20 at the end of that 年度 (or not yet born)
-            age = dates.age_at_fiscal_year_end(birth, fy)
-            if age < 20:
+            if birth > date(fy + 1, 3, 31):
+                continue  # not yet born by the end of that 年度
+            age = dates.age_for_basis(birth, fy, eligibility.AGE_BASIS)
+            if age < YOUNGEST:
                 continue
             factor = p.engagement * _age_factor(age) * sex_factor
             wanted = []
-            if age >= 50 and last_taken.get("gastric", -9) < fy - 1 and r() < BASE_RATE["gastric"] * factor:
-                wanted.append("gastric_endoscopy" if p.endoscopy == (r() < 0.9) else "gastric_xray")
-                last_taken["gastric"] = fy
-            if age >= 40:
-                if r() < BASE_RATE["colorectal"] * factor:
-                    wanted.append("colorectal")
-                if r() < BASE_RATE["lung"] * factor:
-                    wanted.append("lung")
-            if women:
-                if age >= 40 and last_taken.get("breast", -9) < fy - 1 and r() < BASE_RATE["breast"] * factor:
-                    wanted.append("breast")
-                    last_taken["breast"] = fy
-                if last_taken.get("cervical", -9) < fy - 1 and r() < BASE_RATE["cervical"] * factor:
-                    wanted.append("cervical")
-                    last_taken["cervical"] = fy
-                if 40 <= age <= 70 and age % 5 == 0 and r() < BASE_RATE["osteoporosis"] * factor:
-                    wanted.append("osteoporosis")
-            if 20 <= age <= 70 and age % 10 == 0 and r() < BASE_RATE["periodontal"] * factor:
-                wanted.append("periodontal")
-            if age == 40 and r() < BASE_RATE["hepatitis"] * factor:
-                wanted.append("hepatitis")
+            for group, exams in SCHEDULE:
+                eligible = [code for code, rule, sex in exams
+                            if (sex is None or sex == p.sex) and rule.admits_age(age)]
+                if not eligible:
+                    continue
+                exam = self._method(p, eligible)
+                last = last_taken.get(group)
+                if last is not None and eligibility.RULES[exam].too_close(fy, (last,)):
+                    continue
+                if r() < BASE_RATE[group] * factor:
+                    wanted.append(exam)
+                    last_taken[group] = fy
             if not wanted:
                 continue
             days = self.days[fy]

@@ -24,6 +24,19 @@ class Rule:
     interval: int = 1  # 1 yearly, 2 every second 年度, 0 once in a lifetime
     group: str = ""  # exams that share one interval (胃: X線 and 内視鏡)
 
+    def admits_age(self, age: int) -> bool:
+        """Whether the guideline targets this (basis) age."""
+        if self.ages:
+            return age in self.ages
+        return self.min_age is None or age >= self.min_age
+
+    def too_close(self, fiscal_year: int, earlier_years: Iterable[int]) -> list[int]:
+        """The earlier 年度 (newest first) that make `fiscal_year` too soon; empty when due."""
+        years = sorted(set(earlier_years), reverse=True)
+        if self.interval == 0:
+            return years
+        return [y for y in years if fiscal_year - self.interval < y <= fiscal_year]
+
 
 AGE_BASIS = YEAR_END  # 年度末 age, the commonest city rule (DOMAIN.md 5.3)
 
@@ -60,21 +73,20 @@ def warnings(exam_code: str, birth_date: date, fiscal_year: int,
         return []
     out = []
     age = age_for_basis(birth_date, fiscal_year, AGE_BASIS)
-    if rule.ages and age not in rule.ages:
-        listed = "・".join(str(a) for a in rule.ages)
-        out.append(f"対象年齢ではありません（年度末年齢{age}歳。対象は{listed}歳）")
-    elif rule.min_age is not None and age < rule.min_age:
-        out.append(f"対象年齢ではありません（年度末年齢{age}歳。対象は{rule.min_age}歳以上）")
-    years = sorted(set(earlier_years), reverse=True)
-    if rule.interval == 0 and years:
-        out.append(f"生涯1回の検診です（{fiscal_year_label(years[0])}に受診済み）")
-    elif rule.interval >= 1:
-        close = [y for y in years if fiscal_year - rule.interval < y <= fiscal_year]
-        if close:
-            if rule.interval == 1:
-                out.append(f"同じ年度にすでに受診があります（{fiscal_year_label(close[0])}）")
-            else:
-                out.append(f"{rule.interval}年度に1回の検診です（前回 {fiscal_year_label(close[0])}）")
+    if not rule.admits_age(age):
+        if rule.ages:
+            listed = "・".join(str(a) for a in rule.ages)
+            out.append(f"対象年齢ではありません（年度末年齢{age}歳。対象は{listed}歳）")
+        else:
+            out.append(f"対象年齢ではありません（年度末年齢{age}歳。対象は{rule.min_age}歳以上）")
+    close = rule.too_close(fiscal_year, earlier_years)
+    if close:
+        if rule.interval == 0:
+            out.append(f"生涯1回の検診です（{fiscal_year_label(close[0])}に受診済み）")
+        elif rule.interval == 1:
+            out.append(f"同じ年度にすでに受診があります（{fiscal_year_label(close[0])}）")
+        else:
+            out.append(f"{rule.interval}年度に1回の検診です（前回 {fiscal_year_label(close[0])}）")
     return out
 
 
