@@ -20,6 +20,7 @@ from kenshin.access import passkeys
 from kenshin.access import staff as staff_domain
 from kenshin.access.passwords import hash_password
 
+from .factories import register_authenticator, webauthn_step
 from .softauthn import SoftAuthenticator
 
 POSTGRES_URL = os.environ.get("KENSHIN_TEST_POSTGRES_URL",
@@ -165,9 +166,8 @@ def make_staff(db, rp):
                                              audit.Actor.system("pytest"))
         authenticator = SoftAuthenticator(origin=rp.origin, rp_id=rp.rp_id)
         if enrolled:
-            options, challenge = passkeys.registration_options(rp, person)
+            register_authenticator(rp, person, authenticator)
             with models.db.atomic():
-                passkeys.register(rp, person, challenge, authenticator.register(options), "テスト用")
                 person.password_hash = hash_password(TEST_PASSWORD)
                 person.enroll_token_hash = None
                 person.save()
@@ -193,12 +193,8 @@ def login(client, person: Person, *, password=None, authenticator=None, **assert
     if response.status_code != 200 or "生体認証でログイン" not in response.get_data(as_text=True):
         return response
     token = csrf_from(response.get_data(as_text=True))
-    options = client.post("/login/options", headers={"X-CSRFToken": token})
-    if options.status_code != 200:
-        return options
-    answer = (authenticator or person.authenticator).assert_(options.get_json(), **assert_kwargs)
-    return client.post("/login/verify", data=answer, content_type="application/json",
-                       headers={"X-CSRFToken": token})
+    return webauthn_step(client, "/login", token, authenticator or person.authenticator,
+                         **assert_kwargs)
 
 
 @pytest.fixture

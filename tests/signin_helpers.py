@@ -5,6 +5,7 @@ import models
 from kenshin.access import sessions
 
 from .conftest import csrf_from, page_csrf
+from .factories import webauthn_step
 
 
 def sid(client) -> str | None:
@@ -25,12 +26,8 @@ def lock(client):
 def unlock(client, person, *, token=None, authenticator=None, **assert_kwargs):
     """Lift the lock through the lock screen's WebAuthn step; returns the verify response."""
     token = token or csrf_from(client.get("/lock").get_data(as_text=True))
-    options = client.post("/lock/options", headers={"X-CSRFToken": token})
-    if options.status_code != 200:
-        return options
-    answer = (authenticator or person.authenticator).assert_(options.get_json(), **assert_kwargs)
-    return client.post("/lock/verify", data=answer, content_type="application/json",
-                       headers={"X-CSRFToken": token})
+    return webauthn_step(client, "/lock", token, authenticator or person.authenticator,
+                         **assert_kwargs)
 
 
 def age_session(client, *, idle: int = 0, age: int = 0) -> None:
@@ -51,9 +48,5 @@ def events(action: str, **details):
 def reauth(client, person, *, authenticator=None, **assert_kwargs):
     """The fresh WebAuthn check on 認証器の管理."""
     token = page_csrf(client, "/account/")
-    options = client.post("/account/reauth/options", headers={"X-CSRFToken": token})
-    if options.status_code != 200:
-        return options
-    answer = (authenticator or person.authenticator).assert_(options.get_json(), **assert_kwargs)
-    return client.post("/account/reauth/verify", data=answer, content_type="application/json",
-                       headers={"X-CSRFToken": token})
+    return webauthn_step(client, "/account/reauth", token, authenticator or person.authenticator,
+                         **assert_kwargs)

@@ -11,18 +11,16 @@ import models
 from kenshin import audit
 from kenshin.core import dates
 from kenshin.audit import unusual_access
-from kenshin.core.names import name_key
 
+from . import factories
 from .conftest import page_csrf
 
 SYSTEM = audit.Actor.system("pytest")
 
 
 def make_resident(atena_no, name="千葉 花子", kana="チバ ハナコ"):
-    return models.Resident.create(
-        atena_no=atena_no, name=name, name_kana=kana, kana_key=kana.replace(" ", ""),
-        name_key=name_key(name), sex=2, birth_date=date(1970, 5, 1), address="千葉市中央区1-1",
-        updated_at=dates.now_utc())
+    return factories.make_resident(atena_no, name, kana, birth=date(1970, 5, 1),
+                                   address="千葉市中央区1-1")
 
 
 def record(action, who, **kw):

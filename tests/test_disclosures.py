@@ -17,7 +17,7 @@ from kenshin.core.dates import now_utc, today_jst
 from kenshin.core.errors import Invalid, Refused
 
 from .conftest import page_csrf
-from .screening_helpers import VALID_ITEMS, make_institution, make_resident
+from .factories import VALID_ITEMS, make_institution, make_resident, make_screening
 
 
 def _actor(person):
@@ -39,13 +39,8 @@ def _request(actor, person, kind="disclosure", received=None, **overrides):
 
 
 def _screening(person, exam, exam_date, institution, **items):
-    clean, errors = catalogue.validate_items(exam, {**VALID_ITEMS[exam], **items}, person.sex)
-    assert not errors, errors
-    return models.Screening.create(
-        resident=person, exam=exam, target=clean.get("target", "") if exam == "followup" else "",
-        exam_date=exam_date, fiscal_year=exam_date.year if exam_date.month >= 4 else exam_date.year - 1,
-        age=60, institution=institution, setting=1, referral=catalogue.referral_flag(exam, clean),
-        items=clean, status="confirmed", source="keyed", entered_at=now_utc())
+    return make_screening(person, exam, exam_date, institution=institution,
+                          items={**VALID_ITEMS[exam], **items})
 
 
 # --- deadlines -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import models
 from kenshin.screening import catalogue
 
 from .conftest import page_csrf
-from .screening_helpers import INSTITUTION, VALID_ITEMS, make_institution, make_resident
+from .factories import INSTITUTION, VALID_ITEMS, make_institution, make_resident
 
 HX = {"HX-Request": "true"}
 
@@ -123,7 +123,7 @@ def test_candidates_when_no_identifier_and_the_chosen_one_is_recorded(clerk, db)
 def test_detail_correction_void_and_summary(clerk, db, make_staff):
     from kenshin import verification
 
-    from .screening_helpers import actor_of
+    from .factories import actor_of
 
     make_resident()
     set_batch(clerk)

@@ -10,7 +10,7 @@ from kenshin.screening import catalogue
 from kenshin.screening import matching
 from kenshin.core.dates import today_jst
 
-from .screening_helpers import INSTITUTION, VALID_ITEMS, issue_seiri, make_institution, make_resident
+from .factories import INSTITUTION, VALID_ITEMS, issue_seiri, make_institution, make_resident
 
 COMMON = ["seiri_no", "atena_no", "name", "name_kana", "birth_date", "sex", "exam", "exam_date",
           "institution_code", "setting"]

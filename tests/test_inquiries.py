@@ -13,7 +13,7 @@ from kenshin.core.dates import JST, format_wareki
 from kenshin.core.errors import Invalid, Refused
 
 from .conftest import page_csrf
-from .screening_helpers import make_resident
+from .factories import make_resident
 
 
 def _actor(person):

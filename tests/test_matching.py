@@ -6,7 +6,7 @@ import pytest
 from kenshin.screening import matching
 from kenshin.screening.matching import FormIdentity, PreloadedFinder, match, parse_identity
 
-from .screening_helpers import issue_seiri, make_resident
+from .factories import issue_seiri, make_resident
 
 
 def identity(**overrides):

@@ -9,6 +9,7 @@ from kenshin.access import passkeys
 from kenshin.access import staff as staff_domain
 from kenshin.core.errors import Refused
 
+from .factories import register_authenticator
 from .softauthn import SoftAuthenticator
 
 
@@ -17,13 +18,6 @@ def person(db):
     staff, _ = staff_domain.create("yamada", "山田 花子", "健康支援課", ["clerk"],
                                    audit.Actor.system("pytest"))
     return staff
-
-
-def _register(rp, staff, authenticator, **kw):
-    options, challenge = passkeys.registration_options(rp, staff)
-    with models.db.atomic():
-        return passkeys.register(rp, staff, challenge, authenticator.register(options, **kw),
-                                 "テスト用")
 
 
 def _assert(rp, staff, authenticator, purpose="login", **kw):
@@ -35,7 +29,7 @@ def _assert(rp, staff, authenticator, purpose="login", **kw):
 
 def test_registration_then_assertion_pass_with_user_verification(rp, person):
     key = SoftAuthenticator()
-    credential = _register(rp, person, key)
+    credential = register_authenticator(rp, person, key)
     assert credential.staff_id == person.id and credential.transports == "internal"
     used = _assert(rp, person, key)
     assert used.id == credential.id
@@ -54,18 +48,18 @@ def test_registration_without_user_verification_fails(rp, person):
     key = SoftAuthenticator()
     key.user_verified = False
     with pytest.raises(Refused):
-        _register(rp, person, key)
+        register_authenticator(rp, person, key)
     assert not models.Credential.select().exists()
 
 
 def test_registration_from_another_origin_fails(rp, person):
     with pytest.raises(Refused):
-        _register(rp, person, SoftAuthenticator(), origin="https://evil.example")
+        register_authenticator(rp, person, SoftAuthenticator(), origin="https://evil.example")
 
 
 def test_assertion_without_user_verification_fails(rp, person):
     key = SoftAuthenticator()
-    _register(rp, person, key)
+    register_authenticator(rp, person, key)
     key.user_verified = False
     with pytest.raises(Refused):
         _assert(rp, person, key)
@@ -73,14 +67,14 @@ def test_assertion_without_user_verification_fails(rp, person):
 
 def test_assertion_from_another_origin_fails(rp, person):
     key = SoftAuthenticator()
-    _register(rp, person, key)
+    register_authenticator(rp, person, key)
     with pytest.raises(Refused):
         _assert(rp, person, key, origin="https://evil.example")
 
 
 def test_replayed_challenge_fails(rp, person):
     key = SoftAuthenticator()
-    _register(rp, person, key)
+    register_authenticator(rp, person, key)
     options, challenge = passkeys.authentication_options(rp, person, "login")
     with models.db.atomic():
         passkeys.authenticate(rp, person, challenge, key.assert_(options), "login")
@@ -91,7 +85,7 @@ def test_replayed_challenge_fails(rp, person):
 
 def test_replayed_answer_fails(rp, person):
     key = SoftAuthenticator()
-    _register(rp, person, key)
+    register_authenticator(rp, person, key)
     options, challenge = passkeys.authentication_options(rp, person, "login")
     answer = key.assert_(options)
     with models.db.atomic():
@@ -102,7 +96,7 @@ def test_replayed_answer_fails(rp, person):
 
 def test_challenge_of_one_purpose_does_not_serve_another(rp, person):
     key = SoftAuthenticator()
-    _register(rp, person, key)
+    register_authenticator(rp, person, key)
     options, challenge = passkeys.authentication_options(rp, person, "login")
     with pytest.raises(Refused), models.db.atomic():
         passkeys.authenticate(rp, person, challenge, key.assert_(options), "unlock")
@@ -112,8 +106,8 @@ def test_another_persons_credential_fails(rp, person):
     other, _ = staff_domain.create("suzuki", "鈴木 一郎", "健康支援課", ["clerk"],
                                    audit.Actor.system("pytest"))
     mine, theirs = SoftAuthenticator(), SoftAuthenticator()
-    _register(rp, person, mine)
-    _register(rp, other, theirs)
+    register_authenticator(rp, person, mine)
+    register_authenticator(rp, other, theirs)
     # Suzuki's genuine, verified authenticator answering a challenge issued for Yamada.
     with pytest.raises(Refused, match="この職員の認証器ではありません"):
         _assert(rp, person, theirs)
@@ -123,7 +117,7 @@ def test_challenge_issued_for_another_person_fails(rp, person):
     other, _ = staff_domain.create("suzuki", "鈴木 一郎", "健康支援課", ["clerk"],
                                    audit.Actor.system("pytest"))
     key = SoftAuthenticator()
-    _register(rp, person, key)
+    register_authenticator(rp, person, key)
     options, challenge = passkeys.authentication_options(rp, other, "login")
     with pytest.raises(Refused), models.db.atomic():
         passkeys.authenticate(rp, person, challenge, key.assert_(options), "login")
@@ -131,7 +125,7 @@ def test_challenge_issued_for_another_person_fails(rp, person):
 
 def test_lower_sign_count_fails(rp, person):
     key = SoftAuthenticator()
-    _register(rp, person, key)
+    register_authenticator(rp, person, key)
     for _ in range(3):
         _assert(rp, person, key)
     assert models.Credential.get().sign_count == 3
@@ -143,7 +137,7 @@ def test_lower_sign_count_fails(rp, person):
 
 def test_revoked_credential_fails(rp, person):
     key = SoftAuthenticator()
-    credential = _register(rp, person, key)
+    credential = register_authenticator(rp, person, key)
     models.Credential.update(revoked_at=models.Credential.created_at).where(
         models.Credential.id == credential.id).execute()
     with pytest.raises(Refused):
@@ -152,6 +146,6 @@ def test_revoked_credential_fails(rp, person):
 
 def test_same_authenticator_cannot_be_registered_twice(rp, person):
     key = SoftAuthenticator()
-    _register(rp, person, key)
+    register_authenticator(rp, person, key)
     with pytest.raises(Refused, match="すでに登録"):
-        _register(rp, person, key)
+        register_authenticator(rp, person, key)

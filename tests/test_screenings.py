@@ -11,7 +11,7 @@ from kenshin.core.dates import today_jst
 from kenshin.core.errors import Invalid, Refused
 from kenshin.screening.matching import parse_identity
 
-from .screening_helpers import (
+from .factories import (
     INSTITUTION,
     VALID_ITEMS,
     actor_of,

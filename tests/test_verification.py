@@ -16,7 +16,7 @@ from kenshin.core.errors import Invalid, Refused
 from kenshin.screening.matching import parse_identity
 
 from .conftest import BASE_CONFIG, page_csrf
-from .screening_helpers import INSTITUTION, VALID_ITEMS, actor_of, make_institution, make_resident
+from .factories import INSTITUTION, VALID_ITEMS, actor_of, make_institution, make_resident
 
 EXAM_DATE = date(2025, 6, 2)
 HX = {"HX-Request": "true"}

@@ -10,8 +10,8 @@ import models
 from kenshin import audit
 from kenshin.core import dates
 from kenshin.access import staff as staff_domain
-from kenshin.core.names import name_key
 
+from ..factories import make_resident
 from .helpers import enrolled_person
 
 
@@ -21,10 +21,8 @@ def _arrange(app):
         models.db.connect(reuse_if_open=True)
         clerk, _ = staff_domain.create("viewer01", "閲覧 一郎", "健康支援課", ["clerk"],
                                        audit.Actor.system("pytest"))
-        person = models.Resident.create(
-            atena_no="000987654321", name="開示 花子", name_kana="カイジ ハナコ",
-            kana_key="カイジハナコ", name_key=name_key("開示 花子"), sex=2,
-            birth_date=date(1960, 2, 3), address="千葉市中央区千葉港1-1", updated_at=dates.now_utc())
+        person = make_resident("000987654321", "開示 花子", "カイジ ハナコ", birth=date(1960, 2, 3),
+                               address="千葉市中央区千葉港1-1")
         actor = audit.Actor.of_staff(clerk, "10.1.2.3")
         with models.db.atomic():
             audit.record("resident.view", actor, resident=person)

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 import models
 from kenshin.screening import catalogue
 
-from ..screening_helpers import INSTITUTION, VALID_ITEMS, make_institution, make_resident
+from ..factories import INSTITUTION, VALID_ITEMS, make_institution, make_resident
 from .helpers import enrolled_person
 
 EXAMS = list(catalogue.EXAMS)

@@ -9,15 +9,13 @@ import pytest
 
 import models
 from kenshin import audit
-from kenshin.screening import catalogue
 from kenshin.requests import disclosure
 from kenshin.requests import holdings
 from kenshin.requests import inquiries
 from kenshin.access import staff as staff_domain
-from kenshin.core.dates import now_utc, today_jst
-from kenshin.core.kana import kana_key, normalize_kana
-from kenshin.core.names import name_key
+from kenshin.core.dates import today_jst
 
+from ..factories import VALID_ITEMS, make_institution, make_resident, make_screening
 from .helpers import enrolled_person
 
 # Keep the PDFs for a person to look at: KENSHIN_KEEP_PDF=/some/dir
@@ -69,12 +67,7 @@ class Db:
 
 
 def _resident(atena_no="000000123456", **extra):
-    kana = normalize_kana("チバ ハナコ")
-    return models.Resident.create(
-        atena_no=atena_no, name="千葉 花子", name_kana=kana, kana_key=kana_key(kana),
-        name_key=name_key("千葉 花子"), sex=2, birth_date=date(1960, 5, 10), postal_code="260-0026",
-        address="千葉県千葉市中央区千葉港1-1", resident_since=date(1990, 4, 1), updated_at=now_utc(),
-        **extra)
+    return make_resident(atena_no, resident_since=date(1990, 4, 1), **extra)
 
 
 def test_inquiry_with_two_handling_entries_prints_as_an_a4_record(app, page, tmp_path):
@@ -149,21 +142,13 @@ def test_long_timeline_runs_over_pages_with_page_numbers(app, page, tmp_path):
 def test_disclosure_document_for_a_person_with_screenings_and_access_history(app, page, tmp_path):
     with Db(app):
         person = _resident()
-        clinic = models.Institution.create(code="1234567890", name="千葉中央クリニック",
-                                           updated_at=now_utc())
+        clinic = make_institution()
         for n, (exam, items) in enumerate((
                 ("breast", {"mammography_category": "3", "mammography_findings": "石灰化"}),
                 ("colorectal", {"fobt_result": "negative"}),
-                ("osteoporosis", {"weight_kg": "52.5", "height_cm": "158", "fracture_history": "0",
-                                  "fracture_site": "", "family_hip_fracture": "0", "smoking": "0",
-                                  "steroid": "0", "menstruation": "2", "method": "QUS",
-                                  "bone_density": "82", "judgement": "normal"}))):
-            clean, errors = catalogue.validate_items(exam, items, 2)
-            assert not errors
-            models.Screening.create(
-                resident=person, exam=exam, exam_date=date(2025, 6, 2 + n), fiscal_year=2025, age=65,
-                institution=clinic, setting=1, referral=catalogue.referral_flag(exam, clean),
-                items=clean, status="confirmed", source="file", entered_at=now_utc())
+                ("osteoporosis", VALID_ITEMS["osteoporosis"]))):
+            make_screening(person, exam, date(2025, 6, 2 + n), institution=clinic, items=items,
+                           source="file")
         viewer, _ = staff_domain.create("etsuran", "閲覧 三郎", "健康支援課成人保健係", ["clerk"],
                                         audit.Actor.system("pytest"))
         with models.db.atomic():

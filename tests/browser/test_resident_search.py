@@ -8,7 +8,7 @@ import pytest
 
 import models
 
-from ..resident_helpers import TODAY, make_resident, make_screening
+from ..factories import TODAY, make_resident, make_screening
 from .helpers import enrolled_person
 
 
@@ -16,7 +16,7 @@ def _arrange(app):
     with app.app_context():
         models.db.connect(reuse_if_open=True)
         target = make_resident("0000070001", name="髙橋　花子", kana="タカハシ　ハナコ", sex=2,
-                               birth=date(1982, 4, 1))
+                               birth=date(1982, 4, 1), postal_code="260-0001")
         make_resident("0000070002", name="高橋　花江", kana="タカハシ　ハナエ", sex=2, birth=date(1982, 4, 2))
         make_resident("0000070003", name="高畑　一郎", kana="タカハタ　イチロウ", sex=1, birth=date(1982, 4, 1))
         make_resident("0000070004", name="高橋　若葉", kana="タカハシ　ワカバ", sex=2,

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 import models
 from kenshin import verification
 
-from ..screening_helpers import VALID_ITEMS
+from ..factories import VALID_ITEMS
 from .helpers import enrolled_person
 from .test_entry import office, set_batch, type_identity, type_items  # noqa: F401 (office is a fixture)
 
