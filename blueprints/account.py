@@ -1,7 +1,7 @@
 """The signed-in person's own authenticators: list, add another, revoke one (fresh check first)."""
 from datetime import datetime
 
-from flask import Blueprint, current_app, flash, g, jsonify, request, session, url_for
+from flask import Blueprint, flash, g, jsonify, request, session, url_for
 
 from kenshin.access import credentials
 from kenshin.access import passkeys
@@ -17,6 +17,7 @@ from .web import (
     render,
     requires,
     terminal,
+    webauthn_options,
 )
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -47,10 +48,8 @@ def index():
 @requires(ANY_STAFF)
 def reauth_options():
     """A challenge for the fresh check, limited to the person's own credentials."""
-    options, challenge = passkeys.authentication_options(relying_party(), g.staff, "reauth",
-                                                         g.user_session.id)
-    session["challenge"] = passkeys.challenge_to_text(challenge)
-    return current_app.response_class(options, mimetype="application/json")
+    return webauthn_options(passkeys.authentication_options(relying_party(), g.staff, "reauth",
+                                                            g.user_session.id))
 
 
 @bp.post("/reauth/verify")
@@ -73,9 +72,7 @@ def add_options():
     """Registration options for another authenticator (only within the fresh window)."""
     if credentials.fresh_for(_reauth_at()) <= 0:
         return json_error(credentials.NOT_FRESH, 403)
-    options, challenge = passkeys.registration_options(relying_party(), g.staff)
-    session["challenge"] = passkeys.challenge_to_text(challenge)
-    return current_app.response_class(options, mimetype="application/json")
+    return webauthn_options(passkeys.registration_options(relying_party(), g.staff))
 
 
 @bp.post("/credentials")

@@ -1,7 +1,7 @@
 """Sign-in (password, then WebAuthn), screen lock and unlock, logout, enrollment from a link."""
 import time
 
-from flask import Blueprint, current_app, flash, g, jsonify, request, session, url_for
+from flask import Blueprint, flash, g, jsonify, request, session, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
 from wtforms import PasswordField, StringField
@@ -15,17 +15,18 @@ from kenshin.access import staff as staff_domain
 from kenshin.core.errors import Invalid, NotFound, Refused
 
 from .web import (
-    json_error,
-    relying_party,
     ANY_STAFF,
     actor,
     allowed_when_locked,
+    json_error,
     passive,
     public,
     redirect_to,
+    relying_party,
     render,
     requires,
     terminal,
+    webauthn_options,
 )
 
 bp = Blueprint("auth", __name__)
@@ -72,9 +73,7 @@ def login_options():
     person = models.Staff.get_or_none(models.Staff.id == staff_id) if staff_id else None
     if person is None:
         return json_error("パスワードの確認からやり直してください。", 409)
-    options, challenge = passkeys.authentication_options(relying_party(), person, "login")
-    session["challenge"] = passkeys.challenge_to_text(challenge)
-    return current_app.response_class(options, mimetype="application/json")
+    return webauthn_options(passkeys.authentication_options(relying_party(), person, "login"))
 
 
 @bp.post("/login/verify")
@@ -147,10 +146,8 @@ def lock_csrf():
 @requires(ANY_STAFF)
 @allowed_when_locked
 def unlock_options():
-    options, challenge = passkeys.authentication_options(relying_party(), g.staff, "unlock",
-                                                         g.user_session.id)
-    session["challenge"] = passkeys.challenge_to_text(challenge)
-    return current_app.response_class(options, mimetype="application/json")
+    return webauthn_options(passkeys.authentication_options(relying_party(), g.staff, "unlock",
+                                                            g.user_session.id))
 
 
 @bp.post("/lock/verify")
@@ -209,9 +206,7 @@ def enroll_options():
     person = _enrolling()
     if person is None:
         return json_error("登録用リンクが無効か、期限が切れています。", 404)
-    options, challenge = passkeys.registration_options(relying_party(), person)
-    session["challenge"] = passkeys.challenge_to_text(challenge)
-    return current_app.response_class(options, mimetype="application/json")
+    return webauthn_options(passkeys.registration_options(relying_party(), person))
 
 
 @bp.post("/enroll/complete")

@@ -3,7 +3,7 @@ then confirm. The uploaded file waits in instance/uploads under a random name, n
 session cookie; confirming re-reads and re-checks that same file."""
 import os
 
-from flask import Blueprint, abort, current_app, flash, g, request
+from flask import Blueprint, current_app, flash, g, request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
@@ -57,11 +57,7 @@ def residents_preview():
 
 
 def _upload():
-    try:
-        return uploads.load(_directory(), request.form.get("token", ""), g.staff.id,
-                            resident_import.KIND)
-    except KeyError:
-        abort(404)
+    return uploads.load(_directory(), request.form.get("token", ""), g.staff.id, resident_import.KIND)
 
 
 @bp.post("/residents/confirm")

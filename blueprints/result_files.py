@@ -4,7 +4,7 @@ The file waits in instance/uploads (kenshin.uploads) between preview and confirm
 confirmation re-reads and re-checks that same file, all or nothing, with one audit event."""
 import os
 
-from flask import Blueprint, abort, current_app, flash, g, request
+from flask import Blueprint, current_app, flash, g, request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
@@ -60,10 +60,7 @@ def preview():
 
 
 def _upload():
-    try:
-        return uploads.load(_directory(), request.form.get("token", ""), g.staff.id, result_import.KIND)
-    except KeyError:
-        abort(404)
+    return uploads.load(_directory(), request.form.get("token", ""), g.staff.id, result_import.KIND)
 
 
 @bp.post("/confirm")

@@ -95,6 +95,15 @@ def redirect_to(endpoint: str, **values):
     return redirect(url, 303)
 
 
+def webauthn_options(options_and_challenge):
+    """Answer WebAuthn options (JSON) and keep their challenge in the session for the verify step."""
+    options, challenge = options_and_challenge
+    from kenshin.access.passkeys import challenge_to_text
+
+    session["challenge"] = challenge_to_text(challenge)
+    return current_app.response_class(options, mimetype="application/json")
+
+
 def relying_party():
     """The WebAuthn relying party this deployment answers as (KENSHIN_RP_ID / KENSHIN_ORIGIN)."""
     from kenshin.access.passkeys import RelyingParty

@@ -13,6 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from kenshin.core.errors import NotFound
 from kenshin.imports.csvimport import Source
 
 MAX_AGE_SECONDS = 2 * 3600
@@ -29,7 +30,7 @@ class Upload:
 
 def _paths(directory: str, token: str) -> tuple[str, str]:
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-        raise KeyError("not an upload token")
+        raise NotFound("not an upload token")
     return os.path.join(directory, token + ".csv"), os.path.join(directory, token + ".json")
 
 
@@ -51,7 +52,7 @@ def save(directory: str, source: Source, staff_id: int, kind: str) -> str:
 
 
 def load(directory: str, token: str, staff_id: int, kind: str) -> Upload:
-    """The upload named by token, if this staff member made it for this kind; KeyError otherwise."""
+    """The upload named by token, if this staff member made it for this kind; NotFound otherwise."""
     data_path, note_path = _paths(directory, token)
     try:
         with open(note_path, "rb") as handle:
@@ -59,19 +60,19 @@ def load(directory: str, token: str, staff_id: int, kind: str) -> Upload:
         with open(data_path, "rb") as handle:
             data = handle.read()
     except (OSError, ValueError):
-        raise KeyError("no such upload") from None
+        raise NotFound("no such upload") from None
     if note.get("staff") != staff_id or note.get("kind") != kind:
-        raise KeyError("not this person's upload")
+        raise NotFound("not this person's upload")
     source = Source(note["file_name"], data, note["encoding"])
     if source.sha256 != note.get("sha256"):
-        raise KeyError("the upload changed")
+        raise NotFound("the upload changed")
     return Upload(token, source, staff_id, kind)
 
 
 def discard(directory: str, token: str) -> None:
     try:
         paths = _paths(directory, token)
-    except KeyError:
+    except NotFound:
         return
     for path in paths:
         try:
