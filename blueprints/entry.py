@@ -43,7 +43,8 @@ def _context(batch: entry.Batch, **extra) -> dict:
         "settings": catalogue.SETTINGS, "institution_choices": institutions.all_institutions(active_only=True),
         "values": {"exam_date": session.get(DATE_KEY, "")}, "errors": {}, "batch_errors": {},
         "found": None, "preview": None, "saved": None, "problem": None, "parked": None,
-        "ready": exam is not None and institution is not None and batch.setting in catalogue.SETTINGS,
+        "ready": exam is not None and institution is not None and (
+            batch.setting in catalogue.SETTINGS or (exam.followup and not batch.setting)),
     }
     context.update(extra)
     return context

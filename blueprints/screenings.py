@@ -95,7 +95,7 @@ def correct_form(screening_id):
         flash(PENDING_HIDDEN, "error")
         return redirect_to("screenings.show", screening_id=screening.id)
     values = {"exam_date": screening.exam_date.isoformat(), "institution_code": screening.institution.code,
-              "setting": str(screening.setting), **screening.items}
+              "setting": screenings.setting_text(screening.setting), **screening.items}
     return render("screenings/correct.html", **_context(
         screening, changes, values=values, errors={},
         institution_choices=institutions.all_institutions()))

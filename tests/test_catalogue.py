@@ -157,7 +157,7 @@ def test_derived_referral(exam, inputs, expected):
     other = "0" if expected == "1" else "1"
     clean, errors = check(exam, sex=2, referral=other, **inputs)
     assert list(errors) == ["referral"]
-    assert ("要精検(1)" if expected == "1" else "精検不要(0)") in errors["referral"][0]
+    assert ("要精検(1)" if expected == "1" else "精検の対象外(0)") in errors["referral"][0]
 
 
 def test_contradiction_message_names_the_reason():
@@ -299,13 +299,14 @@ def test_text_items_are_optional(exam, key):
 @pytest.mark.parametrize(
     "exam, key, value, message",
     [
-        ("gastric_xray", "xray_category", "6", "コードが不正です: 6（1, 2, 3a, 3b, 4, 5 のいずれか）"),
-        ("gastric_xray", "xray_category", "3", "コードが不正です: 3（1, 2, 3a, 3b, 4, 5 のいずれか）"),
+        ("gastric_xray", "xray_category", "6", "コードが不正です: 6（0, 1, 2, 3a, 3b, 4, 5 のいずれか）"),
+        ("gastric_xray", "xray_category", "3", "コードが不正です: 3（0, 1, 2, 3a, 3b, 4, 5 のいずれか）"),
         ("lung", "xray_grade", "D", "コードが不正です: D（A, B, C, D1, D2, D3, D4, E1, E2 のいずれか）"),
         ("lung", "sputum_class", "F", "コードが不正です: F（A, B, C, D, E のいずれか、未実施は空欄）"),
         ("lung", "symptoms", "2", "コードが不正です: 2（0, 1 のいずれか）"),
-        ("colorectal", "fobt_result", "陽性", "コードが不正です: 陽性（negative, positive のいずれか）"),
-        ("breast", "mammography_category", "0", "コードが不正です: 0（1, 2, 3, 4, 5 のいずれか）"),
+        ("colorectal", "fobt_result", "陽性", "コードが不正です: 陽性（negative, positive, undetermined のいずれか）"),
+        ("breast", "mammography_category", "0", "コードが不正です: 0（1, 2, 3, 4, 5, N のいずれか）"),
+        ("periodontal", "cpi_pocket", "3", "コードが不正です: 3（0, 1, 2, 9, X のいずれか）"),
         ("periodontal", "smoking", "3", "コードが不正です: 3（0, 1, 2 のいずれか）"),
         ("periodontal", "brushing_frequency", "4", "コードが不正です: 4（0, 1, 2, 3 のいずれか）"),
         ("osteoporosis", "smoking", "2", "コードが不正です: 2（0, 1 のいずれか）"),
@@ -471,3 +472,36 @@ def test_catalogue_is_read_only():
         catalogue.EXAMS["x"] = None
     with pytest.raises(TypeError):
         get_exam("lung").item("xray_grade").codes["F"] = "?"
+
+
+# --- issue 13: cross-checks that refuse, cautions that only warn, the 別添1 names -------------------
+
+@pytest.mark.parametrize("exam, changes, key", [
+    ("followup", {"target": "cervical"}, "target"),
+    ("followup", {"target": "breast"}, "target"),
+    ("periodontal", {"pregnancy": "1"}, "pregnancy"),
+])
+def test_women_only_items_are_refused_for_a_man_and_kept_for_a_woman(exam, changes, key):
+    _, errors = check(exam, sex=1, **changes)
+    assert list(errors) == [key] and "男性" in errors[key][0]
+    assert check(exam, sex=2, **changes)[1] == {}
+    assert check(exam, sex="１", **{key: VALID[exam][key]})[1] == {}  # the other values are fine
+
+
+@pytest.mark.parametrize("density, judgement, warned", [
+    ("70", "normal", True), ("65.5", "normal", True), ("70.1", "normal", False),
+    ("60", "referral", False), ("60", "guidance", False),
+])
+def test_low_bone_density_judged_normal_is_a_caution_not_an_error(density, judgement, warned):
+    clean, errors = check("osteoporosis", sex=2, bone_density=density, judgement=judgement)
+    assert errors == {}
+    cautions = catalogue.cautions("osteoporosis", clean)
+    assert bool(cautions) is warned
+    if warned:
+        assert "70%以下" in cautions[0] and "異常認めず" in cautions[0]
+
+
+def test_exam_names_follow_the_assessment_where_it_differs():
+    assert EXAMS["cervical"].name == "子宮がん"
+    assert EXAMS["hepatitis"].name == "肝炎ウイルス検査"
+    assert [code for code, exam in EXAMS.items() if exam.followup] == ["followup", "periodontal_followup"]

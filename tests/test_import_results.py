@@ -170,7 +170,7 @@ BAD_ROWS = [
     ([bad("followup", items={"target": "liver"})], ["line 2, column target: "]),
     # a key repeated within the file: the later row is the invalid one
     ([bad(), bad(atena_no="000000000001", name="千葉　花子")], ["line 3, column -: "]),
-    ([bad(atena_no=""), bad(atena_no="")], ["line 3, column -: "]),
+    ([bad(atena_no=""), bad(atena_no="", fobt_result="negative")], ["line 3, column -: "]),
     # every problem of every row, in line order
     ([bad(sex="9"), bad(), bad(exam_date="x", setting="")],
      ["line 2, column sex: ", "line 4, column exam_date: ", "line 4, column setting: "]),
@@ -233,3 +233,84 @@ def test_unopenable_file_exits_2_and_is_audited(runner, people, tmp_path):
     assert result.exit_code == 2
     (event,) = import_events()
     assert event.outcome == "rejected"
+
+
+# --- issue 13: repeated rows, codes that clinics write, 精密検査 without 検診種別 ------------------
+
+def test_an_exact_repeat_within_the_file_is_a_duplicate_not_an_error(runner, people, tmp_path):
+    rows = [row(), row(), row(atena_no=""), row(atena_no=""), row("lung")]
+    result = run(runner, write(tmp_path, rows))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "recorded=2 queued=1 duplicates=2"
+    assert models.Screening.select().count() == 2 and models.QueueItem.select().count() == 1
+    (event,) = import_events()
+    assert event.details["counts"]["duplicates"] == 2
+
+
+def test_a_repeat_with_a_different_cell_is_an_error_on_the_later_line_only(runner, people, tmp_path):
+    rows = [row(), row("lung"), row(items={"fobt_result": "negative"}), row("lung", setting="2")]
+    result = run(runner, write(tmp_path, rows))
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["line 4, column -", "line 5, column -"]
+    assert "ほかの値が違います" in lines[0] and "line 2" not in result.output
+    assert not models.Screening.select().exists()
+
+
+@pytest.mark.parametrize("exam, items", [
+    ("colorectal", {"fobt_result": "undetermined", "referral": ""}),
+    ("colorectal", {"fobt_result": "undetermined", "referral": "0"}),
+    ("lung", {"symptoms": "0", "xray_grade": "A", "sputum_class": "", "referral": ""}),
+    ("lung", {"symptoms": "0", "xray_grade": "B", "sputum_class": "C", "referral": "0"}),
+    ("breast", {"mammography_category": "N", "referral": ""}),
+    ("gastric_xray", {"xray_category": "0", "referral": ""}),
+])
+def test_undeterminable_results_import_with_referral_blank_or_0(runner, people, tmp_path, exam, items):
+    result = run(runner, write(tmp_path, [row(exam, items=items)]))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "recorded=1 queued=0 duplicates=0"
+    stored = models.Screening.get()
+    assert stored.referral is False and stored.items["referral"] == "0"
+
+
+def test_undeterminable_result_with_referral_1_is_refused(runner, people, tmp_path):
+    result = run(runner, write(tmp_path, [row(items={"fobt_result": "undetermined", "referral": "1"})]))
+    assert result.exit_code == 1
+    assert result.output.startswith("line 2, column referral: ")
+
+
+def test_periodontal_cpi_x_for_a_person_without_teeth(runner, people, tmp_path):
+    items = {**VALID_ITEMS["periodontal"], "cpi_bleeding": "X", "cpi_pocket": "x"}
+    result = run(runner, write(tmp_path, [row("periodontal", items=items)]))
+    assert result.exit_code == 0, result.output
+    stored = models.Screening.get()
+    assert stored.items["cpi_bleeding"] == "X" and stored.items["cpi_pocket"] == "X"
+
+
+def test_followup_rows_need_no_setting(runner, people, tmp_path):
+    rows = [row("followup", setting=""), row("periodontal_followup", setting="")]
+    result = run(runner, write(tmp_path, rows))
+    assert result.exit_code == 0, result.output
+    assert {s.setting for s in models.Screening.select()} == {0}
+    # a file of 精密検査 only may leave the column out; other rows may not
+    columns = [c for c in COMMON if c != "setting"] + ["target"]
+    only = run(runner, write(tmp_path, [row("followup", exam_date="2025-07-01")], "f.csv", columns=columns))
+    assert only.output.strip() == "recorded=1 queued=0 duplicates=0"
+    other = run(runner, write(tmp_path, [row(exam_date="2025-07-01")], "c.csv",
+                              columns=columns[:-1] + ["fobt_result"]))
+    assert other.exit_code == 1 and other.output.startswith("line 2, column setting: ")
+    blank = run(runner, write(tmp_path, [row(exam_date="2025-07-02", setting="")], "d.csv"))
+    assert blank.output.startswith("line 2, column setting: 必須です")
+
+
+@pytest.mark.parametrize("exam, items, column", [
+    ("followup", {"target": "cervical"}, "target"),
+    ("followup", {"target": "breast"}, "target"),
+    ("periodontal", {**VALID_ITEMS["periodontal"], "pregnancy": "1"}, "pregnancy"),
+])
+def test_women_only_items_are_refused_for_a_man(runner, people, tmp_path, exam, items, column):
+    result = run(runner, write(tmp_path, [row(exam, items=items, atena_no="000000000002",
+                                              name="千葉 太郎", name_kana="チバ タロウ",
+                                              birth_date="1958-08-08", sex="1")]))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"line 2, column {column}: ")

@@ -1,4 +1,16 @@
-"""Reviewed kanji variant table for name matching: variant -> representative (VARIANTS)."""
+"""Reviewed kanji variant table for name matching: variant -> representative (VARIANTS).
+
+Where each pair comes from (every pair below belongs to exactly one of these sources):
+- `_JOYO`: 常用漢字表 (平成22年内閣告示第2号) — the 康熙字典体 printed in brackets beside a
+  常用 character is its variant (齋 -> 斎, 邊 -> 辺, 濱 -> 浜 ...).
+- `_JINMEI`: 人名用漢字 (戸籍法施行規則 別表第二) — the pairs its 一 and 二 list as 異体字 of
+  one another (島/嶋, 富/冨 ...).
+- `_NAMES`: 俗字 and 異体字 that registries and hand-written forms swap in 氏名 but that no
+  official list pairs (髙 -> 高, 﨑 -> 崎, 邉 -> 辺 ...); each line names its pair and an example.
+Characters that merely look alike or are written for each other by mistake are NOT variants
+and are not folded: 斉 (齊) and 斎 (齋) are two different characters (斉藤 and 斎藤 are two
+surnames), so 斉藤 never matches 齋藤 as 「異体字で氏名一致」.
+"""
 from __future__ import annotations
 
 import unicodedata
@@ -98,11 +110,6 @@ _NAMES: dict[str, str] = {
     "蔣": "蒋",  # 蔣 -> 蒋
     "曺": "曹",  # 曺 -> 曹 (Korean surname)
     "裵": "裴",  # 裵 -> 裴 (Korean surname)
-    # さいとう: 斎 (齋) and 斉 (齊) are different characters, but in this surname they are
-    # written for each other all the time; the key is only a confirmer behind 生年月日,
-    # 性別 and the kana key, so the four are one group here.
-    "斉": "斎",  # 斉 -> 斎: 斉藤 / 斎藤
-    "齊": "斎",  # 齊 -> 斎 (overrides the 常用 pair 齊 -> 斉)
 }
 
 
@@ -114,7 +121,7 @@ def _build() -> dict[str, str]:
             for v in variants:
                 table[v] = rep
     table.update(_NAMES)
-    # follow a variant to its final representative (齊 -> 斉 -> 斎), once, here
+    # follow a variant to its final representative, once, here (no chain exists today)
     for v, rep in table.items():
         seen = {v}
         while rep in table:

@@ -20,11 +20,12 @@ from kenshin.core.errors import NotFound
 from kenshin.core.textinput import ascii_text
 
 SETTINGS: Mapping[str, str] = MappingProxyType({"1": "個別", "2": "集団"})
-WOMEN = 2
+MEN, WOMEN = 1, 2
 
 FOLLOWUP_TARGETS: Mapping[str, str] = MappingProxyType(
     {"gastric": "胃", "lung": "肺", "colorectal": "大腸", "cervical": "子宮", "breast": "乳"}
 )
+WOMEN_ONLY_TARGETS = ("cervical", "breast")
 # Which screenings a 精密検査 of each target follows up (used by case tracking).
 FOLLOWUP_TARGET_EXAMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -162,8 +163,14 @@ class Exam:
     referral_outcome: Callable[["Exam", Mapping[str, str]], bool] = field(
         default=_never_referred, compare=False)
     has_target: bool = False
-    # Cross-item rules: clean items → {key: [messages]}; run only when the items they read are valid.
-    checks: tuple[Callable[[Mapping[str, str]], dict[str, list[str]]], ...] = field(default=(), compare=False)
+    # A 精密検査 record: 別添1 lists no 検診種別 for it (optional), and it has no outcome of its own.
+    followup: bool = False
+    # Cross-item rules: (clean items, sex) → {key: [messages]}; run only when the items they read
+    # are valid. They refuse.
+    checks: tuple[Callable[[Mapping[str, str], int | None], dict[str, list[str]]], ...] = field(
+        default=(), compare=False)
+    # Cross-item warnings: clean items → [messages]. They never refuse (the doctor decides).
+    cautions: tuple[Callable[[Mapping[str, str]], list[str]], ...] = field(default=(), compare=False)
 
     @property
     def referral_derivable(self) -> bool:
@@ -192,7 +199,7 @@ class Exam:
 # --- item builders -------------------------------------------------------------------
 
 NONE_ANY = {"0": "なし", "1": "あり"}
-REFERRAL_CODES = {"0": "精検不要", "1": "要精検"}
+REFERRAL_CODES = {"0": "対象外", "1": "要精検"}  # 0 is not 精検不要: it holds 判定保留 too
 JUDGEMENT_CODES = {"normal": "異常認めず", "guidance": "要指導", "referral": "要精検"}
 POS_NEG = {"negative": "陰性", "positive": "陽性"}
 
@@ -228,7 +235,7 @@ def _gastric_xray_rule(items: Mapping[str, str]) -> bool | None:
     category = items.get("xray_category")
     if category not in GASTRIC_XRAY_CATEGORIES:
         return None
-    return category in ("3a", "3b", "4", "5")
+    return category in GASTRIC_XRAY_REFERRED
 
 
 def _gastric_endoscopy_rule(items: Mapping[str, str]) -> bool | None:
@@ -240,7 +247,7 @@ def _gastric_endoscopy_rule(items: Mapping[str, str]) -> bool | None:
 
 def _colorectal_rule(items: Mapping[str, str]) -> bool | None:
     result = items.get("fobt_result")
-    if result not in POS_NEG:
+    if result not in FOBT_RESULTS:
         return None
     return result == "positive"
 
@@ -279,7 +286,7 @@ def _by_hepatitis_results(exam: Exam, items: Mapping[str, str]) -> bool:
     return items.get("hbs_antigen") == "positive" or items.get("hcv_judgement") == "high"
 
 
-def _fracture_site_check(items: Mapping[str, str]) -> dict[str, list[str]]:
+def _fracture_site_check(items: Mapping[str, str], sex: int | None) -> dict[str, list[str]]:
     history, site = items.get("fracture_history"), items.get("fracture_site", "")
     if history == "1" and not site:
         return {"fracture_site": ["骨折歴ありの場合は必須です"]}
@@ -288,9 +295,36 @@ def _fracture_site_check(items: Mapping[str, str]) -> dict[str, list[str]]:
     return {}
 
 
+def _women_only_target_check(items: Mapping[str, str], sex: int | None) -> dict[str, list[str]]:
+    """子宮・乳 are women-only cancers: a man's 精密検査 for them is a keying or matching error."""
+    if sex == MEN and items.get("target") in WOMEN_ONLY_TARGETS:
+        name = FOLLOWUP_TARGETS[items["target"]]
+        return {"target": [f"{name}の精密検査は女性のみです（男性には記録できません）"]}
+    return {}
+
+
+def _pregnancy_check(items: Mapping[str, str], sex: int | None) -> dict[str, list[str]]:
+    if sex == MEN and items.get("pregnancy") == "1":
+        return {"pregnancy": ["男性に妊娠ありは記録できません"]}
+    return {}
+
+
+# Warnings (the doctor decides; nothing is refused): clean items → messages.
+OSTEOPOROSIS_THRESHOLD = Decimal(70)  # %YAM ≤ 70: the diagnostic criterion of osteoporosis
+
+
+def _low_density_judged_normal(items: Mapping[str, str]) -> list[str]:
+    density = items.get("bone_density") or ""
+    if items.get("judgement") == "normal" and density and Decimal(density) <= OSTEOPOROSIS_THRESHOLD:
+        return [f"骨密度{density}%YAM（70%以下は骨粗鬆症の診断基準）で判定が「異常認めず」です。"
+                "用紙の記載を確かめてください（判定は医師のものです）"]
+    return []
+
+
 # --- code tables ----------------------------------------------------------------------
 
 GASTRIC_XRAY_CATEGORIES = {  # 日本消化器がん検診学会 読影判定区分 (DOMAIN.md 2.1)
+    "0": "カテゴリー0（判定不能）",
     "1": "カテゴリー1（異常なし）",
     "2": "カテゴリー2（良性）",
     "3a": "カテゴリー3a（良性・要精検）",
@@ -298,6 +332,7 @@ GASTRIC_XRAY_CATEGORIES = {  # 日本消化器がん検診学会 読影判定区
     "4": "カテゴリー4（悪性の疑い）",
     "5": "カテゴリー5（悪性）",
 }
+GASTRIC_XRAY_REFERRED = ("3a", "3b", "4", "5")
 ENDOSCOPY_RESULTS = {"none": "胃がんなし", "suspected": "胃がん疑い", "cancer": "胃がん"}
 LUNG_XRAY_GRADES = {  # 肺がん検診の手引き (DOMAIN.md 2.3)
     "A": "A（読影不能）",
@@ -323,7 +358,13 @@ MAMMOGRAPHY_CATEGORIES = {  # DOMAIN.md 2.4
     "3": "カテゴリー3（良性、悪性を否定できず）",
     "4": "カテゴリー4（悪性の疑い）",
     "5": "カテゴリー5（悪性）",
+    "N": "カテゴリーN（判定不能）",
 }
+FOBT_RESULTS = {"negative": "陰性", "positive": "陽性", "undetermined": "判定不能"}
+# CPI (地域保健・歯周疾患検診マニュアル): 9 除外歯 (the index teeth cannot be examined), X 該当歯なし
+# (no index tooth at all: a person with no teeth is recordable).
+CPI_BLEEDING = {"0": "健全", "1": "出血あり", "9": "除外歯", "X": "該当歯なし"}
+CPI_POCKET = {"0": "健全", "1": "4〜5mm", "2": "6mm以上", "9": "除外歯", "X": "該当歯なし"}
 
 
 # --- the catalogue --------------------------------------------------------------------
@@ -339,7 +380,7 @@ _EXAMS = (
         report_category="53",
         referral_rule=_gastric_xray_rule,
         referral_outcome=_by_referral_item,
-        referral_messages=("判定区分1・2は精検不要(0)です", "判定区分3a以上は要精検(1)です"),
+        referral_messages=("判定区分0（判定不能）・1・2は精検の対象外(0)です", "判定区分3a以上は要精検(1)です"),
     ),
     Exam(
         "gastric_endoscopy", "胃がん(内視鏡)", "胃内視鏡",
@@ -352,18 +393,18 @@ _EXAMS = (
         report_category="53",
         referral_rule=_gastric_endoscopy_rule,
         referral_outcome=_by_referral_item,
-        referral_messages=("胃がんなしは精検不要(0)です", "胃がん疑い・胃がんは要精検(1)です"),
+        referral_messages=("胃がんなしは精検の対象外(0)です", "胃がん疑い・胃がんは要精検(1)です"),
     ),
     Exam(
         "colorectal", "大腸がん", "大腸",
         (
-            _code("fobt_result", "便潜血検査の判定区分", POS_NEG, decides=True),
+            _code("fobt_result", "便潜血検査の判定区分", FOBT_RESULTS, decides=True),
             _referral("大腸がん検診の精密検査の対象有無", derived=True),
         ),
         report_category="55",
         referral_rule=_colorectal_rule,
         referral_outcome=_by_referral_item,
-        referral_messages=("便潜血陰性は精検不要(0)です", "便潜血陽性は要精検(1)です"),
+        referral_messages=("便潜血陰性・判定不能は精検の対象外(0)です", "便潜血陽性は要精検(1)です"),
     ),
     Exam(
         "lung", "肺がん", "肺",
@@ -379,7 +420,7 @@ _EXAMS = (
         referral_rule=_lung_rule,
         referral_outcome=_by_referral_item,
         referral_messages=(
-            "胸部エックス線E1・E2、喀痰D・Eのいずれもなければ精検不要(0)です",
+            "胸部エックス線E1・E2、喀痰D・Eのいずれもなければ精検の対象外(0)です",
             "胸部エックス線E1・E2または喀痰D・Eは要精検(1)です",
         ),
     ),
@@ -394,10 +435,10 @@ _EXAMS = (
         sex=WOMEN,
         referral_rule=_breast_rule,
         referral_outcome=_by_referral_item,
-        referral_messages=("カテゴリー1・2は精検不要(0)です", "カテゴリー3以上は要精検(1)です"),
+        referral_messages=("カテゴリー1・2・N（判定不能）は精検の対象外(0)です", "カテゴリー3以上は要精検(1)です"),
     ),
     Exam(
-        "cervical", "子宮頸がん", "子宮頸",
+        "cervical", "子宮がん", "子宮",
         (
             _flag("symptoms", "子宮頸がんに係る症状", summary=False),
             _referral("子宮頸がん検診精密検査の対象区分", derived=False),
@@ -418,13 +459,13 @@ _EXAMS = (
             _flag("visceral_obesity", "内臓脂肪型肥満の区分", summary=False),
             _flag("pregnancy", "妊娠の区分", summary=False),
             _text("other_condition", "その他の全身の状態", 100, summary=False),
-            _flag("cpi_bleeding", "歯周疾患検査結果（CPI 歯肉出血）", {"0": "健全", "1": "出血あり"}),
-            _flag("cpi_pocket", "歯周疾患検査結果（CPI 歯周ポケット）",
-                  {"0": "健全", "1": "4〜5mm", "2": "6mm以上"}),
+            _flag("cpi_bleeding", "歯周疾患検査結果（CPI 歯肉出血）", CPI_BLEEDING),
+            _flag("cpi_pocket", "歯周疾患検査結果（CPI 歯周ポケット）", CPI_POCKET),
             _code("judgement", "歯周疾患検診の判定区分", JUDGEMENT_CODES, decides=True),
         ),
         report_category="58",
         referral_outcome=_by_judgement,
+        checks=(_pregnancy_check,),
     ),
     Exam(
         "osteoporosis", "骨粗鬆症", "骨粗鬆症",
@@ -446,9 +487,10 @@ _EXAMS = (
         sex=WOMEN,
         checks=(_fracture_site_check,),
         referral_outcome=_by_judgement,
+        cautions=(_low_density_judged_normal,),
     ),
     Exam(
-        "hepatitis", "肝炎ウイルス", "肝炎",
+        "hepatitis", "肝炎ウイルス検査", "肝炎",
         (
             _flag("surgery_history", "手術経験", summary=False),
             _code("hbs_antigen", "B型肝炎ウイルス検査の判定区分", POS_NEG, decides=True),
@@ -462,12 +504,15 @@ _EXAMS = (
         "followup", "精密検査(胃・肺・大腸・子宮・乳)", "精検",
         (),
         has_target=True,
+        followup=True,
+        checks=(_women_only_target_check,),
     ),
     Exam(
         "periodontal_followup", "精密検査(歯周病)", "歯周病精検",
         # The 精検 result is this exam's result item: a second keying verifies it (LESSONS.md #4).
         (_text("result", "精密検査結果", 200, required=True, decides=True),),
         report_category="58",
+        followup=True,
     ),
 )
 
@@ -511,7 +556,9 @@ def validate_items(
     """
     exam = get_exam(exam_code)
     errors: dict[str, list[str]] = {}
-    if exam.sex is not None and sex is not None and ascii_text(str(sex)) not in ("", str(exam.sex)):
+    sex_text = ascii_text(str(sex)) if sex is not None else ""
+    sex_code = int(sex_text) if sex_text in ("1", "2") else None
+    if exam.sex is not None and sex_text and sex_text != str(exam.sex):
         _add(errors, "-", "女性のみの検診です")
     for key, value in raw.items():
         if key not in exam.keys and ascii_text(value):
@@ -529,7 +576,7 @@ def validate_items(
             _add(errors, item.key, str(problem))
 
     for check in exam.checks:
-        for key, messages in check(clean).items():
+        for key, messages in check(clean, sex_code).items():
             if key not in bad:
                 bad.add(key)
                 for message in messages:
@@ -552,6 +599,12 @@ def validate_items(
             else:
                 clean["referral"] = ""
     return {key: clean[key] for key in exam.keys if key in clean}, errors
+
+
+def cautions(exam_code: str, clean_items: Mapping[str, str]) -> list[str]:
+    """Warnings about valid items that look wrong together (shown, never refused)."""
+    exam = get_exam(exam_code)
+    return [message for caution in exam.cautions for message in caution(clean_items)]
 
 
 def referral_flag(exam_code: str, clean_items: Mapping[str, str]) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from kenshin.screening import catalogue
-from kenshin.core.dates import YEAR_END, age_for_basis, fiscal_year_label, format_wareki
+from kenshin.core.dates import YEAR_END, YEAR_START, age_for_basis, fiscal_year_label, format_wareki
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,13 @@ class Rule:
 
 
 AGE_BASIS = YEAR_END  # 年度末 age, the commonest city rule (DOMAIN.md 5.3)
+BASIS_LABELS = {YEAR_END: "年度末年齢", YEAR_START: "年度当初年齢"}
+
+
+def eligibility_age(birth_date: date, fiscal_year: int) -> tuple[str, int]:
+    """(label, age) on the basis the age warnings use — shown beside them, so that the screen
+    never puts the legal age at the exam next to a warning that speaks of another age."""
+    return BASIS_LABELS[AGE_BASIS], age_for_basis(birth_date, fiscal_year, AGE_BASIS)
 
 RULES: dict[str, Rule] = {
     "gastric_xray": Rule(min_age=40, interval=1, group="gastric"),  # 当分の間 40歳以上・年1回可
@@ -72,13 +79,13 @@ def warnings(exam_code: str, birth_date: date, fiscal_year: int,
     if rule is None:
         return []
     out = []
-    age = age_for_basis(birth_date, fiscal_year, AGE_BASIS)
+    basis, age = eligibility_age(birth_date, fiscal_year)
     if not rule.admits_age(age):
         if rule.ages:
             listed = "・".join(str(a) for a in rule.ages)
-            out.append(f"対象年齢ではありません（年度末年齢{age}歳。対象は{listed}歳）")
+            out.append(f"対象年齢ではありません（{basis}{age}歳。対象は{listed}歳）")
         else:
-            out.append(f"対象年齢ではありません（年度末年齢{age}歳。対象は{rule.min_age}歳以上）")
+            out.append(f"対象年齢ではありません（{basis}{age}歳。対象は{rule.min_age}歳以上）")
     close = rule.too_close(fiscal_year, earlier_years)
     if close:
         if rule.interval == 0:

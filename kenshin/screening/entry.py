@@ -16,6 +16,7 @@ from models import Resident, db
 
 from kenshin import audit
 from kenshin.screening import catalogue
+from kenshin.screening import eligibility
 from kenshin.screening import matching
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
@@ -52,7 +53,7 @@ def check_batch(values: Mapping[str, str]) -> tuple[Batch, dict[str, list[str]]]
         errors["institution_code"] = [catalogue.REQUIRED]
     elif institution is None:
         errors["institution_code"] = [f"登録されていない医療機関です: {code}"]
-    _, problems = screenings.parse_setting(batch.setting)
+    _, problems = screenings.parse_setting(batch.setting, screenings.setting_required(batch.exam))
     if problems:
         errors["setting"] = problems
     if batch.exam not in catalogue.EXAMS:
@@ -118,9 +119,13 @@ class Preview:
 
     fiscal_year: int | None = None
     age: int | None = None
+    # the age on the eligibility rules' basis (年度末年齢 …), shown beside the age warnings
+    basis_label: str = ""
+    basis_age: int | None = None
     referral: bool | None = None
     errors: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    cautions: list = field(default_factory=list)  # items that look wrong together (catalogue)
 
 
 def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = None) -> Preview:
@@ -139,6 +144,7 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
         out.fiscal_year = fiscal_year(exam_date)
         if birth is not None:
             out.age = age_at(birth, exam_date)
+            out.basis_label, out.basis_age = eligibility.eligibility_age(birth, out.fiscal_year)
     exam = catalogue.EXAMS[batch.exam]
     raw = {key: values.get(key) for key in exam.keys}
     clean, errors = catalogue.validate_items(batch.exam, raw, sex)
@@ -147,6 +153,7 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
             [screenings.WOMEN_ONLY] if key == "-" else messages)
     if not any(k != "-" for k in errors):
         out.referral = catalogue.referral_flag(batch.exam, clean)
+        out.cautions = catalogue.cautions(batch.exam, clean)
     elif exam.referral_derivable:
         out.referral = exam.referral_rule(clean)  # None while the items it reads are invalid
     if person is not None and exam_date is not None:

@@ -48,7 +48,7 @@ def raw_of(identity: FormIdentity, checked: screenings.Checked) -> dict:
     """What the queue keeps of a form: the identity as written and the checked screening."""
     raw = identity.as_raw()
     raw.update({"exam": checked.exam, "exam_date": checked.exam_date.isoformat(),
-                "institution_code": checked.institution_code, "setting": str(checked.setting),
+                "institution_code": checked.institution_code, "setting": screenings.setting_text(checked.setting),
                 "items": checked.items})
     return raw
 

@@ -7,7 +7,8 @@ FORMATS.md "Screening results" is the contract. Three steps, like the resident e
    nor before birth, a registered institution — with no per-row database query;
 2. `_plan` matches every row (kenshin.matching, identifiers loaded in a few queries), finds the
    duplicates among what is recorded or already waiting in the queue (loaded per chunk of
-   people), and refuses a key repeated within the file (the later rows are the invalid ones);
+   people); a screening repeated within the file is a duplicate when every cell agrees and an
+   error on the later row when any differs;
 3. `_write` bulk-inserts the screenings (source "file", status confirmed) and the queue items,
    with one ImportBatch and one audit event, in one transaction.
 A file with any problem writes its audit event and nothing else; the same file again is all
@@ -15,7 +16,7 @@ duplicates.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import database
@@ -30,7 +31,7 @@ from kenshin.core.dates import age_at, fiscal_year, now_utc, today_jst
 from kenshin.core import labels
 from kenshin.core.kana import kana_key
 from kenshin.screening.matching import FormIdentity, PreloadedFinder, match
-from kenshin.screening.screenings import CONFIRMED, FILE, VOID, WOMEN_ONLY
+from kenshin.screening.screenings import CONFIRMED, FILE, NO_SETTING, VOID, WOMEN_ONLY, setting_text
 
 ACTION = "import.results"
 CHUNK = 900  # identifiers per IN (...) query
@@ -49,10 +50,13 @@ def _item_columns() -> tuple[str, ...]:
 
 ITEM_COLUMNS = _item_columns()
 COLUMNS = Columns(
-    required=("name_kana", "birth_date", "sex", "exam", "exam_date", "institution_code", "setting"),
-    optional=("seiri_no", "atena_no", "name", *ITEM_COLUMNS),
+    required=("name_kana", "birth_date", "sex", "exam", "exam_date", "institution_code"),
+    # 検診種別 is required on every row but a 精密検査 one (別添1 lists none for them), so a file
+    # of 精密検査 only may leave the column out.
+    optional=("seiri_no", "atena_no", "name", "setting", *ITEM_COLUMNS),
 )
-REPEATED = "このファイルの前の行と同じ受診です（同じ人・検診・受診日{target}）。後の行を無効とします"
+REPEATED = ("このファイルの前の行と同じ受診（同じ人・検診・受診日{target}）ですが、ほかの値が違います。"
+            "どちらが正しいか分からないため、後の行を無効とします")
 
 
 class ResultsResult(csvimport.Result):
@@ -107,7 +111,13 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
         exam = row.take("exam", exam_code, required=True)
         exam_date = row.take("exam_date", read_date, required=True)
         code = row.take("institution_code", institution_code, required=True)
-        setting = row.take("setting", setting_code, required=True)
+        setting = row.take("setting", setting_code)
+        if (setting is None or setting is csvimport.ABSENT) and "setting" not in row.bad:
+            if exam and exam is not csvimport.ABSENT and catalogue.EXAMS[exam].followup:
+                setting = str(NO_SETTING)
+            elif exam and exam is not csvimport.ABSENT:
+                row.error("setting", catalogue.REQUIRED if setting is None
+                          else "検診種別の列がありません（精密検査以外の行には必須です）")
         # a required column missing from the header is a header problem; its cells are ABSENT
         kana, birth, sex, exam, exam_date, code, setting = (
             None if v is csvimport.ABSENT else v for v in (kana, birth, sex, exam, exam_date, code, setting))
@@ -199,7 +209,7 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
     last = max(r.exam_date for r in rows)
     stored = _stored_screenings({m.resident_id for m in matches if m.matched}, first, last)
     waiting = _waiting(first, last)
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple, _Checked] = {}
     accepted = []
     for row, result in zip(rows, matches):
         if result.matched:
@@ -209,10 +219,13 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
             key = ("queue", *reconciliation.queue_key(row.identity, row.exam, row.exam_date, row.target))
             existing = waiting.get(key[1:])
         if key in seen:
+            if replace(seen[key], line=row.line) == row:
+                counts["duplicates"] += 1  # an exact repeat within the file: counted, not written
+                continue
             target = f"・{catalogue.FOLLOWUP_TARGETS[row.target]}" if row.target else ""
             problems.add(row.line, csvimport.WHOLE_ROW, REPEATED.format(target=target))
             continue
-        seen[key] = row.line
+        seen[key] = row
         accepted.append((row, result, existing))
     for row, result, existing in accepted:
         if existing is not None:
@@ -255,7 +268,7 @@ def _write(plan: Plan, source: Source, actor: audit.Actor, counts: dict) -> int 
     for row, reason in plan.queued:
         raw = row.identity.as_raw()
         raw.update({"exam": row.exam, "exam_date": row.exam_date.isoformat(),
-                    "institution_code": row.institution_code, "setting": str(row.setting),
+                    "institution_code": row.institution_code, "setting": setting_text(row.setting),
                     "items": row.items})
         identity = row.identity
         queue_rows.append(("file", source.file_name, row.line, batch.id, QueueItem.raw.db_value(raw),

@@ -100,9 +100,24 @@ def parse_exam_date(value, birth_date: date | None, today: date) -> tuple[date |
     return exam_date, []
 
 
-def parse_setting(value) -> tuple[int | None, list[str]]:
+NO_SETTING = 0  # 検診種別 not given: allowed on 精密検査 records only (別添1 lists none for them)
+
+
+def setting_required(exam_code: str) -> bool:
+    exam = catalogue.EXAMS.get(exam_code)
+    return exam is None or not exam.followup
+
+
+def setting_text(value) -> str:
+    """A stored 検診種別 as a form or file writes it ("" when none was given)."""
+    return str(value) if value else ""
+
+
+def parse_setting(value, required: bool = True) -> tuple[int | None, list[str]]:
     text = ascii_text(value)
     if not text:
+        if not required:
+            return NO_SETTING, []
         return None, [catalogue.REQUIRED]
     if text not in catalogue.SETTINGS:
         return None, ["1（個別）または 2（集団）です"]
@@ -148,7 +163,7 @@ def check(*, exam, exam_date, institution, setting, items: Mapping[str, str | No
                 institution_id = found.id if found else None
             if institution_id is None:
                 errors["institution_code"] = [f"登録されていない医療機関です: {institution_code}"]
-    setting_value, problems = parse_setting(setting)
+    setting_value, problems = parse_setting(setting, required=exam_def is None or not exam_def.followup)
     if problems:
         errors["setting"] = problems
     clean: dict = {}
