@@ -273,6 +273,22 @@ Screening.add_index(
 )
 
 
+class ItemExtensionChange(BaseModel):
+    """Turning a group of catalogue items beyond the assessment's 別添1 on or off (append-only:
+    the newest row per code is the state). `amendment` records the amendment of the assessment
+    that allows the items (or, when turned off, the reason)."""
+
+    code = CharField(max_length=32)
+    enabled = BooleanField()
+    amended_on = DateField(null=True)  # the day the amended assessment took effect
+    amendment = TextField()
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT")
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("code", "at"), False),)
+
+
 class ScreeningChange(BaseModel):
     """A correction, void or verification of a screening: before/after items, reason, who, when."""
 
@@ -463,7 +479,8 @@ class DisclosureEntry(BaseModel):
 
 ALL_MODELS = [
     SchemaInfo, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
-    ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ScreeningChange,
+    ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
+    ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
     InquiryEntry, DisclosureRequest, DisclosureEntry,
 ]

@@ -8,7 +8,7 @@ the field — faster than a select for a stack of forms, and the same codes as t
 from flask import Blueprint, abort, request, session, url_for
 
 from kenshin.access.roles import HEALTH_RESULT_ROLES
-from kenshin.screening import catalogue
+from kenshin.screening import catalogue, extensions
 from kenshin.screening import entry
 from kenshin.registry import institutions
 from kenshin.screening import screenings
@@ -40,6 +40,7 @@ def _context(batch: entry.Batch, **extra) -> dict:
     institution = screenings.institution_by_code(batch.institution_code) if batch.institution_code else None
     context = {
         "batch": batch, "exam": exam, "institution": institution, "exams": catalogue.EXAMS,
+        "fields": exam.fields_with(extensions.enabled_codes()) if exam is not None else (),
         "settings": catalogue.SETTINGS, "institution_choices": institutions.all_institutions(active_only=True),
         "values": {"exam_date": session.get(DATE_KEY, "")}, "errors": {}, "batch_errors": {},
         "found": None, "preview": None, "saved": None, "problem": None, "parked": None,

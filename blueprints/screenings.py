@@ -3,7 +3,7 @@ printable result summary. Every read of health results and every print is audite
 from flask import Blueprint, flash, request
 
 from kenshin.access.roles import HEALTH_RESULT_ROLES
-from kenshin.screening import catalogue
+from kenshin.screening import catalogue, extensions
 from kenshin.registry import institutions
 from kenshin.screening import screenings
 from kenshin import verification
@@ -47,7 +47,13 @@ def _context(screening, changes, **extra):
             keys = screenings.changed_keys(change.before or {}, change.after or {})
         rows.append((change, [(k, _describe(screening.exam, k, change.before),
                                _describe(screening.exam, k, change.after)) for k in keys]))
-    context = {"s": screening, "exam": catalogue.get_exam(screening.exam), "history": rows,
+    exam = catalogue.get_exam(screening.exam)
+    enabled = extensions.enabled_codes()
+    held = screening.items or {}
+    context = {"s": screening, "exam": exam, "history": rows,
+               # the items in use, and any item beyond 別添1 the record holds (shown to be cleared)
+               "fields": [i for i in exam.all_fields
+                          if i.extension is None or i.extension in enabled or held.get(i.key)],
                "labels": {**_labels(screening.exam), "status": "状態"},
                "items": catalogue.display_items(screening.exam, screening.items),
                "statuses": screenings.STATUS_LABELS, "sources": screenings.SOURCE_LABELS,
@@ -113,7 +119,7 @@ def correct(screening_id):
     exam = catalogue.get_exam(screening.exam)
     try:
         result = screenings.correct(
-            screening.id, items={key: form.get(key) for key in exam.keys}, reason=form.get("reason", ""),
+            screening.id, items={key: form.get(key) for key in exam.all_keys}, reason=form.get("reason", ""),
             actor=actor(), exam_date=form.get("exam_date", ""), institution=form.get("institution_code", ""),
             setting=form.get("setting", ""))
     except (Invalid, screenings.Duplicate, Refused) as exc:

@@ -40,6 +40,8 @@ ACTION_LABELS: dict[str, str] = {
     "screening.void": "検診結果の取消",
     "screening.verify": "検診結果の確認入力（ベリファイ）",
     "screening.difference": "確認入力の相違の解決",
+    "catalogue.extension_on": "評価書の範囲外の項目の有効化（評価書の修正を記録）",
+    "catalogue.extension_off": "評価書の範囲外の項目の無効化",
     "queue.view": "突合待ちの表示",
     "queue.assign": "突合待ちの対象者への割当て",
     "queue.park": "突合待ちの保留",

@@ -131,7 +131,7 @@ def _flatten(snapshot) -> dict:
 
 
 def _value(exam: catalogue.Exam, key: str, value, institutions: dict) -> str:
-    if key in exam.keys:
+    if key in exam.all_keys:
         return exam.item(key).display(value)
     if value in (None, ""):
         return "（なし）"
@@ -149,7 +149,7 @@ def _value(exam: catalogue.Exam, key: str, value, institutions: dict) -> str:
 def _diffs(exam: catalogue.Exam, before, after, institutions: dict) -> list[Diff]:
     b, a = _flatten(before), _flatten(after)
     keys = [k for k in COMMON_ITEMS if k in b or k in a]
-    keys += [k for k in exam.keys if k in b or k in a]
+    keys += [k for k in exam.all_keys if k in b or k in a]
     keys += [k for k in dict.fromkeys([*b, *a]) if k not in keys]
     return [Diff(COMMON_ITEMS.get(k) or _item_label(exam, k),
                  _value(exam, k, b.get(k), institutions), _value(exam, k, a.get(k), institutions))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -38,6 +38,8 @@ FOLLOWUP_TARGET_EXAMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 REQUIRED = "必須です"
+OUTSIDE_ASSESSMENT = ("評価書（別添1）にない項目です（{title}）。管理者が評価書の修正を記録して有効にするまで"
+                      "記録できません")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -62,6 +64,9 @@ class Item:
     unit: str = ""
     max_length: int | None = None
     blank_means: str | None = None
+    # Items the assessment's 別添1 does not list carry the code of their Extension: they are
+    # neither shown, keyed, imported nor stored until an administrator turns it on.
+    extension: str | None = None
 
     def __post_init__(self):
         if self.kind not in ("code", "number", "text"):
@@ -181,16 +186,33 @@ class Exam:
         return self.referral_outcome(self, clean_items)
 
     @property
-    def fields(self) -> tuple[Item, ...]:
-        """Every per-exam column in form order: `target` first for followup, then the items."""
+    def all_fields(self) -> tuple[Item, ...]:
+        """Every per-exam column in form order, items outside the assessment included."""
         return ((TARGET_ITEM,) if self.has_target else ()) + self.items
+
+    @property
+    def fields(self) -> tuple[Item, ...]:
+        """The assessment's per-exam columns in form order: `target` first for followup, then
+        the items of 別添1 (no item of an Extension: see fields_with)."""
+        return tuple(item for item in self.all_fields if item.extension is None)
+
+    def fields_with(self, enabled: Collection[str] = ()) -> tuple[Item, ...]:
+        """The columns in use: the assessment's, and those of the Extensions turned on."""
+        return tuple(item for item in self.all_fields if item.extension is None or item.extension in enabled)
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(item.key for item in self.fields)
 
+    @property
+    def all_keys(self) -> tuple[str, ...]:
+        return tuple(item.key for item in self.all_fields)
+
+    def keys_with(self, enabled: Collection[str] = ()) -> tuple[str, ...]:
+        return tuple(item.key for item in self.fields_with(enabled))
+
     def item(self, key: str) -> Item:
-        for item in self.fields:
+        for item in self.all_fields:
             if item.key == key:
                 return item
         raise KeyError(key)
@@ -204,9 +226,10 @@ JUDGEMENT_CODES = {"normal": "異常認めず", "guidance": "要指導", "referr
 POS_NEG = {"negative": "陰性", "positive": "陽性"}
 
 
-def _code(key, label, codes, *, required=True, decides=False, summary=True, blank_means=None) -> Item:
+def _code(key, label, codes, *, required=True, decides=False, summary=True, blank_means=None,
+          extension=None) -> Item:
     return Item(key, label, "code", codes, required=required, decides_referral=decides,
-                summary=summary, blank_means=blank_means)
+                summary=summary, blank_means=blank_means, extension=extension)
 
 
 def _flag(key, label, codes=NONE_ANY, *, summary=True) -> Item:
@@ -367,6 +390,70 @@ CPI_BLEEDING = {"0": "健全", "1": "出血あり", "9": "除外歯", "X": "該�
 CPI_POCKET = {"0": "健全", "1": "4〜5mm", "2": "6mm以上", "9": "除外歯", "X": "該当歯なし"}
 
 
+
+# --- items beyond the assessment (別添1) ------------------------------------------------
+
+@dataclass(frozen=True)
+class Extension:
+    """Items the catalogue holds but the assessment does not list: off until an administrator
+    turns them on, recording the amendment of the assessment that allows them (kenshin.screening
+    .extensions keeps that record). `amendment` says what the amendment must cover."""
+
+    code: str
+    exam: str
+    title: str
+    amendment: tuple[str, ...]
+
+
+HPV_PRIMARY = "hpv_primary"
+EXTENSIONS: Mapping[str, Extension] = MappingProxyType({
+    HPV_PRIMARY: Extension(
+        HPV_PRIMARY, "cervical", "HPV検査単独法（子宮頸がん検診、30歳以上）",
+        (
+            "特定個人情報ファイル記録項目（別添1）の「子宮がん」に、HPV検査の結果・トリアージ細胞診の結果・"
+            "追跡検査の対象 の3項目を追加すること",
+            "対象者の範囲（30歳以上の子宮頸がん検診でHPV検査単独法を受けた人）と、結果を入手する経路"
+            "（協力医療機関からの検診票・結果ファイル）",
+            "追跡検査（HPV陽性・トリアージ陰性の人の翌年度の検査）のために記録を保有する期間",
+            "修正した評価書の再実施・公表の日付と、文書の版・番号",
+        ),
+    ),
+})
+HPV_RESULTS = {"negative": "陰性", "positive": "陽性"}
+HPV_TRIAGE = {"nilm": "NILM（陰性）", "ascus_plus": "ASC-US以上"}
+
+
+def _hpv_check(items: Mapping[str, str], sex: int | None) -> dict[str, list[str]]:
+    """HPV 検査単独法: triage cytology only after a positive HPV test; 追跡検査 ⇔ HPV positive with
+    NILM triage; 要精検 ⇔ HPV positive and triage ASC-US or worse (the `referral` keyed must agree)."""
+    if "hpv_result" not in items:
+        return {}  # the extension is off: none of its items reaches here
+    result, triage, track = items.get("hpv_result"), items.get("hpv_triage", ""), items.get("hpv_followup", "")
+    errors: dict[str, list[str]] = {}
+    if not result:
+        for key in ("hpv_triage", "hpv_followup"):
+            if items.get(key):
+                errors[key] = ["HPV検査の結果がない場合は空欄にしてください"]
+        return errors
+    if result == "negative" and triage:
+        errors["hpv_triage"] = ["HPV陰性の場合、トリアージ細胞診はありません（空欄）"]
+    if result == "positive" and not triage:
+        errors["hpv_triage"] = ["HPV陽性の場合は必須です"]
+    if "hpv_triage" in errors:
+        return errors
+    tracked = result == "positive" and triage == "nilm"
+    if not track:
+        errors["hpv_followup"] = ["HPV検査を行った場合は必須です"]
+    elif track != ("1" if tracked else "0"):
+        errors["hpv_followup"] = ["HPV陽性・トリアージNILMは追跡検査の対象(1)です" if tracked
+                                  else "追跡検査の対象はHPV陽性・トリアージNILMの人だけです(0)"]
+    referred = result == "positive" and triage == "ascus_plus"
+    if items.get("referral") and items["referral"] != ("1" if referred else "0"):
+        errors["referral"] = ["HPV陽性かつトリアージASC-US以上は要精検(1)です" if referred
+                              else "HPV検査単独法では、HPV陽性かつトリアージASC-US以上だけが要精検(1)です"]
+    return errors
+
+
 # --- the catalogue --------------------------------------------------------------------
 
 _EXAMS = (
@@ -441,11 +528,17 @@ _EXAMS = (
         "cervical", "子宮がん", "子宮",
         (
             _flag("symptoms", "子宮頸がんに係る症状", summary=False),
+            _code("hpv_result", "HPV検査の結果", HPV_RESULTS, required=False, decides=True,
+                  blank_means="未実施", extension=HPV_PRIMARY),
+            _code("hpv_triage", "トリアージ細胞診の結果", HPV_TRIAGE, required=False, decides=True,
+                  extension=HPV_PRIMARY),
+            _code("hpv_followup", "追跡検査の対象", NONE_ANY, required=False, extension=HPV_PRIMARY),
             _referral("子宮頸がん検診精密検査の対象区分", derived=False),
         ),
         report_category="54",
         sex=WOMEN,
         referral_outcome=_by_referral_item,
+        checks=(_hpv_check,),
     ),
     Exam(
         "periodontal", "歯周病", "歯周病",
@@ -532,12 +625,13 @@ def item_keys_of_all_exams() -> frozenset[str]:
     return frozenset(key for exam in EXAMS.values() for key in exam.keys)
 
 
-def verified_items(exam_code: str, all_items: bool = False) -> tuple[str, ...]:
+def verified_items(exam_code: str, all_items: bool = False, enabled: Collection[str] = ()) -> tuple[str, ...]:
     """Keys a second (verify) keying must match: 要精検-deciding items, plus `target`; or every item."""
     exam = get_exam(exam_code)
     if all_items:
-        return exam.keys
-    return tuple(item.key for item in exam.fields if item.decides_referral or item is TARGET_ITEM)
+        return exam.keys_with(enabled)
+    return tuple(item.key for item in exam.fields_with(enabled)
+                 if item.decides_referral or item is TARGET_ITEM)
 
 
 def _add(errors: dict[str, list[str]], key: str, message: str) -> None:
@@ -545,14 +639,16 @@ def _add(errors: dict[str, list[str]], key: str, message: str) -> None:
 
 
 def validate_items(
-    exam_code: str, raw: Mapping[str, str | None], sex: int | str | None = None
+    exam_code: str, raw: Mapping[str, str | None], sex: int | str | None = None,
+    enabled: Collection[str] = (),
 ) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Check one exam's raw item strings; return (clean items, errors by key).
 
     Every key of the exam is in the clean dict (blank optional items as ""), and a blank
     `referral` is filled in from the exam's rule. The clean dict is only meaningful when
     errors is empty. Non-blank values under keys that are not this exam's are errors;
-    blank ones are ignored.
+    blank ones are ignored. Items of an Extension count only when its code is in `enabled`
+    (kenshin.screening.extensions.enabled_codes()); a value for one that is off is refused.
     """
     exam = get_exam(exam_code)
     errors: dict[str, list[str]] = {}
@@ -560,13 +656,19 @@ def validate_items(
     sex_code = int(sex_text) if sex_text in ("1", "2") else None
     if exam.sex is not None and sex_text and sex_text != str(exam.sex):
         _add(errors, "-", "女性のみの検診です")
+    fields = exam.fields_with(enabled)
+    in_use = {item.key for item in fields}
     for key, value in raw.items():
-        if key not in exam.keys and ascii_text(value):
-            _add(errors, key, f"{exam.name}の項目ではありません")
+        if key not in in_use and ascii_text(value):
+            outside = next((i.extension for i in exam.all_fields if i.key == key and i.extension), None)
+            if outside:
+                _add(errors, key, OUTSIDE_ASSESSMENT.format(title=EXTENSIONS[outside].title))
+            else:
+                _add(errors, key, f"{exam.name}の項目ではありません")
 
     clean: dict[str, str] = {}
     bad: set[str] = set()
-    for item in exam.fields:
+    for item in fields:
         if item.key == "referral" and exam.referral_derivable:
             continue  # checked against the rule below
         try:
@@ -598,7 +700,7 @@ def validate_items(
                 clean["referral"] = "1" if derived else "0"
             else:
                 clean["referral"] = ""
-    return {key: clean[key] for key in exam.keys if key in clean}, errors
+    return {item.key: clean[item.key] for item in fields if item.key in clean}, errors
 
 
 def cautions(exam_code: str, clean_items: Mapping[str, str]) -> list[str]:
@@ -619,6 +721,7 @@ def display_items(
     exam = get_exam(exam_code)
     return [
         (item.label, item.display(clean_items.get(item.key)))
-        for item in exam.fields
-        if item.summary or not summary_only
+        for item in exam.all_fields
+        if (item.summary or not summary_only)
+        and (item.extension is None or clean_items.get(item.key))  # beyond 別添1: only when held
     ]

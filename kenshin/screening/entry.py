@@ -16,7 +16,7 @@ from models import Resident, db
 
 from kenshin import audit
 from kenshin.screening import catalogue
-from kenshin.screening import eligibility
+from kenshin.screening import eligibility, extensions
 from kenshin.screening import matching
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
@@ -146,8 +146,9 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
             out.age = age_at(birth, exam_date)
             out.basis_label, out.basis_age = eligibility.eligibility_age(birth, out.fiscal_year)
     exam = catalogue.EXAMS[batch.exam]
-    raw = {key: values.get(key) for key in exam.keys}
-    clean, errors = catalogue.validate_items(batch.exam, raw, sex)
+    enabled = extensions.enabled_codes()
+    raw = {key: values.get(key) for key in exam.keys_with(enabled)}
+    clean, errors = catalogue.validate_items(batch.exam, raw, sex, enabled)
     for key, messages in errors.items():
         out.errors["sex" if key == "-" else key] = (
             [screenings.WOMEN_ONLY] if key == "-" else messages)
@@ -180,7 +181,8 @@ def _identity(values: Mapping[str, str]) -> matching.FormIdentity:
 
 def _exam_values(batch: Batch, values: Mapping[str, str]) -> dict:
     exam = catalogue.get_exam(batch.exam)
-    return {key: values.get(key) for key in exam.keys}
+    # every key the exam knows: a value for an item that is off reaches the catalogue and is refused
+    return {key: values.get(key) for key in exam.all_keys}
 
 
 def save(batch: Batch, values: Mapping[str, str], actor: audit.Actor,

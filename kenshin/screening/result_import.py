@@ -23,7 +23,7 @@ import database
 from models import ImportBatch, Institution, QueueItem, Screening, db
 
 from kenshin import audit
-from kenshin.screening import catalogue
+from kenshin.screening import catalogue, extensions
 from kenshin.imports import csvimport
 from kenshin.screening import reconciliation
 from kenshin.imports.csvimport import Columns, Reader, Row, Source
@@ -39,22 +39,27 @@ KIND = "results"
 NAME_MAX = 60
 
 
-def _item_columns() -> tuple[str, ...]:
-    """Every per-exam column in catalogue order (shared names once)."""
+def item_columns(enabled: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Every per-exam column in catalogue order (shared names once): the assessment's items and
+    those of the Extensions turned on (an item beyond 別添1 that is off is an unknown column)."""
     seen: dict[str, None] = {}
     for exam in catalogue.EXAMS.values():
-        for key in exam.keys:
+        for key in exam.keys_with(enabled):
             seen.setdefault(key, None)
     return tuple(seen)
 
 
-ITEM_COLUMNS = _item_columns()
-COLUMNS = Columns(
-    required=("name_kana", "birth_date", "sex", "exam", "exam_date", "institution_code"),
-    # 検診種別 is required on every row but a 精密検査 one (別添1 lists none for them), so a file
-    # of 精密検査 only may leave the column out.
-    optional=("seiri_no", "atena_no", "name", "setting", *ITEM_COLUMNS),
-)
+def columns(enabled: frozenset[str] = frozenset()) -> Columns:
+    return Columns(
+        required=("name_kana", "birth_date", "sex", "exam", "exam_date", "institution_code"),
+        # 検診種別 is required on every row but a 精密検査 one (別添1 lists none for them), so a
+        # file of 精密検査 only may leave the column out.
+        optional=("seiri_no", "atena_no", "name", "setting", *item_columns(enabled)),
+    )
+
+
+ITEM_COLUMNS = item_columns()
+COLUMNS = columns()
 REPEATED = ("このファイルの前の行と同じ受診（同じ人・検診・受診日{target}）ですが、ほかの値が違います。"
             "どちらが正しいか分からないため、後の行を無効とします")
 
@@ -86,7 +91,7 @@ class _Checked:
     items: dict
 
 
-def _check_rows(reader: Reader, today: date) -> list[_Checked]:
+def _check_rows(reader: Reader, today: date, enabled: frozenset[str]) -> list[_Checked]:
     problems, present, index = reader.problems, reader.present, reader.index
     read_date = csvimport.DateReader(today)
     name = csvimport.text(NAME_MAX, "氏名")
@@ -95,8 +100,8 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
     exam_code = csvimport.code({code: e.name for code, e in catalogue.EXAMS.items()}, "検診の種類")
     institution_code = csvimport.digits(10, 10, "医療機関コード")
     institutions = {code: iid for iid, code in Institution.select(Institution.id, Institution.code).tuples()}
-    item_columns = [key for key in ITEM_COLUMNS if key in present]
-    item_positions = [index[key] for key in item_columns]
+    in_file = [key for key in item_columns(enabled) if key in present]
+    item_positions = [index[key] for key in in_file]
     checked: list[_Checked] = []
     kana_keys: dict[str, str] = {}
     validated: dict[tuple, tuple] = {}
@@ -133,7 +138,7 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
             cells = tuple([fields[i].strip() for i in item_positions])
             hit = validated.get((exam, sex, cells))
             if hit is None:
-                hit = catalogue.validate_items(exam, dict(zip(item_columns, cells)), sex)
+                hit = catalogue.validate_items(exam, dict(zip(in_file, cells)), sex, enabled)
                 if len(validated) < 200_000:
                     validated[(exam, sex, cells)] = hit
             clean, errors = hit
@@ -294,8 +299,9 @@ def _conclude(source: Source, reader: Reader, rows: list[_Checked]) -> tuple[Res
 
 
 def _read(source: Source, today: date | None) -> tuple[Reader, list[_Checked]]:
-    reader = Reader(source, COLUMNS)
-    rows = [] if reader.refused else _check_rows(reader, today or today_jst())
+    enabled = extensions.enabled_codes()
+    reader = Reader(source, columns(enabled))
+    rows = [] if reader.refused else _check_rows(reader, today or today_jst(), enabled)
     return reader, rows
 
 

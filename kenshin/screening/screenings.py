@@ -36,7 +36,7 @@ from models import (
 
 from kenshin import audit
 from kenshin.screening import catalogue
-from kenshin.screening import eligibility
+from kenshin.screening import eligibility, extensions
 from kenshin.core.dates import DateError, age_at, fiscal_year, now_utc, parse_date, today_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
 from kenshin.core import labels
@@ -130,11 +130,13 @@ def institution_by_code(code: str) -> Institution | None:
 
 def check(*, exam, exam_date, institution, setting, items: Mapping[str, str | None], sex: int | None,
           birth_date: date | None, today: date | None = None,
-          institutions: Mapping[str, int] | None = None) -> tuple[Checked | None, dict[str, list[str]]]:
+          institutions: Mapping[str, int] | None = None,
+          enabled: frozenset[str] | None = None) -> tuple[Checked | None, dict[str, list[str]]]:
     """Every rule for one screening of a person of `sex` born on `birth_date`; (checked, errors).
 
     `institution` is a code (or an Institution); `institutions` maps codes to ids when a caller
-    has loaded them all (imports). Errors are keyed by column: exam, exam_date, institution_code,
+    has loaded them all (imports); `enabled` the Extensions turned on (read when not given).
+    Errors are keyed by column: exam, exam_date, institution_code,
     setting, sex (the women-only rule) and the exam's item keys.
     """
     today = today or today_jst()
@@ -168,7 +170,9 @@ def check(*, exam, exam_date, institution, setting, items: Mapping[str, str | No
         errors["setting"] = problems
     clean: dict = {}
     if exam_def is not None:
-        clean, item_errors = catalogue.validate_items(exam_code, items, sex)
+        if enabled is None:
+            enabled = extensions.enabled_codes()
+        clean, item_errors = catalogue.validate_items(exam_code, items, sex, enabled)
         for key, messages in item_errors.items():
             if key == "-":
                 errors.setdefault("sex", []).append(WOMEN_ONLY)

@@ -101,7 +101,7 @@ def differences_of(screening: Screening, second: ScreeningKeying) -> list[DiffLi
 
 
 def _in_form_order(exam: catalogue.Exam, values: Mapping[str, str]) -> list[tuple[str, str]]:
-    return [(key, values[key]) for key in exam.keys if key in values]
+    return [(key, values[key]) for key in exam.all_keys if key in values]
 
 
 def desk(key: BatchKey, actor: audit.Actor, verify_all: Collection[str] = (),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from kenshin.screening import catalogue
+from kenshin.screening import catalogue, extensions
 from kenshin.screening import screenings
 
 PENDING, CONFIRMED, VOID = screenings.PENDING, screenings.CONFIRMED, screenings.VOID
@@ -53,4 +53,5 @@ def verify_all_exams(setting) -> frozenset[str]:
 
 def verified_keys(exam_code: str, verify_all: Collection[str] = ()) -> tuple[str, ...]:
     """The items a second keying must match for this exam, in form order."""
-    return catalogue.verified_items(exam_code, all_items=exam_code in verify_all)
+    return catalogue.verified_items(exam_code, all_items=exam_code in verify_all,
+                                    enabled=extensions.enabled_codes())

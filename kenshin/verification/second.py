@@ -10,7 +10,7 @@ from peewee import IntegrityError
 from models import Screening, ScreeningChange, ScreeningDifference, ScreeningKeying, db
 
 from kenshin import audit
-from kenshin.screening import catalogue
+from kenshin.screening import catalogue, extensions
 from kenshin.screening import screenings
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid, Refused
@@ -30,7 +30,8 @@ def _clean_second(screening: Screening, keys: tuple[str, ...], values: Mapping[s
     merged = dict(screening.items or {})
     for key in keys:
         merged[key] = values.get(key) or ""
-    clean, item_errors = catalogue.validate_items(screening.exam, merged, screening.resident.sex)
+    clean, item_errors = catalogue.validate_items(screening.exam, merged, screening.resident.sex,
+                                                      enabled=extensions.enabled_codes())
     errors: dict[str, list[str]] = {}
     for key, messages in item_errors.items():
         errors.setdefault(key if key in keys else "-", []).extend(messages)
@@ -134,7 +135,8 @@ def resolve(screening_id: int, resolutions: Mapping[str, Mapping[str, str]], act
         if (exam.referral_derivable and "referral" not in chosen
                 and any(chosen[k] != first.get(k, "") for k in chosen)):
             merged["referral"] = ""  # derived again from the settled items by the exam's rule
-        clean, item_errors = catalogue.validate_items(screening.exam, merged, screening.resident.sex)
+        clean, item_errors = catalogue.validate_items(screening.exam, merged, screening.resident.sex,
+                                                      enabled=extensions.enabled_codes())
         for key, messages in item_errors.items():
             errors.setdefault(key if key in chosen else "-", []).extend(messages)
         if errors:
