@@ -11,7 +11,7 @@ from peewee import PostgresqlDatabase, SqliteDatabase
 
 from models import ALL_MODELS, SchemaInfo, db
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class _SqliteDatabase(SqliteDatabase):
@@ -105,7 +105,24 @@ POSTGRES_EXTRAS = [
 ADDED_COLUMNS = [
     ("resident", "use_suspended", "BOOLEAN NOT NULL DEFAULT FALSE"),
     ("long_logon_notice", "reply_by", "DATE"),
+    ("screening", "pending", "BOOLEAN NOT NULL DEFAULT FALSE"),
 ]
+
+
+def _backfill_pending() -> None:
+    """Schema 2 (issue 13): results stored before 判定保留 existed keep their meaning under the new
+    name. Of the codes that give 判定保留, only lung 読影不能 (A) and sputum 材料不適 (A) / 再検査 (C)
+    could be stored before (the others joined the code lists with it); those records were 要精検 = 0
+    and were shown as 精検不要 — now they are 判定保留. A 要精検 record stays 要精検."""
+    grade, sputum = (("json_extract(items, '$.xray_grade')", "json_extract(items, '$.sputum_class')")
+                     if not is_postgres() else ("(items::jsonb ->> 'xray_grade')", "(items::jsonb ->> 'sputum_class')"))
+    db.execute_sql(f"UPDATE screening SET pending = {'TRUE' if is_postgres() else '1'} "
+                   f"WHERE exam = 'lung' AND referral = {'FALSE' if is_postgres() else '0'} "
+                   f"AND ({grade} = 'A' OR {sputum} IN ('A', 'C'))")
+
+
+# Steps that change stored values, by the schema version they bring the database to.
+UPGRADES = {2: _backfill_pending}
 
 
 def _add_missing_columns() -> bool:
@@ -134,6 +151,9 @@ def create_schema() -> str:
             SchemaInfo.create(version=SCHEMA_VERSION)
             return "created" if not existed else "upgraded"
         if info.version < SCHEMA_VERSION:
+            for version in range(info.version + 1, SCHEMA_VERSION + 1):
+                if version in UPGRADES:
+                    UPGRADES[version]()
             SchemaInfo.update(version=SCHEMA_VERSION).execute()
             return "upgraded"
         return "upgraded" if altered else "current"

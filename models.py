@@ -246,6 +246,9 @@ class Screening(BaseModel):
     institution = ForeignKeyField(Institution, on_delete="RESTRICT")
     setting = SmallIntegerField()  # 1 個別, 2 集団
     referral = BooleanField(default=False)  # 要精検
+    # 判定保留 (could not be judged, or "test again"); never set together with referral. The outcome
+    # is 要精検 / 判定保留 / 精検不要 from these two (catalogue.outcome_of); 精密検査 records have none.
+    pending = BooleanField(default=False)
     items = JSONField()
     status = CharField(max_length=12, default="confirmed")
     source = CharField(max_length=8)  # keyed | file

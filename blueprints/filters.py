@@ -2,6 +2,7 @@
 from datetime import timezone
 
 from kenshin.core import dates, labels
+from kenshin.screening import catalogue
 
 
 def wareki(value, style="long"):
@@ -32,9 +33,20 @@ def change_kind(value):
     return labels.SCREENING_CHANGE_KINDS.get(value, value)
 
 
+def outcome(screening):
+    """A record's outcome key (catalogue REFERRAL / PENDING / CLEAR / ATTENDED), or "" while it
+    is pending (未確定: no result until verified) or void. Reads the stored flags."""
+    if getattr(screening, "status", "confirmed") != "confirmed":
+        return ""
+    return catalogue.outcome_of(screening.exam, bool(screening.referral), bool(getattr(screening, "pending", False)))
+
+
 def init_app(app):
     app.add_template_filter(sex)
     app.add_template_filter(change_kind)
+    app.add_template_filter(outcome)
+    app.jinja_env.globals.update(outcome_of=catalogue.outcome_of, outcome_labels=catalogue.OUTCOME_LABELS,
+                                 outcome_explained=catalogue.OUTCOME_EXPLAINED)
     app.add_template_filter(wareki)
     app.add_template_filter(both)
     app.add_template_filter(jst)

@@ -36,7 +36,14 @@ def _show(detail, status=200, errors=None, values=None):
                   exams=catalogue.EXAMS, settings=catalogue.SETTINGS, labels=IDENTITY_LABELS,
                   sources=reconciliation.SOURCE_LABELS, statuses=reconciliation.STATUS_LABELS,
                   errors=errors or {}, values=values or {},
-                  display=catalogue.display_items(detail.item.exam, detail.item.raw.get("items", {})))
+                  display=catalogue.display_items(detail.item.exam, detail.item.raw.get("items", {})),
+                  outcome=_outcome(detail.item.exam, detail.item.raw.get("items", {})))
+
+
+def _outcome(exam_code: str, items: dict) -> str:
+    """The outcome the parked row's items give (they were checked when parked)."""
+    exam = catalogue.EXAMS.get(exam_code)
+    return exam.outcome(items) if exam is not None and items else ""
 
 
 @bp.get("/<int:item_id>")

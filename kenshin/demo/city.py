@@ -362,14 +362,15 @@ def _age_factor(age: int) -> float:
 
 
 class _Items:
-    """Raw item strings → (stored JSON, referral flag), validated once per distinct combination."""
+    """Raw item strings → (stored JSON, referral flag, 判定保留 flag), validated once per distinct
+    combination."""
 
     def __init__(self):
-        self.cache: dict[tuple, tuple[str, bool]] = {}
+        self.cache: dict[tuple, tuple[str, bool, bool]] = {}
         self.keys = {code: exam.keys for code, exam in catalogue.EXAMS.items()}
         self.to_json = Screening.items.db_value
 
-    def get(self, exam: str, values: tuple, sex: int) -> tuple[str, bool]:
+    def get(self, exam: str, values: tuple, sex: int) -> tuple[str, bool, bool]:
         key = (exam, values)
         hit = self.cache.get(key)
         if hit is None:
@@ -377,7 +378,8 @@ class _Items:
             clean, errors = catalogue.validate_items(exam, raw, sex)
             if errors:  # a bug in this module, never bad luck
                 raise AssertionError(f"demo produced invalid {exam} items {raw}: {errors}")
-            hit = (self.to_json(clean), catalogue.referral_flag(exam, clean))
+            hit = (self.to_json(clean), catalogue.referral_flag(exam, clean),
+                   catalogue.pending_flag(exam, clean))
             self.cache[key] = hit
         return hit
 
@@ -498,7 +500,7 @@ RESIDENT_COLUMNS = ("id", "atena_no", "name", "name_kana", "kana_key", "name_key
                     "birth_date", "postal_code", "address", "resident_since", "removed_on",
                     "removal_reason", "updated_at")
 SCREENING_COLUMNS = ("resident_id", "exam", "target", "exam_date", "fiscal_year", "age",
-                     "institution_id", "setting", "referral", "items", "status", "source",
+                     "institution_id", "setting", "referral", "pending", "items", "status", "source",
                      "batch_id", "entered_at")
 
 
@@ -713,13 +715,14 @@ class _Generator:
             values = (self.rng.choice(DENTAL_FOLLOWUP_RESULTS),)
         else:
             values = RESULTS[exam](self.rng, p, dates.age_at_fiscal_year_end(p.birth, fy))
-        items, referral = self.items.get(exam, values, p.sex)
+        items, referral, pending = self.items.get(exam, values, p.sex)
         if institution is None:
             institution, setting = self._institution(p, exam, fy)
         else:
             setting = 1
         out.append((p.id, exam, target, day.isoformat(), fy, dates.age_at(p.birth, day),
-                    institution, setting, 1 if referral else 0, items, "confirmed", "file",
+                    institution, setting, 1 if referral else 0, 1 if pending else 0, items,
+                    "confirmed", "file",
                     self.batch_id, self.now_text))
         self.counts["screenings"] += 1
         if referral:

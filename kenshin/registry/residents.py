@@ -311,6 +311,7 @@ class ScreeningLine:
     institution: str
     setting: str
     referral: bool
+    outcome: str  # catalogue REFERRAL / PENDING / CLEAR / ATTENDED; "" until confirmed
     status: str
     status_label: str
     void_reason: str | None
@@ -378,7 +379,8 @@ def _screenings(resident_id: int) -> list[YearGroup]:
         counts = s.status == "confirmed"
         line = ScreeningLine(
             _as_date(s.exam_date), s.age, s.institution.name, catalogue.SETTINGS.get(str(s.setting), ""),
-            bool(s.referral) and counts, s.status, labels.SCREENING_STATUS.get(s.status, s.status), s.void_reason,
+            bool(s.referral) and counts,
+            catalogue.outcome_of(s.exam, bool(s.referral), bool(s.pending)) if counts else "", s.status, labels.SCREENING_STATUS.get(s.status, s.status), s.void_reason,
             items if s.status != "pending" else [])
         years.setdefault(s.fiscal_year, {}).setdefault(s.exam, []).append(line)
     return [YearGroup(fy, dates.fiscal_year_label(fy),

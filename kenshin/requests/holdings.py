@@ -196,8 +196,8 @@ def _screenings(resident: Resident) -> list[ScreeningRecord]:
             fiscal_year=f"{fiscal_year_label(s.fiscal_year)}", institution=s.institution.name,
             setting=catalogue.SETTINGS.get(str(s.setting), str(s.setting)),
             # A pending record is held data, shown as 未確定: its 要精検 is no result until verified.
-            referral=("未確定（確認入力前）" if s.status == "pending"
-                      else "要精検" if s.referral else "精検不要"),
+            referral=("未確定（確認入力前）" if s.status == "pending" else catalogue.OUTCOME_LABELS[
+                catalogue.outcome_of(s.exam, bool(s.referral), bool(s.pending))]),
             status=labels.SCREENING_STATUS.get(s.status, s.status)
             + ("（確認入力待ち）" if s.status == "pending" else "")
             + (f"（{s.void_reason}）" if s.void_reason else ""),

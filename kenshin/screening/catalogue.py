@@ -174,6 +174,9 @@ class Exam:
     # are valid. They refuse.
     checks: tuple[Callable[[Mapping[str, str], int | None], dict[str, list[str]]], ...] = field(
         default=(), compare=False)
+    # 判定保留 (FORMATS.md "Judgement outcome"): clean items → True when the result could not be
+    # judged or the guideline says "test again"; 要精検 wins when both hold.
+    pending_rule: Callable[[Mapping[str, str]], bool] | None = field(default=None, compare=False)
     # Cross-item warnings: clean items → [messages]. They never refuse (the doctor decides).
     cautions: tuple[Callable[[Mapping[str, str]], list[str]], ...] = field(default=(), compare=False)
 
@@ -184,6 +187,15 @@ class Exam:
     def referral_flag(self, clean_items: Mapping[str, str]) -> bool:
         """Whether a screening of this exam with these clean items is 要精検."""
         return self.referral_outcome(self, clean_items)
+
+    def pending(self, clean_items: Mapping[str, str]) -> bool:
+        """判定保留 by the exam's rule (before 要精検 takes precedence: see outcome)."""
+        return self.pending_rule is not None and bool(self.pending_rule(clean_items))
+
+    def outcome(self, clean_items: Mapping[str, str]) -> str:
+        """The screening's one outcome from its items: REFERRAL, PENDING or CLEAR (ATTENDED for a
+        精密検査 record, which judges nobody)."""
+        return outcome_of(self.code, self.referral_flag(clean_items), self.pending(clean_items))
 
     @property
     def all_fields(self) -> tuple[Item, ...]:
@@ -216,6 +228,48 @@ class Exam:
             if item.key == key:
                 return item
         raise KeyError(key)
+
+
+# --- the outcome (判定) of a screening: three states, not two (FORMATS.md) ---------------------
+
+REFERRAL, PENDING, CLEAR, ATTENDED = "referral", "pending", "clear", "attended"
+OUTCOME_LABELS: Mapping[str, str] = MappingProxyType({
+    REFERRAL: "要精検",
+    PENDING: "判定保留（再検査）",
+    CLEAR: "精検不要",
+    ATTENDED: "精密検査受診",
+})
+# In words a resident understands on the phone (person page, printed summary, entry screen).
+OUTCOME_EXPLAINED: Mapping[str, str] = MappingProxyType({
+    REFERRAL: "精密検査が必要です。",
+    PENDING: "検査の結果を判定できなかったため、もう一度検査を受けていただく必要があります"
+             "（「精密検査は不要」という意味ではありません）。",
+    CLEAR: "精密検査の必要はありません。",
+    ATTENDED: "精密検査を受けた記録です（検診の判定ではありません）。",
+})
+
+
+def outcome_of(exam_code: str, referral: bool, pending: bool) -> str:
+    """The outcome from a record's stored flags: 要精検 wins over 判定保留; a 精密検査 record has none."""
+    exam = EXAMS.get(exam_code)
+    if exam is not None and exam.followup:
+        return ATTENDED
+    if referral:
+        return REFERRAL
+    return PENDING if pending else CLEAR
+
+
+def pending_flag(exam_code: str, clean_items: Mapping[str, str]) -> bool:
+    """The stored 判定保留 flag: the exam's 判定保留 rule holds and the screening is not 要精検."""
+    exam = get_exam(exam_code)
+    return exam.pending(clean_items) and not referral_flag(exam_code, clean_items)
+
+
+def _pending_when(**codes: tuple[str, ...]) -> Callable[[Mapping[str, str]], bool]:
+    """判定保留 when any of these items holds one of its codes."""
+    def rule(items: Mapping[str, str]) -> bool:
+        return any(items.get(key) in values for key, values in codes.items())
+    return rule
 
 
 # --- item builders -------------------------------------------------------------------
@@ -467,6 +521,7 @@ _EXAMS = (
         report_category="53",
         referral_rule=_gastric_xray_rule,
         referral_outcome=_by_referral_item,
+        pending_rule=_pending_when(xray_category=("0",)),  # 判定不能
         referral_messages=("判定区分0（判定不能）・1・2は精検の対象外(0)です", "判定区分3a以上は要精検(1)です"),
     ),
     Exam(
@@ -491,6 +546,7 @@ _EXAMS = (
         report_category="55",
         referral_rule=_colorectal_rule,
         referral_outcome=_by_referral_item,
+        pending_rule=_pending_when(fobt_result=("undetermined",)),  # 判定不能
         referral_messages=("便潜血陰性・判定不能は精検の対象外(0)です", "便潜血陽性は要精検(1)です"),
     ),
     Exam(
@@ -506,6 +562,8 @@ _EXAMS = (
         report_category="51",
         referral_rule=_lung_rule,
         referral_outcome=_by_referral_item,
+        # 読影不能, 材料不適, 再検査 (肺がん検診の手引き: C calls for a retest, not a referral)
+        pending_rule=_pending_when(xray_grade=("A",), sputum_class=("A", "C")),
         referral_messages=(
             "胸部エックス線E1・E2、喀痰D・Eのいずれもなければ精検の対象外(0)です",
             "胸部エックス線E1・E2または喀痰D・Eは要精検(1)です",
@@ -522,6 +580,7 @@ _EXAMS = (
         sex=WOMEN,
         referral_rule=_breast_rule,
         referral_outcome=_by_referral_item,
+        pending_rule=_pending_when(mammography_category=("N",)),  # 判定不能
         referral_messages=("カテゴリー1・2・N（判定不能）は精検の対象外(0)です", "カテゴリー3以上は要精検(1)です"),
     ),
     Exam(

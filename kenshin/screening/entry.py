@@ -123,13 +123,15 @@ class Preview:
     basis_label: str = ""
     basis_age: int | None = None
     referral: bool | None = None
+    outcome: str = ""  # catalogue REFERRAL / PENDING / CLEAR / ATTENDED, "" while undecided
     errors: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     cautions: list = field(default_factory=list)  # items that look wrong together (catalogue)
 
 
 def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = None) -> Preview:
-    """年度, age at the exam and 要精検 by the catalogue's rule, as far as the typed values allow."""
+    """年度, age at the exam and the outcome (要精検 / 判定保留 / 精検不要) by the catalogue's rules, as
+    far as the typed values allow."""
     out = Preview()
     if batch.exam not in catalogue.EXAMS:
         return out
@@ -154,9 +156,12 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
             [screenings.WOMEN_ONLY] if key == "-" else messages)
     if not any(k != "-" for k in errors):
         out.referral = catalogue.referral_flag(batch.exam, clean)
+        out.outcome = exam.outcome(clean)
         out.cautions = catalogue.cautions(batch.exam, clean)
     elif exam.referral_derivable:
         out.referral = exam.referral_rule(clean)  # None while the items it reads are invalid
+        if out.referral is not None:  # shown live as soon as the deciding items allow
+            out.outcome = catalogue.outcome_of(batch.exam, out.referral, exam.pending(clean))
     if person is not None and exam_date is not None:
         out.warnings = screenings.warnings_for(person, batch.exam, exam_date)
     return out

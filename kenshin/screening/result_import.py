@@ -247,7 +247,7 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
 
 
 _SCREENING_COLUMNS = ("resident_id", "exam", "target", "exam_date", "fiscal_year", "age",
-                      "institution_id", "setting", "referral", "items", "status", "source",
+                      "institution_id", "setting", "referral", "pending", "items", "status", "source",
                       "batch_id", "entered_at")
 _QUEUE_COLUMNS = ("source", "file_name", "line_no", "batch_id", "raw", "reason", "exam", "target",
                   "exam_date", "birth_date", "sex", "kana_key", "seiri_no", "atena_no", "status",
@@ -267,6 +267,7 @@ def _write(plan: Plan, source: Source, actor: audit.Actor, counts: dict) -> int 
         rows.append((resident_id, row.exam, row.target, row.exam_date.isoformat(),
                      fiscal_year(row.exam_date), age_at(row.identity.birth_date, row.exam_date),
                      row.institution_id, row.setting, catalogue.referral_flag(row.exam, row.items),
+                     catalogue.pending_flag(row.exam, row.items),
                      as_json(row.items), CONFIRMED, FILE, batch.id, now_text))
     database.bulk_insert("screening", _SCREENING_COLUMNS, rows)
     queue_rows = []

@@ -79,6 +79,7 @@ class Checked:
     setting: int
     items: dict
     referral: bool
+    pending: bool = False  # 判定保留 (catalogue.pending_flag)
 
 
 def parse_exam_date(value, birth_date: date | None, today: date) -> tuple[date | None, list[str]]:
@@ -186,6 +187,7 @@ def check(*, exam, exam_date, institution, setting, items: Mapping[str, str | No
         age=age_at(birth_date, parsed_date) if birth_date else 0,
         institution_id=institution_id, institution_code=institution_code, setting=setting_value,
         items=clean, referral=catalogue.referral_flag(exam_code, clean),
+        pending=catalogue.pending_flag(exam_code, clean),
     ), {}
 
 
@@ -270,7 +272,8 @@ def record(resident, *, exam, exam_date, institution, setting, items: Mapping[st
                     resident=person.id, exam=checked.exam, target=checked.target,
                     exam_date=checked.exam_date, fiscal_year=checked.fiscal_year, age=checked.age,
                     institution=checked.institution_id, setting=checked.setting,
-                    referral=checked.referral, items=checked.items, status=status, source=source,
+                    referral=checked.referral, pending=checked.pending, items=checked.items,
+                    status=status, source=source,
                     batch=batch, entered_by=_staff_id(actor), entered_at=now)
         except IntegrityError:
             same = existing(person.id, checked.exam, checked.exam_date, checked.target)
@@ -370,7 +373,7 @@ def correct(screening_id: int, *, items: Mapping[str, str | None], reason: str, 
                     exam_date=checked.exam_date, fiscal_year=checked.fiscal_year, age=checked.age,
                     institution=checked.institution_id, setting=checked.setting,
                     target=checked.target, items=checked.items, referral=checked.referral,
-                    changed_by=actor.staff_id, changed_at=now)
+                    pending=checked.pending, changed_by=actor.staff_id, changed_at=now)
                  .where(Screening.id == screening.id).execute())
         except IntegrityError:
             same = existing(person.id, checked.exam, checked.exam_date, checked.target,
@@ -438,18 +441,24 @@ def counted():
     return Screening.select().where(Screening.status == CONFIRMED)
 
 
+def outcome_counts(fiscal_year: int) -> dict[str, dict[str, int]]:
+    """Per exam of a 年度, among the confirmed records: how many of each outcome (catalogue
+    REFERRAL / PENDING / CLEAR; ATTENDED for 精密検査 records). 判定保留 is never 精検不要."""
+    counts: dict[str, dict[str, int]] = {}
+    query = (Screening.select(Screening.exam, Screening.referral, Screening.pending, fn.COUNT(Screening.id))
+             .where((Screening.status == CONFIRMED) & (Screening.fiscal_year == fiscal_year))
+             .group_by(Screening.exam, Screening.referral, Screening.pending).tuples())
+    for exam, referral, pending, n in query:
+        outcome = catalogue.outcome_of(exam, bool(referral), bool(pending))
+        per_exam = counts.setdefault(exam, {})
+        per_exam[outcome] = per_exam.get(outcome, 0) + n
+    return counts
+
+
 def referral_counts(fiscal_year: int) -> dict[str, tuple[int, int]]:
     """Per exam of a 年度: (screenings, 要精検) among the confirmed records."""
-    counts: dict[str, list[int]] = {}
-    query = (Screening.select(Screening.exam, Screening.referral, fn.COUNT(Screening.id))
-             .where((Screening.status == CONFIRMED) & (Screening.fiscal_year == fiscal_year))
-             .group_by(Screening.exam, Screening.referral).tuples())
-    for exam, referral, n in query:
-        pair = counts.setdefault(exam, [0, 0])
-        pair[0] += n
-        if referral:
-            pair[1] += n
-    return {exam: (total, referred) for exam, (total, referred) in counts.items()}
+    return {exam: (sum(by.values()), by.get(catalogue.REFERRAL, 0))
+            for exam, by in outcome_counts(fiscal_year).items()}
 
 
 # --- reading (every read of health results is audited) -----------------------------------------

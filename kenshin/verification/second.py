@@ -156,6 +156,7 @@ def resolve(screening_id: int, resolutions: Mapping[str, Mapping[str, str]], act
             after = {**before, "items": clean}
             ScreeningChange.create(screening=screening.id, kind="verify", before=before, after=after,
                                    reason="確認入力（ベリファイ）の相違を用紙で確かめて解決", staff=staff_id, at=now)
-            changes = {"items": clean, "referral": catalogue.referral_flag(screening.exam, clean)}
+            changes = {"items": clean, "referral": catalogue.referral_flag(screening.exam, clean),
+                       "pending": catalogue.pending_flag(screening.exam, clean)}
         _confirm(screening, actor, now, **changes)
     return screenings.get(screening.id)
