@@ -200,3 +200,37 @@ def test_a_bad_results_file_shows_every_problem_and_records_nothing(login_as, db
     preview = client.post("/result-files/preview", data=data, content_type="multipart/form-data")
     assert preview.status_code == 422
     assert "line 2, column sex: " in preview.get_data(as_text=True)
+
+
+def test_a_periodontal_form_with_cpi_x_saves_for_a_person_with_no_teeth(clerk, db):
+    make_resident()
+    set_batch(clerk, "periodontal")
+    html = clerk.post("/entry/save", data=form("periodontal", cpi_bleeding="X", cpi_pocket="ｘ",
+                                               judgement="normal"), headers=HX).get_data(as_text=True)
+    assert "保存しました" in html
+    saved = models.Screening.get()
+    assert saved.items["cpi_bleeding"] == "X" and saved.items["cpi_pocket"] == "X"
+    assert dict(catalogue.display_items("periodontal", saved.items))["歯周疾患検査結果（CPI 歯周ポケット）"] == "該当歯なし"
+
+
+def test_followup_batch_needs_no_setting_and_shows_no_judgement(clerk, db):
+    make_resident()
+    html = clerk.post("/entry/batch", data={"institution_code": INSTITUTION, "setting": "", "exam": "followup"},
+                      headers=HX).get_data(as_text=True)
+    assert 'name="target"' in html
+    html = clerk.post("/entry/save", data=form("followup"), headers=HX).get_data(as_text=True)
+    assert "保存しました" in html and "精検不要" not in html
+    assert models.Screening.get().setting == 0
+    # a screening batch still needs it
+    html = clerk.post("/entry/batch", data={"institution_code": INSTITUTION, "setting": "", "exam": "lung"},
+                      headers=HX).get_data(as_text=True)
+    assert 'name="xray_grade"' not in html
+
+
+def test_a_low_bone_density_judged_normal_is_a_caution_and_saves(clerk, db):
+    make_resident()
+    set_batch(clerk, "osteoporosis")
+    values = form("osteoporosis", bone_density="65", judgement="normal")
+    html = clerk.post("/entry/check", data=values, headers={**HX, "HX-Trigger-Name": "judgement"}).get_data(as_text=True)
+    assert "確認:" in html and "70%以下" in html
+    assert "保存しました" in clerk.post("/entry/save", data=values, headers=HX).get_data(as_text=True)
