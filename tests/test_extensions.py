@@ -146,3 +146,11 @@ def test_admin_screen_says_what_the_amendment_must_cover_and_records_it(login_as
     assert ok.status_code == 303 and extensions.enabled_codes() == {HPV}
     html = client.get("/extensions/").get_data(as_text=True)
     assert "第3版 別添1に追加" in html and "令和7年4月1日" in html
+
+
+def test_hpv_under_30_is_a_caution_not_an_error():
+    clean, errors = catalogue.validate_items("cervical", HPV_POSITIVE, sex=2, enabled={HPV})
+    assert errors == {}
+    assert catalogue.age_cautions("cervical", clean, 29) == ["HPV検査単独法（子宮頸がん検診、30歳以上）は30歳以上が対象です（受診時29歳）"]
+    assert catalogue.age_cautions("cervical", clean, 30) == []
+    assert catalogue.age_cautions("cervical", {"symptoms": "0", "referral": "0"}, 25) == []

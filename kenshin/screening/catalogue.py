@@ -457,6 +457,7 @@ class Extension:
     exam: str
     title: str
     amendment: tuple[str, ...]
+    min_age: int | None = None  # below it, a value is a caution (never refused: the city decides)
 
 
 HPV_PRIMARY = "hpv_primary"
@@ -471,6 +472,7 @@ EXTENSIONS: Mapping[str, Extension] = MappingProxyType({
             "追跡検査（HPV陽性・トリアージ陰性の人の翌年度の検査）のために記録を保有する期間",
             "修正した評価書の再実施・公表の日付と、文書の版・番号",
         ),
+        min_age=30,
     ),
 })
 HPV_RESULTS = {"negative": "陰性", "positive": "陽性"}
@@ -766,6 +768,19 @@ def cautions(exam_code: str, clean_items: Mapping[str, str]) -> list[str]:
     """Warnings about valid items that look wrong together (shown, never refused)."""
     exam = get_exam(exam_code)
     return [message for caution in exam.cautions for message in caution(clean_items)]
+
+
+def age_cautions(exam_code: str, clean_items: Mapping[str, str], age: int | None) -> list[str]:
+    """Items of an Extension recorded for someone younger than it is meant for (shown, not refused)."""
+    if age is None:
+        return []
+    exam = get_exam(exam_code)
+    out = []
+    for code in dict.fromkeys(i.extension for i in exam.all_fields if i.extension and clean_items.get(i.key)):
+        extension = EXTENSIONS[code]
+        if extension.min_age is not None and age < extension.min_age:
+            out.append(f"{extension.title}は{extension.min_age}歳以上が対象です（受診時{age}歳）")
+    return out
 
 
 def referral_flag(exam_code: str, clean_items: Mapping[str, str]) -> bool:

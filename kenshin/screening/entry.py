@@ -157,7 +157,7 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
     if not any(k != "-" for k in errors):
         out.referral = catalogue.referral_flag(batch.exam, clean)
         out.outcome = exam.outcome(clean)
-        out.cautions = catalogue.cautions(batch.exam, clean)
+        out.cautions = catalogue.cautions(batch.exam, clean) + catalogue.age_cautions(batch.exam, clean, out.age)
     elif exam.referral_derivable:
         out.referral = exam.referral_rule(clean)  # None while the items it reads are invalid
         if out.referral is not None:  # shown live as soon as the deciding items allow
