@@ -1,6 +1,7 @@
 """評価書の範囲外の項目 (admin): catalogue items beyond 別添1, off until the amendment is recorded."""
-from flask import Blueprint, flash, request
+from flask import Blueprint, abort, flash, request
 
+from kenshin.access.roles import ADMIN
 from kenshin.core.errors import Invalid, NotFound, Refused
 from kenshin.screening import extensions
 
@@ -15,7 +16,7 @@ def _page(status=200, errors=None, values=None, code=None):
 
 
 @bp.get("/")
-@requires("admin")
+@requires(ADMIN)
 @menu("評価書の範囲外の項目", 730)
 def index():
     """評価書（別添1）にない記録項目の一覧: 状態、評価書の修正が含むべき事項、履歴."""
@@ -23,7 +24,7 @@ def index():
 
 
 @bp.post("/<code>/on")
-@requires("admin")
+@requires(ADMIN)
 def turn_on(code):
     """評価書の修正を記録して有効にする."""
     form = request.form
@@ -31,7 +32,6 @@ def turn_on(code):
         extensions.turn_on(code, amended_on=form.get("amended_on", ""), amendment=form.get("amendment", ""),
                            confirmed=form.get("confirmed") == "1", actor=actor())
     except NotFound:
-        from flask import abort
         abort(404)
     except Invalid as exc:
         return _page(422, exc.errors, form, code)
@@ -43,14 +43,13 @@ def turn_on(code):
 
 
 @bp.post("/<code>/off")
-@requires("admin")
+@requires(ADMIN)
 def turn_off(code):
     """無効に戻す（記録済みの値は残る。新しい値は受け付けない）."""
     form = request.form
     try:
         extensions.turn_off(code, reason=form.get("reason", ""), actor=actor())
     except NotFound:
-        from flask import abort
         abort(404)
     except Invalid as exc:
         return _page(422, exc.errors, form, code)

@@ -17,13 +17,13 @@ from datetime import date
 from models import ItemExtensionChange, Staff, db
 
 from kenshin import audit
+from kenshin.access.roles import ADMIN
 from kenshin.core.dates import DateError, now_utc, parse_date, today_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
 from kenshin.core.textinput import clean_text
 from kenshin.screening import catalogue
 
 AMENDMENT_MAX = 1000
-ADMIN = "admin"
 
 
 def enabled_codes() -> frozenset[str]:
