@@ -10,7 +10,7 @@ from kenshin.core.errors import Invalid, Refused
 from kenshin.screening import catalogue, extensions, screenings
 
 from .conftest import page_csrf
-from .screening_helpers import INSTITUTION, VALID_ITEMS, actor_of, make_institution, make_resident
+from .factories import INSTITUTION, VALID_ITEMS, actor_of, make_institution, make_resident
 from .test_import_results import row, run, write
 
 HPV = catalogue.HPV_PRIMARY

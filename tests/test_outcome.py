@@ -11,7 +11,7 @@ from kenshin.screening import catalogue, entry, screenings
 from kenshin.screening.catalogue import ATTENDED, CLEAR, PENDING, REFERRAL
 
 from .conftest import page_csrf
-from .screening_helpers import INSTITUTION, VALID_ITEMS, actor_of, make_institution, make_resident
+from .factories import INSTITUTION, VALID_ITEMS, actor_of, make_institution, make_resident
 
 LUNG = {"symptoms": "0", "xray_grade": "B", "sputum_class": "", "other_findings": ""}
 
