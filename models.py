@@ -205,6 +205,110 @@ class SeiriNumber(BaseModel):
         indexes = ((("resident", "fiscal_year"), True),)
 
 
+class SeiriCounter(BaseModel):
+    """One row: the last 整理番号 serial issued. Issuing updates it first, which serialises runs
+    (a row lock on PostgreSQL, the write lock on SQLite), so no serial is ever handed out twice."""
+
+    last_serial = BigIntegerField()
+
+
+# --- screening rules and invitations ----------------------------------------------------------
+
+class ScreeningRuleSet(BaseModel):
+    """One version of a 年度's screening rules (対象者の条件). The newest version is in force;
+    earlier versions are kept, and every invitation run names the version it used."""
+
+    fiscal_year = IntegerField()
+    version = IntegerField()
+    reason = CharField(max_length=400)
+    created_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    created_label = CharField(max_length=64)
+    created_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("fiscal_year", "version"), True),)
+
+
+class ScreeningRule(BaseModel):
+    """Who is targeted for one exam in one version of the rules (FORMATS.md "Screening rules")."""
+
+    rule_set = ForeignKeyField(ScreeningRuleSet, backref="rules", on_delete="RESTRICT")
+    exam = CharField(max_length=24)
+    sex = SmallIntegerField()  # 0 any, 1 men, 2 women
+    min_age = SmallIntegerField(null=True)
+    max_age = SmallIntegerField(null=True)
+    ages = CharField(max_length=100, default="")  # listed ages "40,45,50" instead of a range
+    interval = SmallIntegerField(null=True)  # N 年度; 0 once in life; NULL no window (—)
+    interval_group = CharField(max_length=24)
+    age_basis = CharField(max_length=20)  # fiscal_year_end | fiscal_year_start
+    on_request_above = BooleanField(default=False)  # older never-tested people on request, not invited
+
+    class Meta:
+        indexes = ((("rule_set", "exam"), True),)
+
+
+class InvitationRun(BaseModel):
+    """One extraction (initial, top-up) or 再勧奨 run for a 年度, as the registry stood on `as_of`."""
+
+    fiscal_year = IntegerField()
+    kind = CharField(max_length=12)  # initial | topup | reminder
+    as_of = DateField()
+    rule_set = ForeignKeyField(ScreeningRuleSet, on_delete="RESTRICT", backref="+")
+    screened_by = DateField(null=True)  # reminder: invited people not screened by this date
+    created_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    created_label = CharField(max_length=64)
+    created_at = DateTimeField()
+    counts = JSONField(default=dict)
+
+    class Meta:
+        indexes = ((("fiscal_year", "created_at"), False),)
+
+
+class Invitation(BaseModel):
+    """One person × exam of a run. kind `invite` is the 年度's invitation (at most one per person and
+    exam, see the partial index); `remind` is a 再勧奨. Stopped (送付停止) by a later run when the
+    person left the registry."""
+
+    run = ForeignKeyField(InvitationRun, backref="invitations", on_delete="RESTRICT")
+    resident = ForeignKeyField(Resident, on_delete="RESTRICT", backref="+")
+    fiscal_year = IntegerField()
+    exam = CharField(max_length=24)
+    kind = CharField(max_length=8, default="invite")  # invite | remind
+    # the person's 整理番号 is the SeiriNumber of (resident, fiscal_year): not repeated per row
+    stopped_run = ForeignKeyField(InvitationRun, null=True, on_delete="RESTRICT", backref="+")
+    stopped_on = DateField(null=True)
+
+    class Meta:
+        indexes = ((("run", "resident"), False),)
+
+
+# At most one invitation per person, 年度 and exam; also the index every per-person question
+# (already invited? stopped?) uses. Few indexes: a run writes millions of these rows.
+Invitation.add_index(
+    Invitation.index(Invitation.resident, Invitation.fiscal_year, Invitation.exam, unique=True,
+                     where=(Invitation.kind == "invite"), name="invitation_once_per_year")
+)
+
+
+class InvitationExclusion(BaseModel):
+    """A person left out of invitations by staff (職域で受診, 治療中, 本人辞退 …) for a 年度 range,
+    for one exam or all (exam ''). Ended, never deleted."""
+
+    resident = ForeignKeyField(Resident, on_delete="RESTRICT", backref="+")
+    exam = CharField(max_length=24, default="")
+    reason = CharField(max_length=16)
+    note = CharField(max_length=400, default="")
+    from_year = IntegerField()
+    to_year = IntegerField(null=True)  # NULL: until ended
+    created_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    created_at = DateTimeField()
+    ended_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    ended_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("resident", "ended_at"), False),)
+
+
 # --- institutions ----------------------------------------------------------------------------
 
 class Institution(BaseModel):
@@ -485,5 +589,6 @@ ALL_MODELS = [
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
-    InquiryEntry, DisclosureRequest, DisclosureEntry,
+    InquiryEntry, DisclosureRequest, DisclosureEntry, SeiriCounter, ScreeningRuleSet, ScreeningRule,
+    InvitationRun, Invitation, InvitationExclusion,
 ]

@@ -66,6 +66,15 @@ ACTION_LABELS: dict[str, str] = {
     "institution.create": "協力医療機関の登録",
     "institution.activate": "協力医療機関の参加再開",
     "institution.deactivate": "協力医療機関の参加終了",
+    # screening rules and invitations
+    "rules.change": "対象者の条件（検診ルール）の変更",
+    "invitations.extract": "受診券の抽出",
+    "invitations.remind": "再勧奨の抽出",
+    "invitations.preview": "受診券の抽出件数の確認",
+    "invitations.export": "受診券の委託先ファイル出力",
+    "invitations.print": "受診券・宛名ラベルの印刷",
+    "invitations.exclude": "受診券の送付除外の記録",
+    "invitations.exclude_end": "受診券の送付除外の終了",
     # files
     "print": "印刷",
     "export": "ファイル出力",
@@ -110,6 +119,15 @@ DETAIL_LABELS: dict[str, str] = {
     "page": "ページ",
     "file_name": "ファイル名",
     "sha256": "SHA-256",
+    "fiscal_year": "年度",
+    "as_of": "基準日",
+    "version": "版",
+    "rules_version": "対象者の条件の版",
+    "invitations": "件数",
+    "people": "人数",
+    "stopped": "送付停止",
+    "suspended": "利用停止で除外",
+    "excluded": "職員の記録で除外",
 }
 
 
