@@ -8,7 +8,7 @@ import models
 from kenshin.invitations import extraction, seiri
 
 from .conftest import page_csrf
-from .screening_helpers import make_institution, make_resident
+from .factories import make_institution, make_resident
 
 HX = {"HX-Request": "true"}
 

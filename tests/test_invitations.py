@@ -13,7 +13,7 @@ from kenshin.invitations import extraction, rules, seiri
 from kenshin.screening import eligibility
 from kenshin.screening.eligibility import NATIONAL, Rule
 
-from .screening_helpers import CLI, INSTITUTION, VALID_ITEMS, make_institution, make_resident
+from .factories import CLI, make_institution, make_resident, make_screening
 from .test_import_results import row as result_row
 from .test_import_results import write as write_results
 
@@ -24,13 +24,6 @@ AS_OF = date(2025, 4, 1)
 def person(n, birth, sex=2, **extra):
     return make_resident(atena_no=f"{n:012d}", name=f"千葉 {n}子", kana="チバ ハナコ", sex=sex,
                          birth=birth, **extra)
-
-
-def screened(resident, exam, on, status="confirmed"):
-    return models.Screening.create(
-        resident=resident, exam=exam, exam_date=on, fiscal_year=on.year if on.month >= 4 else on.year - 1,
-        age=50, institution=models.Institution.get(), setting=1, items=VALID_ITEMS[exam],
-        status=status, source="file", entered_at=on)
 
 
 def pairs(run_id=None):
@@ -138,9 +131,9 @@ def test_extract_follows_the_rules(db, clinic):
     forty = person(1, date(1985, 6, 1))  # 40 in 2025: hepatitis, osteoporosis, periodontal ...
     young_man = person(2, date(2000, 6, 1), sex=1)  # 25: nothing
     fifty = person(3, date(1975, 4, 1), sex=1)  # 50 (born 4月1日: 年度末 basis)
-    screened(fifty, "gastric_xray", date(2024, 10, 1))  # last 年度: blocks endoscopy only
-    screened(fifty, "colorectal", date(2025, 3, 31))  # last 年度: yearly, no block
-    screened(fifty, "lung", date(2025, 4, 1), status="pending")  # not counted
+    make_screening(fifty, "gastric_xray", date(2024, 10, 1))  # last 年度: blocks endoscopy only
+    make_screening(fifty, "colorectal", date(2025, 3, 31))  # last 年度: yearly, no block
+    make_screening(fifty, "lung", date(2025, 4, 1), status="pending")  # not counted
     result = extraction.extract(FY, AS_OF, CLI)
     assert exams_of(forty) == {"gastric_xray", "colorectal", "lung", "breast", "cervical",
                                "osteoporosis", "periodontal", "hepatitis"}
@@ -213,7 +206,7 @@ def test_suspended_people_are_left_out_and_counted(runner, clinic):
 def test_exclusions_leave_people_out_for_their_years(db, clinic, make_staff):
     someone = person(1, date(1978, 5, 5))
     clerk = make_staff("clerk")
-    from .screening_helpers import actor_of
+    from .factories import actor_of
     extraction.exclude(someone.id, "colorectal", "treatment", "", FY, FY, actor_of(clerk))
     extraction.extract(FY, AS_OF, CLI)
     assert exams_of(someone) == {"gastric_xray", "lung", "breast", "cervical"}
@@ -228,7 +221,7 @@ def test_reminder_run_names_people_not_screened(db, clinic):
     done = person(1, date(1978, 5, 5))
     waiting = person(2, date(1978, 5, 5))
     extraction.extract(FY, AS_OF, CLI)
-    screened(done, "gastric_endoscopy", date(2025, 9, 1))  # the gastric group: X-ray not reminded
+    make_screening(done, "gastric_endoscopy", date(2025, 9, 1))  # the gastric group: X-ray not reminded
     result = extraction.remind(FY, date(2025, 10, 31), date(2025, 11, 1), CLI)
     assert exams_of(done, result.run_id) == {"colorectal", "lung", "breast", "cervical"}
     assert exams_of(waiting, result.run_id) == {"gastric_xray", "colorectal", "lung", "breast", "cervical"}

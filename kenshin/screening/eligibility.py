@@ -116,7 +116,7 @@ NATIONAL: dict[str, Rule] = {
 }
 RULES = NATIONAL  # the name earlier callers used
 EXAM_ORDER: tuple[str, ...] = tuple(NATIONAL)
-AGE_BASIS = FISCAL_YEAR_END  # the national default basis
+AGE_BASIS = YEAR_END  # the national default basis (FISCAL_YEAR_END), as kenshin.core.dates names it
 _unknown = set(NATIONAL) - set(catalogue.EXAMS)
 if _unknown:  # pragma: no cover - a configuration error must stop the program
     raise RuntimeError(f"eligibility rules for unknown exams: {sorted(_unknown)}")

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 import models
 
-from ..screening_helpers import INSTITUTION, make_institution, make_resident
+from ..factories import INSTITUTION, make_institution, make_resident
 from .helpers import enrolled_person
 
 FY = 2026
