@@ -29,7 +29,7 @@ def person(n, birth, sex=2, **extra):
 def pairs(run_id=None):
     query = models.Invitation.select()
     if run_id is not None:
-        query = query.where(models.Invitation.run == run_id)
+        query = query.where(models.Invitation.run_id == run_id)
     return {(i.resident_id, i.exam) for i in query}
 
 
@@ -176,7 +176,7 @@ def test_top_up_adds_newcomers_and_stops_people_who_left(runner, clinic):
     assert second.output.splitlines()[-1] == "run=2 invitations=5 people=1 stopped=1 suspended=0"
     assert exams_of(newcomer, 2) == {"gastric_xray", "colorectal", "lung", "breast", "cervical"}
     assert models.SeiriNumber.get(models.SeiriNumber.resident == stays.id).number == number
-    stopped = models.Invitation.select().where(models.Invitation.resident == leaves.id)
+    stopped = models.Invitation.select().where(models.Invitation.resident_id == leaves.id)
     assert all(i.stopped_run_id == 2 and i.stopped_on == date(2025, 7, 1) for i in stopped)
     # nothing new: a third run adds nobody and stops nobody again
     third = runner.invoke(args=["invitations", "extract", "--fiscal-year", "2025", "--as-of", "2025-07-01"])
