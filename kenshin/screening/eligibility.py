@@ -189,7 +189,7 @@ def eligibility_age(birth_date: date, fiscal_year: int, exam_code: str) -> tuple
     """(label, age) on the basis the exam's rule uses — shown beside its warnings, so that the
     screen never puts the legal age at the exam next to a warning that speaks of another age."""
     rule = rules_for(fiscal_year).rules.get(exam_code)
-    basis = rule.basis if rule is not None else AGE_BASIS
+    basis = rule.basis if rule is not None else FISCAL_YEAR_END
     return BASIS_LABELS[basis], age_for_basis(birth_date, fiscal_year, BASES[basis])
 
 
