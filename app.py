@@ -23,6 +23,8 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Strict",
     "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
     "WTF_CSRF_SSL_STRICT": True,
+    # How long a SQLite writer waits for another's transaction before the request is retried.
+    "SQLITE_BUSY_TIMEOUT_MS": 10000,
 }
 
 
@@ -39,7 +41,7 @@ def create_app(test_config=None):
         from werkzeug.middleware.proxy_fix import ProxyFix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
-    database.bind(app.config["DATABASE_URL"])
+    database.bind(app.config["DATABASE_URL"], int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
     audit.configure(app.config["AUDIT_KEY"])
     _password_cost(app)
 

@@ -27,8 +27,9 @@ def register_cli(app):
 
 
 def _ensure_schema():
-    """Create the schema on a new database; leave an existing one alone (the app role may not CREATE)."""
-    if not models.db.table_exists("schema_info"):
+    """Create the schema on a new database; leave an existing one alone (the app role may not
+    CREATE, so upgrading stays with init-db run as the owner)."""
+    if database.schema_version() is None:
         database.create_schema()
 
 
@@ -39,8 +40,13 @@ def _fail(message: str, code: int = 2):
 
 @click.command("init-db")
 def init_db():
-    """Create or upgrade the schema (safe to run twice)."""
-    click.echo(f"schema {database.create_schema()} (version {database.SCHEMA_VERSION})")
+    """Create or upgrade the schema by its numbered steps; on a current schema only reads the
+    version (safe to run any time, also while the system is in use)."""
+    try:
+        outcome = database.create_schema(progress=click.echo)
+    except (database.SchemaBusy, database.SchemaTooNew) as exc:
+        _fail(f"init-db: {exc}", 1)
+    click.echo(f"schema {outcome} (version {database.SCHEMA_VERSION})")
 
 
 @click.command("demo-data")

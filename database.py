@@ -1,17 +1,54 @@
-"""Binding the models to a database, creating and upgrading the schema, and the audit guards.
+"""Binding the models to a database, the numbered schema steps, and retrying what the database
+asks to retry.
 
 models.py declares the tables; this module knows the two databases (SQLite for one machine,
 PostgreSQL for production) and what each needs beyond the declarations.
+
+Schema changes are numbered steps (STEPS, below), each applied once and recorded in the
+schema_migration table. `create_schema()` — what `flask init-db`, `make run`, the tests and the
+benchmarks all call — reads the last recorded step and, when it is the last in STEPS, stops there:
+no DDL, no lock beyond reading that one table; it says "current". docs/MIGRATIONS.md explains why.
+
+ADDING TO THE SCHEMA (a new table, column or index) — append ONE step, never edit a shipped one:
+
+    STEPS = [
+        Step(1, "baseline: ...", _baseline, locks=(...)),
+        Step(2, "invitations", create_tables(models.Invitation, models.InvitationLine)),
+        Step(3, "resident.moved_out_on", add_columns("resident", ("moved_out_on", "DATE"))),
+        Step(4, "index resident(moved_out_on)",
+             build_index("resident", "resident_moved_out_on", ["moved_out_on"]), transaction=False),
+    ]
+
+- New tables: add the model to models.ALL_MODELS AND a `create_tables(...)` step. A model that
+  no step creates fails tests/test_migrations.py (a fresh database lacks its table).
+- New columns on a shipped table: `add_columns(table, (column, ddl))`, with the same type and
+  default as the model field (a fresh database gets the column from the model already; the step
+  skips it). On PostgreSQL ADD COLUMN with a constant default touches only the catalogue.
+- Indexes on a big shipped table: `build_index(...)` with transaction=False (PostgreSQL builds it
+  CONCURRENTLY, which cannot run inside a transaction). Indexes of a new table come with it.
+- Every step body must be idempotent: a fresh database runs all steps after the baseline has
+  already created today's models. A step that takes an ACCESS EXCLUSIVE lock on a busy table
+  names it in `locks=`; every step on PostgreSQL runs with a short lock_timeout and is retried
+  rather than queueing the clerks' queries behind it.
+- Two branches that both appended step N: renumber yours to N+1 when you rebase (versions must
+  run 1, 2, 3 … — checked when this module is imported).
 """
 import io
+import logging
 import os
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
 from urllib.parse import unquote, urlparse
 
-from peewee import PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseError, PostgresqlDatabase, SqliteDatabase, fn
 
-from models import ALL_MODELS, SchemaInfo, db
+import models
+from models import SchemaMigration, db
 
-SCHEMA_VERSION = 2
+log = logging.getLogger("kenshin.database")
 
 
 class _SqliteDatabase(SqliteDatabase):
@@ -36,7 +73,7 @@ class _SqliteDatabase(SqliteDatabase):
         return conn
 
 
-def make_database(url: str):
+def make_database(url: str, sqlite_busy_ms: int = 10000):
     """A peewee database for `sqlite:///path` or `postgresql://user@host[:port]/name`."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -49,7 +86,7 @@ def make_database(url: str):
             "journal_mode": "wal",
             "foreign_keys": 1,
             "synchronous": "normal",
-            "busy_timeout": 10000,
+            "busy_timeout": int(sqlite_busy_ms),
             "cache_size": -64000,
         })
     if parsed.scheme in ("postgres", "postgresql"):
@@ -67,96 +104,15 @@ def make_database(url: str):
     raise ValueError(f"unsupported database URL scheme: {parsed.scheme!r}")
 
 
-def bind(url: str):
+def bind(url: str, sqlite_busy_ms: int = 10000):
     """Point the proxy at the database named by `url` (once per process or test app)."""
-    database = make_database(url)
+    database = make_database(url, sqlite_busy_ms)
     db.initialize(database)
     return database
 
 
 def is_postgres() -> bool:
     return isinstance(db.obj, PostgresqlDatabase)
-
-
-SQLITE_AUDIT_TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event
-       BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event
-       BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-]
-
-POSTGRES_EXTRAS = [
-    # Byte-order collation so that prefix ranges on kana keys use the B-tree index.
-    'ALTER TABLE resident ALTER COLUMN kana_key TYPE VARCHAR(60) COLLATE "C"',
-    'ALTER TABLE resident ALTER COLUMN name_key TYPE VARCHAR(60) COLLATE "C"',
-    'ALTER TABLE queue_item ALTER COLUMN kana_key TYPE VARCHAR(60) COLLATE "C"',
-    """CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
-       BEGIN RAISE EXCEPTION 'audit_event is append-only'; END; $$ LANGUAGE plpgsql""",
-    """DO $$ BEGIN
-         IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_event_append_only') THEN
-           CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_event
-             FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only();
-         END IF;
-       END $$""",
-]
-
-
-# Columns added to tables that already shipped (create_tables never alters a table): (table, column, DDL).
-ADDED_COLUMNS = [
-    ("resident", "use_suspended", "BOOLEAN NOT NULL DEFAULT FALSE"),
-    ("long_logon_notice", "reply_by", "DATE"),
-    ("screening", "pending", "BOOLEAN NOT NULL DEFAULT FALSE"),
-]
-
-
-def _backfill_pending() -> None:
-    """Schema 2 (issue 13): results stored before 判定保留 existed keep their meaning under the new
-    name. Of the codes that give 判定保留, only lung 読影不能 (A) and sputum 材料不適 (A) / 再検査 (C)
-    could be stored before (the others joined the code lists with it); those records were 要精検 = 0
-    and were shown as 精検不要 — now they are 判定保留. A 要精検 record stays 要精検."""
-    grade, sputum = (("json_extract(items, '$.xray_grade')", "json_extract(items, '$.sputum_class')")
-                     if not is_postgres() else ("(items::jsonb ->> 'xray_grade')", "(items::jsonb ->> 'sputum_class')"))
-    db.execute_sql(f"UPDATE screening SET pending = {'TRUE' if is_postgres() else '1'} "
-                   f"WHERE exam = 'lung' AND referral = {'FALSE' if is_postgres() else '0'} "
-                   f"AND ({grade} = 'A' OR {sputum} IN ('A', 'C'))")
-
-
-# Steps that change stored values, by the schema version they bring the database to.
-UPGRADES = {2: _backfill_pending}
-
-
-def _add_missing_columns() -> bool:
-    added = False
-    for table, column, ddl in ADDED_COLUMNS:
-        if column not in {c.name for c in db.get_columns(table)}:
-            db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {ddl}')
-            added = True
-    return added
-
-
-def create_schema() -> str:
-    """Create missing tables, indexes and guards; safe to run any number of times."""
-    with db.atomic():
-        existed = db.table_exists("schema_info")
-        db.create_tables(ALL_MODELS, safe=True)
-        altered = _add_missing_columns()
-        if is_postgres():
-            for statement in POSTGRES_EXTRAS:
-                db.execute_sql(statement)
-        else:
-            for statement in SQLITE_AUDIT_TRIGGERS:
-                db.execute_sql(statement)
-        info = SchemaInfo.select().first()
-        if info is None:
-            SchemaInfo.create(version=SCHEMA_VERSION)
-            return "created" if not existed else "upgraded"
-        if info.version < SCHEMA_VERSION:
-            for version in range(info.version + 1, SCHEMA_VERSION + 1):
-                if version in UPGRADES:
-                    UPGRADES[version]()
-            SchemaInfo.update(version=SCHEMA_VERSION).execute()
-            return "upgraded"
-        return "upgraded" if altered else "current"
 
 
 # --- bulk writers: imports and demo data --------------------------------------------------------
@@ -223,3 +179,381 @@ def bulk_update(table: str, key: str, columns: tuple[str, ...], rows: list[tuple
     connection = db.connection()
     for start in range(0, len(rows), SQLITE_CHUNK):
         connection.executemany(sql, rows[start:start + SQLITE_CHUNK])
+
+
+
+# --- retrying what the database asks to retry --------------------------------------------------
+
+# PostgreSQL SQLSTATEs after which the whole transaction may simply run again.
+RETRY_SQLSTATES = {"40P01": "deadlock", "40001": "serialization failure"}
+LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout ran out (schema steps)
+RETRY_ATTEMPTS = 4            # the first run and three more
+RETRY_BUDGET_SECONDS = 20.0   # no new attempt after this long (SQLite waits busy_timeout per try)
+
+
+class Busy(Exception):
+    """The database kept refusing the unit of work (deadlock, serialization, locked)."""
+
+    def __init__(self, reason: str, attempts: int):
+        super().__init__(f"{reason} after {attempts} attempt(s)")
+        self.reason = reason
+        self.attempts = attempts
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL error code behind a peewee exception (peewee wraps psycopg2's)."""
+    seen = set()
+    todo = [exc]
+    while todo:
+        error = todo.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        code = getattr(error, "pgcode", None)
+        if code:
+            return code
+        todo.extend([error.__cause__, error.__context__])
+        todo.extend(arg for arg in getattr(error, "args", ())[:1] if isinstance(arg, BaseException))
+    return None
+
+
+def retry_reason(exc: BaseException) -> str | None:
+    """Why the database asked for the transaction to be run again, or None if it did not."""
+    if not isinstance(exc, DatabaseError):
+        return None
+    code = _sqlstate(exc)
+    if code in RETRY_SQLSTATES:
+        return f"{RETRY_SQLSTATES[code]} ({code})"
+    if code is None and "database is locked" in str(exc):
+        return "database is locked"
+    return None
+
+
+def run_retrying(work: Callable, *, safe_to_repeat: Callable[[], bool] = lambda: True,
+                 before_retry: Callable[[str, int], None] | None = None,
+                 attempts: int = RETRY_ATTEMPTS, budget_seconds: float = RETRY_BUDGET_SECONDS):
+    """Run `work()`; when the database answers deadlock / serialization failure / locked, roll
+    back (the failed transaction already is) and run it again, a bounded number of times with
+    jittered back-off. `safe_to_repeat()` is asked before each retry: when part of the failed
+    run was committed (an audit event), repeating it would write it twice, so it raises Busy.
+    Raises Busy when the attempts or the time budget run out; other errors pass through."""
+    started = time.monotonic()
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DatabaseError as exc:
+            reason = retry_reason(exc)
+            if reason is None:
+                raise
+            if db.in_transaction():  # the caller's own transaction: it must decide, not us
+                raise
+            if (attempt == attempts or not safe_to_repeat()
+                    or time.monotonic() - started > budget_seconds):
+                raise Busy(reason, attempt) from exc
+            # Full jitter: two losers of the same deadlock should not collide again in step.
+            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+            if before_retry is not None:
+                before_retry(reason, attempt)
+    raise AssertionError("unreachable")
+
+
+# --- numbered schema steps ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """One schema change, applied once and recorded in schema_migration.
+
+    locks: tables the step may take an ACCESS EXCLUSIVE lock on (said aloud by init-db).
+    transaction: False for PostgreSQL statements that refuse a transaction (CREATE INDEX
+    CONCURRENTLY); such a step must be idempotent, as it may be cut short and run again."""
+
+    version: int
+    name: str
+    run: Callable[[], None]
+    locks: tuple[str, ...] = ()
+    transaction: bool = True
+
+
+def create_tables(*tables) -> Callable[[], None]:
+    """A step body creating new tables (with their indexes) that are not there yet."""
+    def run():
+        _create_missing(tables)
+    return run
+
+
+def _create_missing(tables):
+    """Create the tables that do not exist and, on those that do, only the indexes they lack.
+    (CREATE INDEX IF NOT EXISTS on PostgreSQL locks the table before it finds the index there.)"""
+    from peewee import sort_models
+
+    existing = set(db.get_tables())
+    for model in sort_models(tables):
+        name = model._meta.table_name
+        if name not in existing:
+            model.create_table(safe=True)
+            continue
+        have = {index.name for index in db.get_indexes(name)}
+        for index in model._meta.fields_to_index():
+            if getattr(index, "_name", None) not in have:
+                db.execute(model._schema._create_index(index, safe=True))
+
+
+def _columns(table: str) -> set[str]:
+    return {c.name for c in db.get_columns(table)}
+
+
+def add_columns(table: str, *columns: tuple[str, str]) -> Callable[[], None]:
+    """A step body adding (column, DDL) pairs to a shipped table, skipping any already there."""
+    def run():
+        present = _columns(table)
+        for column, ddl in columns:
+            if column not in present:
+                db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {ddl}')
+    return run
+
+
+def build_index(table: str, name: str, columns: list[str], unique: bool = False) -> Callable[[], None]:
+    """A step body building an index without blocking writers: CONCURRENTLY on PostgreSQL (use
+    it in a Step with transaction=False). A concurrent build cut short leaves an invalid index;
+    the next run drops it and builds again."""
+    def run():
+        cols = ", ".join(f'"{c}"' for c in columns)
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        if not is_postgres():
+            db.execute_sql(f'CREATE {kind} IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+            return
+        invalid = db.execute_sql(
+            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace "
+            "AND NOT i.indisvalid", (name,)).fetchone()
+        if invalid:
+            db.execute_sql(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+        db.execute_sql(f'CREATE {kind} CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+    return run
+
+
+# The tables as the release before numbered steps shipped them. Frozen: a table added later
+# gets its own step, so that a database at step 1 learns of it.
+BASELINE_MODELS = [
+    models.Staff, models.Credential, models.UserSession, models.PendingChallenge,
+    models.ImportBatch, models.Resident, models.ResidentChange, models.SeiriNumber,
+    models.Institution, models.InstitutionChange, models.Screening, models.ScreeningChange,
+    models.ScreeningKeying, models.ScreeningDifference, models.QueueItem, models.AuditHead,
+    models.AuditEvent, models.LongLogonNotice, models.Inquiry, models.InquiryEntry,
+    models.DisclosureRequest, models.DisclosureEntry,
+]
+
+# Columns earlier releases added to shipped tables (create_tables never alters a table).
+BASELINE_ADDED_COLUMNS = [
+    ("resident", "use_suspended", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("long_logon_notice", "reply_by", "DATE"),
+]
+
+# Byte-order collation so that prefix ranges on kana keys use the B-tree index (PostgreSQL).
+BASELINE_C_COLLATED = [
+    ("resident", "kana_key", "VARCHAR(60)"),
+    ("resident", "name_key", "VARCHAR(60)"),
+    ("queue_item", "kana_key", "VARCHAR(60)"),
+]
+
+SQLITE_AUDIT_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event
+       BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event
+       BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
+]
+
+POSTGRES_AUDIT_FUNCTION = """CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
+       BEGIN RAISE EXCEPTION 'audit_event is append-only'; END; $$ LANGUAGE plpgsql"""
+POSTGRES_AUDIT_TRIGGER = """CREATE TRIGGER audit_event_append_only
+       BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_event
+       FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()"""
+
+
+def _collation(table: str, column: str) -> str | None:
+    row = db.execute_sql(
+        "SELECT co.collname FROM pg_attribute a "
+        "JOIN pg_class t ON t.oid = a.attrelid "
+        "LEFT JOIN pg_collation co ON co.oid = a.attcollation "
+        "WHERE t.relname = %s AND t.relnamespace = current_schema()::regnamespace "
+        "AND a.attname = %s AND NOT a.attisdropped", (table, column)).fetchone()
+    return row[0] if row else None
+
+
+def _baseline():
+    """Step 1: the schema of the last release before numbered steps. On a database that release
+    built, every part finds itself done and changes nothing (no ALTER COLUMN, no trigger)."""
+    _create_missing(BASELINE_MODELS)
+    for table, column, ddl in BASELINE_ADDED_COLUMNS:
+        add_columns(table, (column, ddl))()
+    if is_postgres():
+        for table, column, sql_type in BASELINE_C_COLLATED:
+            if _collation(table, column) != "C":
+                db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" '
+                               f'TYPE {sql_type} COLLATE "C"')
+        if not db.execute_sql("SELECT 1 FROM pg_proc WHERE proname = 'audit_event_append_only' "
+                              "AND pronamespace = current_schema()::regnamespace").fetchone():
+            db.execute_sql(POSTGRES_AUDIT_FUNCTION)
+        if not db.execute_sql("SELECT 1 FROM pg_trigger WHERE tgname = 'audit_event_append_only' "
+                              "AND tgrelid = 'audit_event'::regclass").fetchone():
+            db.execute_sql(POSTGRES_AUDIT_TRIGGER)
+    else:
+        for statement in SQLITE_AUDIT_TRIGGERS:
+            db.execute_sql(statement)
+
+
+def _old_marker() -> int:
+    """The version the one-row schema_info of releases before numbered steps recorded (0: none)."""
+    if not db.table_exists("schema_info"):
+        return 0
+    return db.execute_sql('SELECT MAX(version) FROM "schema_info"').fetchone()[0] or 0
+
+
+def _pending_results():
+    """判定保留 (issue 13): the column, and results stored before it exist keep their meaning under
+    the new name. Of the codes that give 判定保留, only lung 読影不能 (A) and sputum 材料不適 (A) /
+    再検査 (C) could be stored before (the others joined the code lists with it); those records
+    were 要精検 = 0 and were shown as 精検不要 — now they are 判定保留. A 要精検 record stays 要精検.
+    A database whose schema_info already said 2 had this done by the release that added it."""
+    add_columns("screening", ("pending", "BOOLEAN NOT NULL DEFAULT FALSE"))()
+    if _old_marker() >= 2:
+        return
+    pg = is_postgres()
+    grade, sputum = (("(items::jsonb ->> 'xray_grade')", "(items::jsonb ->> 'sputum_class')") if pg
+                     else ("json_extract(items, '$.xray_grade')", "json_extract(items, '$.sputum_class')"))
+    db.execute_sql(f"UPDATE screening SET pending = {'TRUE' if pg else '1'} "
+                   f"WHERE exam = 'lung' AND referral = {'FALSE' if pg else '0'} "
+                   f"AND ({grade} = 'A' OR {sputum} IN ('A', 'C'))")
+
+
+def _drop_old_marker():
+    """The one-row schema_info of releases before numbered steps: nothing reads it any more."""
+    if db.table_exists("schema_info"):
+        db.execute_sql('DROP TABLE "schema_info"')
+
+
+STEPS = [
+    Step(1, "baseline: the schema of the release before numbered steps", _baseline,
+         locks=("resident", "queue_item")),
+    Step(2, "screening.pending (判定保留) and its backfill", _pending_results, locks=("screening",)),
+    Step(3, "item extensions, 整理番号 counter, screening rules, invitations",
+         create_tables(models.ItemExtensionChange, models.SeiriCounter, models.ScreeningRuleSet,
+                       models.ScreeningRule, models.InvitationRun, models.Invitation,
+                       models.InvitationExclusion)),
+    Step(4, "drop schema_info (replaced by schema_migration)", _drop_old_marker),
+]
+
+assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), \
+    "schema steps must be numbered 1, 2, 3 … in order (renumber yours after a rebase)"
+SCHEMA_VERSION = STEPS[-1].version
+
+STEP_LOCK_TIMEOUT_MS = 500   # how long a step waits for a table lock before letting traffic pass
+STEP_LOCK_ATTEMPTS = 30      # then waits a little and tries again, this many times in all
+_MIGRATION_LOCK_KEY = 0x6B656E7368696E  # pg_advisory_lock key: one migrator at a time
+
+
+class SchemaBusy(Exception):
+    """A step could not get its locks while the system was busy; nothing of it was applied."""
+
+
+class SchemaTooNew(Exception):
+    """The database records steps this code does not know (an older release against a newer schema)."""
+
+
+def schema_version() -> int | None:
+    """The last step applied; 0 for a database made before numbered steps; None when empty.
+    Reads the catalogue and schema_migration only."""
+    if db.table_exists(SchemaMigration._meta.table_name):
+        return SchemaMigration.select(fn.MAX(SchemaMigration.version)).scalar() or 0
+    return 0 if db.table_exists(models.Staff._meta.table_name) else None
+
+
+def create_schema(progress: Callable[[str], None] | None = None, steps: list[Step] | None = None,
+                  lock_timeout_ms: int = STEP_LOCK_TIMEOUT_MS,
+                  lock_attempts: int = STEP_LOCK_ATTEMPTS) -> str:
+    """Bring the schema to the last step: "created" (empty database), "upgraded", or "current"
+    (nothing to do: only the version was read). `steps` is for tests; the app uses STEPS."""
+    steps = STEPS if steps is None else steps
+    say = progress or (lambda message: None)
+    latest = steps[-1].version
+    version = schema_version()
+    if version == latest:
+        return "current"
+    if version is not None and version > latest:
+        raise SchemaTooNew(f"the database is at step {version}; this code knows {latest}")
+    fresh = version is None
+    with _migration_lock():
+        SchemaMigration.create_table(safe=True)
+        done = schema_version() or 0  # another migrator may have finished meanwhile
+        for step in steps[done:]:
+            _apply(step, say, lock_timeout_ms, lock_attempts)
+    return "created" if fresh else "upgraded"
+
+
+class _migration_lock:
+    def __enter__(self):
+        if is_postgres():
+            db.execute_sql("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
+
+    def __exit__(self, *exc):
+        if is_postgres() and not db.is_closed():
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
+
+
+def _retryable_for_steps(exc: BaseException) -> str | None:
+    if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
+        return "lock timeout"
+    return retry_reason(exc)
+
+
+def _apply(step: Step, say, lock_timeout_ms: int, lock_attempts: int):
+    locks = f" (locks {', '.join(step.locks)} briefly)" if step.locks else ""
+    say(f"step {step.version}: {step.name}{locks}")
+    for attempt in range(1, lock_attempts + 1):
+        try:
+            _apply_once(step, lock_timeout_ms)
+            return
+        except DatabaseError as exc:
+            reason = _retryable_for_steps(exc)
+            if reason is None:
+                raise
+            if attempt == lock_attempts:
+                raise SchemaBusy(f"step {step.version} ({step.name}): {reason} on every one of "
+                                 f"{lock_attempts} attempts; nothing of it was applied — run "
+                                 f"init-db again when the system is quieter") from exc
+            say(f"step {step.version}: {reason}, letting traffic pass (attempt {attempt})")
+            time.sleep(random.uniform(0.05, 0.25) * min(attempt, 8))
+
+
+def _recorded(version: int) -> bool:
+    return SchemaMigration.select().where(SchemaMigration.version == version).exists()
+
+
+def _record(step: Step):
+    SchemaMigration.create(version=step.version, name=step.name[:200],
+                           applied_at=datetime.now(timezone.utc).replace(tzinfo=None))
+
+
+def _apply_once(step: Step, lock_timeout_ms: int):
+    pg = is_postgres()
+    if step.transaction:
+        with db.atomic():
+            if pg:
+                db.execute_sql(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+            if _recorded(step.version):
+                return
+            step.run()
+            _record(step)
+        return
+    if _recorded(step.version):
+        return
+    if pg:
+        db.execute_sql(f"SET lock_timeout = {int(lock_timeout_ms)}")
+    try:
+        step.run()
+    finally:
+        if pg and not db.is_closed():
+            db.execute_sql("RESET lock_timeout")
+    with db.atomic():
+        if not _recorded(step.version):
+            _record(step)

@@ -47,10 +47,12 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
-class SchemaInfo(BaseModel):
-    """One row: the schema version init-db last brought the database to."""
+class SchemaMigration(BaseModel):
+    """One row per numbered schema step applied to this database (database.STEPS)."""
 
-    version = IntegerField()
+    version = IntegerField(primary_key=True)
+    name = CharField(max_length=200)
+    applied_at = DateTimeField()
 
 
 # --- staff, credentials, sessions -------------------------------------------------------------
@@ -590,7 +592,7 @@ class DisclosureEntry(BaseModel):
 
 
 ALL_MODELS = [
-    SchemaInfo, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
+    SchemaMigration, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
