@@ -398,8 +398,12 @@ def _baseline():
                               "AND tgrelid = 'audit_event'::regclass").fetchone():
             db.execute_sql(POSTGRES_AUDIT_TRIGGER)
     else:
-        for statement in SQLITE_AUDIT_TRIGGERS:
-            db.execute_sql(statement)
+        present = {row[0] for row in db.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
+        for name, statement in zip(("audit_event_no_update", "audit_event_no_delete"),
+                                   SQLITE_AUDIT_TRIGGERS):
+            if name not in present:
+                db.execute_sql(statement)
 
 
 def _old_marker() -> int:

@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 
+import database
 import models
 from kenshin import audit
 from kenshin.access import sessions
@@ -216,8 +217,42 @@ def _close(exc):
         models.db.close()
 
 
+BUSY_MESSAGE = ("ただいま処理が混み合っているため、操作を完了できませんでした。"
+                "少し時間をおいて、画面を開き直してからもう一度操作してください。")
+
+
+def _retrying(full_dispatch_request):
+    """The request is the unit of work: when the database picks it as a deadlock victim, refuses
+    it for a serialization conflict, or stays locked (SQLite), the whole request — gate, view,
+    its audit event — runs again, a few times with jitter; then a 503 page, never a bare 500.
+    It is not run again once an audit event of the failed run has committed (that would leave
+    two): that request answers 503 too."""
+    def dispatch():
+        committed = audit.committed_events()
+
+        def before_retry(reason, attempt):
+            current_app.logger.warning("request %s %s: %s; running it again (attempt %d)",
+                                       request.method, request.endpoint, reason, attempt + 1)
+            for upload in request.files.values():  # the failed run may have read the file
+                upload.stream.seek(0)
+
+        try:
+            return database.run_retrying(
+                full_dispatch_request, before_retry=before_retry,
+                safe_to_repeat=lambda: audit.committed_events() == committed)
+        except database.Busy as exc:
+            current_app.logger.error("request %s %s: %s; answered 503", request.method,
+                                     request.endpoint, exc)
+            response = make_response(render_template("error.html", code=503,
+                                                      message=BUSY_MESSAGE), 503)
+            response.headers["Retry-After"] = "5"
+            return current_app.finalize_request(response)
+    return dispatch
+
+
 def init_app(app):
-    """Install the gate, the headers and the connection handling on the app."""
+    """Install the gate, the headers, the connection handling and the retry on the app."""
+    app.full_dispatch_request = _retrying(app.full_dispatch_request)
     app.before_request(_connect)
     app.before_request(_gate)
     app.after_request(_headers)

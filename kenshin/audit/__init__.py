@@ -9,6 +9,7 @@ from .chain import (  # noqa: F401 - re-exported: the package's own API
     HEAD_ID,
     Actor,
     VerifyResult,
+    committed_events,
     configure,
     daily_heads,
     record,

@@ -11,6 +11,7 @@ import getpass
 import hmac
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
@@ -194,6 +195,7 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
     details = _clean_details(details)
     next_sql, insert_sql, hash_sql, returning = _sql()
     with db.atomic():
+        db.after_commit(_count_committed)
         head_seq, prev = _next_head(next_sql)
         at = now_utc()
         payload = _canonical(head_seq, at, staff_id, label, role, terminal, action, resident_id,
@@ -208,6 +210,20 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
             db.execute_sql(hash_sql, (digest,))
     return AuditEvent(id=event_id, **dict(zip(_INSERT_COLUMNS, values[:11])), details=details,
                       prev_hash=prev, hash=digest)
+
+
+_committed = threading.local()
+
+
+def _count_committed():
+    _committed.events = committed_events() + 1
+
+
+def committed_events() -> int:
+    """How many events this thread has recorded whose transaction committed. A retry of a unit
+    of work compares it before and after: a changed count means the failed run left an event,
+    and running it again would leave a second one."""
+    return getattr(_committed, "events", 0)
 
 
 # --- verification ------------------------------------------------------------------------------

@@ -1,0 +1,385 @@
+"""Numbered schema steps: a database from the previous release is adopted without DDL it does not
+need, a current schema is only read, steps stay out of the way of live traffic."""
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+
+import database
+import models
+from app import create_app
+from kenshin import audit
+
+from .conftest import BASE_CONFIG, POSTGRES_URL, _skip_or_fail
+from .screening_helpers import make_resident
+
+FIXTURES = Path(__file__).parent / "fixtures" / "release_0ab0f08"
+REPO = Path(__file__).resolve().parent.parent
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+@contextmanager
+def _postgres_database():
+    """A throwaway PostgreSQL database (URL), dropped afterwards."""
+    try:
+        import psycopg2
+        admin = psycopg2.connect(POSTGRES_URL, connect_timeout=5)
+    except Exception as exc:  # noqa: BLE001 - no PostgreSQL here
+        _skip_or_fail(f"cannot connect to {POSTGRES_URL}: {exc}")
+    admin.autocommit = True
+    name = f"kenshin_mig_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
+    try:
+        yield urlunparse(urlparse(POSTGRES_URL)._replace(path="/" + name))
+    finally:
+        if models.db.obj is not None and not models.db.is_closed():
+            models.db.close()
+        if hasattr(models.db.obj, "close_all"):
+            models.db.obj.close_all()
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@contextmanager
+def _database(kind, tmp_path, name):
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path}/{name}.db"
+    else:
+        with _postgres_database() as url:
+            yield url
+
+
+def _load_previous_release(kind, url):
+    """Fill an empty database with the dump of what the release before steps left behind."""
+    script = (FIXTURES / f"{kind}.sql").read_text(encoding="utf-8")
+    if kind == "sqlite":
+        conn = sqlite3.connect(url[len("sqlite:///"):])
+        conn.executescript(script)
+        conn.close()
+        return
+    import psycopg2
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(script)
+    conn.close()
+
+
+@contextmanager
+def _app_on(url):
+    application = create_app(dict(BASE_CONFIG, DATABASE_URL=url))
+    with application.app_context():
+        yield application
+    if not models.db.is_closed():
+        models.db.close()
+
+
+class _Statements(logging.Handler):
+    """Every statement peewee sends while installed."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.sql = []
+
+    def emit(self, record):
+        message = record.msg
+        self.sql.append(message[0] if isinstance(message, tuple) else str(message))
+
+
+@contextmanager
+def _statements():
+    logger = logging.getLogger("peewee")
+    handler, level = _Statements(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler.sql
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _snapshot() -> dict:
+    """Tables with their columns, indexes, foreign keys and triggers, as the database reports them."""
+    shape = {}
+    pg = database.is_postgres()
+    for table in sorted(models.db.get_tables()):
+        columns = [(c.name, c.data_type.lower(), c.null, c.primary_key)
+                   for c in models.db.get_columns(table)]
+        if pg:
+            collations = dict(models.db.execute_sql(
+                "SELECT column_name, collation_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s", (table,)).fetchall())
+            columns = [c + (collations.get(c[0]),) for c in columns]
+        indexes = sorted((i.name, tuple(i.columns), i.unique) for i in models.db.get_indexes(table))
+        keys = sorted((k.column, k.dest_table, k.dest_column)
+                      for k in models.db.get_foreign_keys(table))
+        shape[table] = (sorted(columns), indexes, keys)
+    if pg:
+        shape["triggers"] = sorted(r[0] for r in models.db.execute_sql(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal").fetchall())
+    else:
+        shape["triggers"] = sorted(r[0] for r in models.db.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall())
+    return shape
+
+
+def _is_read(sql: str) -> bool:
+    """A query that reads (SQLite reports tables through PRAGMA table_info and the like)."""
+    sql = sql.lstrip().upper()
+    return sql.startswith("SELECT") or (sql.startswith("PRAGMA") and "=" not in sql)
+
+
+# --- the previous release's database -----------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_database_from_the_previous_release_is_adopted_without_ddl(kind, tmp_path):
+    with _database(kind, tmp_path, "fresh") as fresh_url:
+        with _app_on(fresh_url):
+            assert database.create_schema() == "created"
+            fresh = _snapshot()
+
+    with _database(kind, tmp_path, "old") as old_url:
+        _load_previous_release(kind, old_url)
+        with _app_on(old_url):
+            assert database.schema_version() == 0  # tables, but no recorded steps
+            with _statements() as sql:
+                assert database.create_schema() == "upgraded"
+            # Everything was there already: no ALTER (the old create_schema re-ran three
+            # ALTER COLUMN … COLLATE "C" on every start), no CREATE INDEX, no trigger.
+            ddl = [s for s in sql if not _is_read(s) and "schema_migration" not in s
+                   and not s.startswith("SET LOCAL lock_timeout")]
+            assert ddl == ['DROP TABLE "schema_info"'], ddl
+            assert database.schema_version() == database.SCHEMA_VERSION
+            assert _snapshot() == fresh
+
+            # The data survived, and the audit chain still verifies with the old events.
+            assert models.Resident.select().count() == 12
+            assert models.Staff.get(models.Staff.login_id == "clerk1").name == "検診 太郎"
+            assert models.Screening.select().count() == 3
+            assert audit.verify().ok
+            person = make_resident(atena_no="000000099999")
+            assert models.Resident.get_by_id(person.id).use_suspended is False
+
+            with _statements() as sql:
+                assert database.create_schema() == "current"
+            assert sql and all(_is_read(s) for s in sql), sql
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_an_older_database_gets_the_columns_and_collation_it_lacks(kind, tmp_path):
+    with _database(kind, tmp_path, "older") as url:
+        _load_previous_release(kind, url)
+        with _app_on(url):
+            # A release before 利用停止 and the reply-by date, and (PostgreSQL) before "C" keys.
+            models.db.execute_sql('ALTER TABLE "resident" DROP COLUMN "use_suspended"')
+            models.db.execute_sql('ALTER TABLE "long_logon_notice" DROP COLUMN "reply_by"')
+            if kind == "postgres":
+                models.db.execute_sql('ALTER TABLE resident ALTER COLUMN kana_key '
+                                      'TYPE VARCHAR(60) COLLATE "default"')
+            progress = []
+            assert database.create_schema(progress=progress.append) == "upgraded"
+            assert progress == ["step 1: baseline: the schema of the release before numbered "
+                                "steps (locks resident, queue_item briefly)"]
+            assert "use_suspended" in {c.name for c in models.db.get_columns("resident")}
+            assert "reply_by" in {c.name for c in models.db.get_columns("long_logon_notice")}
+            if kind == "postgres":
+                assert database._collation("resident", "kana_key") == "C"
+            assert models.Resident.select().where(~models.Resident.use_suspended).count() == 12
+
+
+def test_every_model_gets_its_table_and_columns_from_the_steps(app, db):
+    """A model added to ALL_MODELS without a step that creates it fails here."""
+    tables = set(db.get_tables())
+    for model in models.ALL_MODELS:
+        name = model._meta.table_name
+        assert name in tables, (f"{model.__name__} is in models.ALL_MODELS but no step in "
+                                f"database.STEPS creates it: append Step(N, ..., create_tables("
+                                f"models.{model.__name__}))")
+        have = {c.name for c in db.get_columns(name)}
+        missing = {f.column_name for f in model._meta.sorted_fields} - have
+        assert not missing, f"{name} lacks {missing}: append an add_columns(...) step"
+    assert database.schema_version() == database.SCHEMA_VERSION
+    assert [r.version for r in models.SchemaMigration.select()] == [
+        s.version for s in database.STEPS]
+
+
+def test_a_database_newer_than_the_code_is_refused(app, db, runner):
+    models.SchemaMigration.create(version=database.SCHEMA_VERSION + 1, name="from the future",
+                                  applied_at=models.SchemaMigration.select().get().applied_at)
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 1
+    assert f"the database is at step {database.SCHEMA_VERSION + 1}" in result.output
+    models.SchemaMigration.delete().where(
+        models.SchemaMigration.version > database.SCHEMA_VERSION).execute()
+
+
+# --- init-db on a current schema ----------------------------------------------------------------
+
+def test_init_db_on_a_current_schema_only_reads_the_version(app, db, runner):
+    with _statements() as sql:
+        result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"schema current (version {database.SCHEMA_VERSION})"
+    assert sql and all(_is_read(s) for s in sql), sql
+    tables_read = {t for t in (m._meta.table_name for m in models.ALL_MODELS)
+                   if any(f'"{t}"' in s for s in sql)}
+    assert tables_read == {"schema_migration"}
+
+
+def test_init_db_takes_no_table_lock_on_a_current_postgres_database(postgres_url):
+    """Another session holds every table of the application in ACCESS EXCLUSIVE mode (and
+    schema_migration in EXCLUSIVE mode, which still lets it be read); init-db, run as the real
+    command with a lock_timeout, must finish: it needs no lock on any of them but reading the
+    version. Had it asked for any other lock, it would have failed with a lock timeout."""
+    import psycopg2
+
+    holder = psycopg2.connect(postgres_url)
+    try:
+        with holder.cursor() as cur:
+            others = [m._meta.table_name for m in models.ALL_MODELS
+                      if m is not models.SchemaMigration]
+            cur.execute("LOCK TABLE " + ", ".join(f'"{t}"' for t in others)
+                        + " IN ACCESS EXCLUSIVE MODE")
+            cur.execute('LOCK TABLE "schema_migration" IN EXCLUSIVE MODE')
+            env = dict(os.environ, PYTHONPATH=str(REPO), KENSHIN_DATABASE_URL=postgres_url,
+                       KENSHIN_AUDIT_KEY="test-audit-key", KENSHIN_SECRET_KEY="test-secret-key",
+                       PGOPTIONS="-c lock_timeout=5000", PGAPPNAME="kenshin-init-db-test")
+            done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "init-db"],
+                                  cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.strip() == f"schema current (version {database.SCHEMA_VERSION})"
+            cur.execute("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                        "WHERE a.application_name = 'kenshin-init-db-test'")
+            assert cur.fetchone()[0] == 0  # and nothing left behind
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+# --- steps under traffic ----------------------------------------------------------------------
+
+def _writers(app, stop, errors, count=4):
+    """Threads that keep changing residents and recording audit events, like clerks would."""
+    def work(n):
+        try:
+            with app.app_context():
+                person = models.Resident.get(models.Resident.atena_no == f"0000000010{n:02d}")
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    with models.db.atomic():
+                        (models.Resident.update(address=f"千葉県千葉市中央区{i}")
+                         .where(models.Resident.id == person.id).execute())
+                        audit.record("resident.test_write", audit.Actor.system("pytest"),
+                                     resident=person.id, object_type="resident",
+                                     object_id=person.id)
+                    models.db.close()
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(count)]
+    return threads
+
+
+def _wait_for_writes(minimum):
+    import time
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        count = (models.AuditEvent.select()
+                 .where(models.AuditEvent.action == "resident.test_write").count())
+        if count >= minimum:
+            return count
+        time.sleep(0.01)
+    raise AssertionError("the writers made no progress")
+
+
+def test_init_db_runs_again_and_again_while_clerks_write(app, db, runner):
+    for n in range(4):
+        make_resident(atena_no=f"0000000010{n:02d}")
+    db.close()
+    stop, errors = threading.Event(), []
+    threads = _writers(app, stop, errors)
+    for thread in threads:
+        thread.start()
+    try:
+        _wait_for_writes(4)
+        outputs = []
+        for _ in range(25):
+            result = runner.invoke(args=["init-db"])
+            outputs.append((result.exit_code, result.output.strip()))
+        written = _wait_for_writes(8)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors
+    assert set(outputs) == {(0, f"schema current (version {database.SCHEMA_VERSION})")}
+    assert written >= 8 and audit.verify().ok
+
+
+def test_a_step_that_locks_a_busy_table_waits_its_turn_and_the_writers_see_no_error(app, db):
+    """A new step adding a column to resident while four writers keep updating residents: it
+    waits at most a short lock_timeout at a time (not queueing the clerks behind it), retries,
+    and lands; no writer sees an error."""
+    for n in range(4):
+        make_resident(atena_no=f"0000000010{n:02d}")
+    db.close()
+    extra = database.Step(database.SCHEMA_VERSION + 1, "test: resident.note_for_test",
+                          database.add_columns("resident", ("note_for_test", "TEXT")),
+                          locks=("resident",))
+    stop, errors = threading.Event(), []
+    threads = _writers(app, stop, errors)
+    for thread in threads:
+        thread.start()
+    progress = []
+    try:
+        _wait_for_writes(4)
+        outcome = database.create_schema(progress=progress.append,
+                                          steps=database.STEPS + [extra], lock_timeout_ms=50)
+        _wait_for_writes(8)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        try:
+            assert not errors, errors
+            assert outcome == "upgraded"
+            assert progress[0].startswith(f"step {extra.version}: test: resident.note_for_test "
+                                          "(locks resident briefly)")
+            assert "note_for_test" in {c.name for c in db.get_columns("resident")}
+            assert database.schema_version() == extra.version
+        finally:  # the shared PostgreSQL database goes back to the real schema
+            if "note_for_test" in {c.name for c in db.get_columns("resident")}:
+                db.execute_sql('ALTER TABLE "resident" DROP COLUMN "note_for_test"')
+            models.SchemaMigration.delete().where(
+                models.SchemaMigration.version == extra.version).execute()
+
+
+def test_an_index_step_builds_concurrently_outside_a_transaction(app, db):
+    """CREATE INDEX CONCURRENTLY refuses to run in a transaction: the step runs without one."""
+    make_resident()
+    extra = database.Step(database.SCHEMA_VERSION + 1, "test: index resident(postal_code)",
+                          database.build_index("resident", "resident_postal_code_test",
+                                               ["postal_code"]), transaction=False)
+    try:
+        with _statements() as sql:
+            assert database.create_schema(steps=database.STEPS + [extra]) == "upgraded"
+        assert "resident_postal_code_test" in {i.name for i in db.get_indexes("resident")}
+        if app.db_kind == "postgres":
+            assert any("CREATE INDEX CONCURRENTLY" in s for s in sql)
+        assert database.create_schema(steps=database.STEPS + [extra]) == "current"
+    finally:
+        db.execute_sql('DROP INDEX IF EXISTS "resident_postal_code_test"')
+        models.SchemaMigration.delete().where(
+            models.SchemaMigration.version == extra.version).execute()
