@@ -172,28 +172,28 @@ COLUMNS = ("atena_no", "name", "name_kana", "kana_key", "name_key", "sex", "birt
 
 def stored_rows(url: str) -> list[tuple]:
     """The rows the import stored, in the plain types a driver takes (dates as ISO text)."""
-    database = database.bind(url)
-    cursor = database.execute_sql(f"SELECT {', '.join(COLUMNS)} FROM resident ORDER BY id")
+    bound = database.bind(url)
+    cursor = bound.execute_sql(f"SELECT {', '.join(COLUMNS)} FROM resident ORDER BY id")
     rows = [tuple(v.isoformat() if hasattr(v, "isoformat") and not isinstance(v, str) else v
                   for v in row) for row in cursor]
-    database.close()
+    bound.close()
     return [row[:-1] + (str(row[-1]).replace("T", " "),) for row in rows]
 
 
 def raw_insert(url: str, rows: list[tuple]) -> float:
     """One executemany of every row into the empty resident table, in one transaction."""
-    database = database.bind(url)
+    bound = database.bind(url)
     database.create_schema()
-    database.close()
-    database.connect()
+    bound.close()
+    bound.connect()
     placeholder = "?" if url.startswith("sqlite") else "%s"
     sql = (f"INSERT INTO resident ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join([placeholder] * len(COLUMNS))})")
     started = time.perf_counter()
-    with database.atomic():
-        database.cursor().executemany(sql, rows)
+    with bound.atomic():
+        bound.cursor().executemany(sql, rows)
     seconds = time.perf_counter() - started
-    database.close()
+    bound.close()
     return seconds
 
 

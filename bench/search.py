@@ -61,10 +61,9 @@ def build_or_reuse(url: str, n: int, seed: int) -> None:
 
     if url.startswith("postgres"):
         _ensure_postgres_database(url)
-    database = database.bind(url)
+    bound = database.bind(url)
     audit.configure(AUDIT_KEY)  # the key the app below uses: one chain
-    if not database.table_exists("resident"):
-        database.create_schema()
+    database.create_schema()  # what init-db runs: only reads the version when current
     have = models.Resident.select().count()
     if have == 0:
         started = time.perf_counter()
@@ -78,8 +77,8 @@ def build_or_reuse(url: str, n: int, seed: int) -> None:
     if not models.SeiriNumber.select().exists():
         _issue_seiri_numbers(seed)
     if database.is_postgres():
-        database.execute_sql("ANALYZE")
-    database.close()
+        bound.execute_sql("ANALYZE")
+    bound.close()
 
 
 def _issue_seiri_numbers(seed: int) -> None:
