@@ -468,7 +468,9 @@ def schema_version() -> int | None:
     """The last step applied; 0 for a database made before numbered steps; None when empty.
     Reads the catalogue and schema_migration only."""
     if db.table_exists(SchemaMigration._meta.table_name):
-        return SchemaMigration.select(fn.MAX(SchemaMigration.version)).scalar() or 0
+        version = SchemaMigration.select(fn.MAX(SchemaMigration.version)).scalar()
+        if version:
+            return version
     return 0 if db.table_exists(models.Staff._meta.table_name) else None
 
 
