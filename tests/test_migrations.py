@@ -19,7 +19,7 @@ from app import create_app
 from kenshin import audit
 
 from .conftest import BASE_CONFIG, POSTGRES_URL, _skip_or_fail
-from .screening_helpers import make_resident
+from .factories import make_resident
 
 FIXTURES = Path(__file__).parent / "fixtures" / "release_0ab0f08"
 REPO = Path(__file__).resolve().parent.parent

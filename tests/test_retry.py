@@ -63,7 +63,7 @@ def _sqlite_holder(app):
 def test_a_real_serialization_failure_is_retryable(app, db):
     import psycopg2
 
-    from .screening_helpers import make_resident
+    from .factories import make_resident
 
     person = make_resident()
     other = psycopg2.connect(app.config["DATABASE_URL"])
