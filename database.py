@@ -419,10 +419,12 @@ def _pending_results():
     再検査 (C) could be stored before (the others joined the code lists with it); those records
     were 要精検 = 0 and were shown as 精検不要 — now they are 判定保留. A 要精検 record stays 要精検.
     A database whose schema_info already said 2 had this done by the release that added it."""
-    add_columns("screening", ("pending", "BOOLEAN NOT NULL DEFAULT FALSE"))()
+    pg = is_postgres()
+    # The type peewee's BooleanField creates on each database, so the shape matches a fresh one.
+    add_columns("screening", ("pending", "BOOLEAN NOT NULL DEFAULT FALSE" if pg
+                              else "INTEGER NOT NULL DEFAULT 0"))()
     if _old_marker() >= 2:
         return
-    pg = is_postgres()
     grade, sputum = (("(items::jsonb ->> 'xray_grade')", "(items::jsonb ->> 'sputum_class')") if pg
                      else ("json_extract(items, '$.xray_grade')", "json_extract(items, '$.sputum_class')"))
     db.execute_sql(f"UPDATE screening SET pending = {'TRUE' if pg else '1'} "

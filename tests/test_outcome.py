@@ -83,13 +83,13 @@ def test_schema_2_turns_stored_unreadable_lung_results_into_pending(db):
     c = _record(woman, "lung", {**LUNG, "sputum_class": "C"}, "2025-06-03")
     e = _record(woman, "lung", {**LUNG, "xray_grade": "E2", "sputum_class": "A"}, "2025-06-04")
     b = _record(woman, "lung", LUNG, "2025-06-05")
-    # as a schema-1 database held them: 要精検 = 0 and nothing else
+    # as a database at step 1 (before 判定保留) held them: 要精検 = 0 and nothing else
     models.Screening.update(pending=False).execute()
-    models.SchemaInfo.update(version=1).execute()
+    models.SchemaMigration.delete().where(models.SchemaMigration.version > 1).execute()
     assert database.create_schema() == "upgraded"
     stored = {s.id: (s.referral, s.pending) for s in models.Screening.select()}
     assert stored == {a.id: (False, True), c.id: (False, True), e.id: (True, False), b.id: (False, False)}
-    assert models.SchemaInfo.get().version == database.SCHEMA_VERSION
+    assert database.schema_version() == database.SCHEMA_VERSION
     assert database.create_schema() == "current"
 
 
