@@ -12,10 +12,10 @@ no DDL, no lock beyond reading that one table; it says "current". docs/MIGRATION
 ADDING TO THE SCHEMA (a new table, column or index) — append ONE step, never edit a shipped one:
 
     STEPS = [
-        Step(1, "baseline: ...", _baseline, locks=(...)),
-        Step(2, "invitations", create_tables(models.Invitation, models.InvitationLine)),
-        Step(3, "resident.moved_out_on", add_columns("resident", ("moved_out_on", "DATE"))),
-        Step(4, "index resident(moved_out_on)",
+        ...                                   # steps 1-4 as they are
+        Step(5, "reminders", create_tables(models.Reminder, models.ReminderLine)),
+        Step(6, "resident.moved_out_on", add_columns("resident", ("moved_out_on", "DATE"))),
+        Step(7, "index resident(moved_out_on)",
              build_index("resident", "resident_moved_out_on", ["moved_out_on"]), transaction=False),
     ]
 
