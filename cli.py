@@ -1,7 +1,7 @@
 """The command line: `flask --app app <command>`, each command wired to one domain function.
 
     init-db | demo-data | create-user | first-admin | reset-user | audit-verify | audit-heads
-    import-residents | import-institutions | import-results
+    import-residents | import-institutions | import-results | import-fhir
     rules show | invitations extract | invitations remind | invitations export
 """
 import os
@@ -22,7 +22,7 @@ def register_cli(app):
     """Wire the command-line commands to domain functions."""
     for command in (init_db, demo_data, create_user, first_admin, reset_user, audit_verify,
                     audit_heads, import_residents, import_institutions, import_results,
-                    rules_group, invitations_group):
+                    import_fhir, rules_group, invitations_group):
         app.cli.add_command(command)
 
 
@@ -186,6 +186,25 @@ import_results = _import_command(
     "import-results",
     "Import a screening results file (検診結果ファイル): matching, queue, duplicates, FORMATS.md.",
     result_import.ACTION, result_import.run)
+
+
+@click.command("import-fhir")
+@click.argument("paths", nargs=-1, required=True)
+def import_fhir(paths):
+    """Import clinic results as IG FHIR bundles (files, folders, .zip): one set, all or nothing."""
+    from kenshin.fhir import importer
+
+    _ensure_schema()
+    actor = audit.Actor.system()
+    try:
+        bundles = importer.collect(list(paths))
+    except csvimport.CannotOpen as exc:
+        csvimport.record_unreadable(importer.ACTION, ", ".join(os.path.basename(p) for p in paths)[:200],
+                                    exc.reason, actor)
+        _fail(f"import-fhir: {exc.reason}", 2)
+    if not bundles:
+        _fail("import-fhir: バンドル（.json）がありません", 2)
+    _import_outcome(importer.run(bundles, actor))
 
 
 def _import_outcome(result):

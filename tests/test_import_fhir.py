@@ -1,0 +1,199 @@
+"""`flask --app app import-fhir PATH [PATH ...]` as FORMATS.md "Clinic results as FHIR documents" says."""
+import copy
+import io
+import json
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+import models
+from kenshin.fhir import ig, importer, mapping
+from kenshin.screening import catalogue
+
+from .screening_helpers import make_institution, make_resident
+
+REF = Path("/work/shared/reference/emunicipal-checkup-ig")
+SAMPLE_INSTITUTION = "1311234567"
+LUNG = json.loads((REF / "example-lung.json").read_text(encoding="utf-8"))
+CERVICAL = json.loads((REF / "example-cervical.json").read_text(encoding="utf-8"))
+ATENA = "000000034567"
+# The 判定不能 codes FORMATS.md "Judgement outcome" adds to the catalogue (lung A, sputum A,
+# mammography N, fobt undetermined, CPI 9/X): mapped already; checked strictly once they exist.
+JUDGEMENT_CODES_AWAITED = {"A", "N", "undetermined", "9", "X"}
+
+
+def write(tmp_path, bundle, name="bundle.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(bundle, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def run(runner, *paths):
+    return runner.invoke(args=["import-fhir", *paths])
+
+
+def entry_index(bundle, jlac10):
+    for i, entry in enumerate(bundle["entry"]):
+        codings = entry["resource"].get("code", {}).get("coding", [])
+        if any(c.get("code") == jlac10 for c in codings):
+            return i
+    raise KeyError(jlac10)
+
+
+def observation(bundle, jlac10):
+    return bundle["entry"][entry_index(bundle, jlac10)]["resource"]
+
+
+def with_city_id(bundle, atena=ATENA):
+    bundle = copy.deepcopy(bundle)
+    bundle["entry"][1]["resource"]["identifier"].append({"system": mapping.ATENA_SYSTEM, "value": atena})
+    return bundle
+
+
+def fixed_lung():
+    """The lung sample with its slips mended (display of the symptoms code) and a grade the
+    catalogue can take (IG B) and the kana text agreeing with its family part, carrying the person's 宛名番号."""
+    bundle = with_city_id(LUNG)
+    observation(bundle, "9P501000000000011")["valueCodeableConcept"]["coding"][0]["display"] = "あり"
+    grade = observation(bundle, "9P502000000000011")["valueCodeableConcept"]["coding"][0]
+    grade.update(code="1", display="Ｂ（異常所見を認めない）")
+    bundle["entry"][1]["resource"]["name"][1]["text"] = "ケンシン　タロウ"  # the text said ケイシン
+    return bundle
+
+
+@pytest.fixture
+def people(db):
+    make_institution(SAMPLE_INSTITUTION, "厚生労働省第一病院")
+    taro = make_resident(atena_no=ATENA, name="健診 太郎", kana="ケンシン タロウ", sex=1, birth=date(1955, 5, 4))
+    hanako = make_resident(atena_no="000000045678", name="健診 花子", kana="ケンシン ハナコ", sex=2,
+                           birth=date(1975, 8, 7))
+    return taro, hanako
+
+
+def test_the_two_samples_wait_in_the_queue_with_their_items(people, runner, tmp_path):
+    result = run(runner, str(REF / "example-lung.json"), str(REF / "example-cervical.json"))
+    assert result.exit_code == 0, result.output
+    # lung: the screening and (category 3 with a 精密検査 result) the followup; cervical: one
+    assert result.output.strip().startswith("recorded=0 queued=3 duplicates=0")
+    items = {(q.exam, q.target): q for q in models.QueueItem.select()}
+    lung = items[("lung", "")]
+    assert lung.raw["items"]["sputum_class"] == "D"
+    assert lung.raw["items"]["referral"] == "1"
+    assert lung.raw["items"]["other_findings"] == "特記事項無し"
+    assert "entry[22].resource.valueCodeableConcept.coding[0].display" in lung.reason
+    assert lung.raw["institution_code"] == SAMPLE_INSTITUTION
+    assert lung.exam_date == date(2021, 10, 1)
+    assert ("followup", "lung") in items
+    cervical = items[("cervical", "")]
+    assert cervical.raw["items"] == {"symptoms": "1", "referral": "0"}
+    assert "display" in cervical.reason
+    assert models.Screening.select().count() == 0
+    # again: nothing new
+    again = run(runner, str(REF / "example-lung.json"), str(REF / "example-cervical.json"))
+    assert again.output.strip().startswith("recorded=0 queued=0 duplicates=3"), again.output
+
+
+def test_left_out_counts_the_items_beyond_the_assessment(people, runner, tmp_path):
+    result = run(runner, write(tmp_path, fixed_lung()))
+    assert result.exit_code == 0, result.output
+    # stored: symptoms, grade, sputum, referral, other findings; the rest of the 15 IG items
+    # (history, smoking index, X-ray findings, sputum date and findings, 偶発症 ×2, 精検 result,
+    # 精検 findings) are left out
+    assert result.output.strip() == "recorded=2 queued=0 duplicates=0 left_out=9"
+    lung = models.Screening.get(models.Screening.exam == "lung")
+    assert lung.items == {"symptoms": "1", "xray_grade": "B", "sputum_class": "D", "referral": "1",
+                          "other_findings": "特記事項無し"}
+    assert lung.referral is True
+    followup = models.Screening.get(models.Screening.exam == "followup")
+    assert followup.target == "lung" and followup.resident_id == people[0].id
+
+
+def test_kana_and_birth_alone_only_queue(people, runner, tmp_path):
+    bundle = fixed_lung()
+    bundle["entry"][1]["resource"]["identifier"] = bundle["entry"][1]["resource"]["identifier"][:1]
+    result = run(runner, write(tmp_path, bundle))
+    assert result.output.strip().startswith("recorded=0 queued=2"), result.output
+
+
+@pytest.mark.parametrize("edit, where, says", [
+    (lambda b: observation(b, "9P502000000000011")["valueCodeableConcept"]["coding"][0].update(
+        system="urn:oid:1.2.392.100495.100.2101"),
+     "entry[9].resource.valueCodeableConcept.coding[0].system", "コード体系"),
+    (lambda b: observation(b, "9P502000000000011")["valueCodeableConcept"]["coding"][0].update(code="7"),
+     "entry[9].resource.valueCodeableConcept.coding[0].code", "コード表"),
+    (lambda b: observation(b, "9P502000000000011")["code"]["coding"][0].update(code="9P599000000000011"),
+     "entry[9].resource.code.coding[0].code", "JLAC10"),
+    (lambda b: observation(b, "9P502000000000011").update(status="preliminary"),
+     "entry[9].resource.status", "final"),
+    (lambda b: b["entry"][8]["resource"].update(status="preliminary"),
+     "entry[8].resource.status", "final"),
+    (lambda b: b["entry"][4]["resource"]["identifier"][0].update(value="9999999999"),
+     "entry[4].resource.identifier[0].value", "登録されていない医療機関"),
+    (lambda b: b.update(type="collection"), "type", "Bundle"),
+    (lambda b: b["entry"][0]["resource"]["category"][0]["coding"][0].update(code="59"),
+     "entry[0].resource.category[0].coding[0].code", "報告区分"),
+])
+def test_refusals_name_the_entry(people, runner, tmp_path, edit, where, says):
+    bundle = fixed_lung()
+    edit(bundle)
+    result = run(runner, write(tmp_path, bundle, "bad.json"), write(tmp_path, CERVICAL, "ok.json"))
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert line.startswith(f"bad.json, {where}: "), line
+    assert says in line
+    assert models.Screening.select().count() == 0 and models.QueueItem.select().count() == 0
+    event = models.AuditEvent.select().where(models.AuditEvent.action == "import.fhir").get()
+    assert event.outcome == "rejected"
+
+
+def test_a_women_only_exam_for_a_man_is_refused(people, runner, tmp_path):
+    bundle = copy.deepcopy(CERVICAL)
+    bundle["entry"][1]["resource"]["gender"] = "male"
+    result = run(runner, write(tmp_path, bundle, "man.json"))
+    assert result.exit_code == 1
+    assert result.output.startswith("man.json, entry[1].resource.gender: ")
+
+
+def test_not_a_document(people, runner, tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("{not json", encoding="utf-8")
+    result = run(runner, str(path))
+    assert result.exit_code == 1 and result.output.startswith("x.json, -: ")
+
+
+def test_a_zip_and_a_folder_are_one_set(people, runner, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.json", json.dumps(fixed_lung(), ensure_ascii=False))
+    (folder / "set.zip").write_bytes(buffer.getvalue())
+    (folder / "b.json").write_text(json.dumps(CERVICAL, ensure_ascii=False), encoding="utf-8")
+    result = run(runner, str(folder))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().startswith("recorded=2 queued=1 duplicates=0")
+
+
+def test_every_code_of_the_catalogue_maps():
+    """Every catalogue code of every item the IG carries is reachable from an IG code or written
+    beside one (COVERS), and every stored JLAC10 code is the IG's."""
+    for code, stored in mapping.STORED.items():
+        assert code in ig.ITEMS
+        for exam in stored.exams:
+            item = catalogue.EXAMS[exam].item(stored.key)
+            if item.kind == "code":
+                for value in item.codes:
+                    assert value in stored.codes.values() or (code, value) in mapping.COVERS \
+                        or (code, value) == ("9P542160700000011", "0"), (exam, stored.key, value)
+                for ig_code, value in stored.codes.items():
+                    assert ig_code in ig.CODE_SYSTEMS[ig.ITEMS[code][4]]
+                    if value in JUDGEMENT_CODES_AWAITED and value not in item.codes:
+                        continue  # issue 11/13's 判定不能 codes: the import queues them until they land
+                    assert value is None or value == "" or value in item.codes, (code, ig_code, value)
+    for exam in catalogue.EXAMS.values():
+        if exam.followup:
+            continue
+        for key in exam.keys:
+            assert key in mapping.stored_for(exam.code) or key == "method", (exam.code, key)
