@@ -83,6 +83,9 @@ ACTION_LABELS: dict[str, str] = {
     "import.results": "検診結果ファイルの取込",
     "import.residents.preview": "住民記録連携ファイルの確認（取込前）",
     "import.results.preview": "検診結果ファイルの確認（取込前）",
+    "import.fhir": "検診結果（FHIR）の取込",
+    "import.fhir.preview": "検診結果（FHIR）の確認（取込前）",
+    "fhir.export": "受診歴のFHIR出力（本人開示・転出先）",
     "demo.generate": "デモデータの作成",
     # the audit log itself and its reviews
     "audit.view": "監査ログの閲覧",

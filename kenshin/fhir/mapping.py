@@ -153,9 +153,6 @@ COVERS: Mapping[tuple[str, str], str] = MappingProxyType({
     **{("9P502000000000011", grade): "4" for grade in ("E1", "E2")},
     **{("9P542160700000011", cat): "2" for cat in ("2", "3a", "3b", "4", "5")},
     **{("9P544160700000011", result): "2" for result in ("suspected", "cancer")},
-    ("9P627000000000011", "1"): "3",
-    ("9P637000000000011", "referral"): "3",
-    ("9P690000000000011", "referral"): "3",
 })
 
 
