@@ -27,11 +27,11 @@ def register_all(app):
 
     from . import account, admin, audit_log, auth, disclosures, home, inquiries, long_logon
     from . import imports, residents, unusual_access
-    from . import entry, extensions, institutions, invitations, queue, result_files, screenings
-    from . import verify
+    from . import entry, extensions, fhir_files, institutions, invitations, queue, result_files
+    from . import screenings, verify
     for module in (auth, home, account, admin, inquiries, disclosures, audit_log, long_logon,
                    unusual_access, residents, imports, institutions, extensions, entry, queue,
-                   screenings, result_files, verify, invitations):
+                   screenings, result_files, fhir_files, verify, invitations):
         app.register_blueprint(module.bp)
 
 

@@ -254,3 +254,24 @@ def test_round_trip_reproduces_every_exam_of_the_catalogue(people, runner, tmp_p
     after = sorted((s.exam, s.target, s.exam_date, s.setting, s.referral, json.dumps(s.items, sort_keys=True))
                    for s in models.Screening.select())
     assert after == before
+
+
+def test_the_upload_screen_previews_and_confirms(people, client, login_as, tmp_path):
+    from .conftest import csrf_from
+
+    login_as("supervisor")
+    page = client.get("/fhir-files/")
+    assert page.status_code == 200
+    data = json.dumps(fixed_lung(), ensure_ascii=False).encode()
+    preview = client.post("/fhir-files/preview", data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "file": (io.BytesIO(data), "lung.json")},
+        content_type="multipart/form-data")
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200, html
+    assert models.Screening.select().count() == 0
+    token = html.split('name="token" value="')[1].split('"')[0]
+    done = client.post("/fhir-files/confirm", data={"csrf_token": csrf_from(html), "token": token})
+    assert done.status_code in (302, 303)
+    assert models.Screening.select().count() == 2
+    actions = [e.action for e in models.AuditEvent.select().where(models.AuditEvent.action.startswith("import.fhir"))]
+    assert actions == ["import.fhir.preview", "import.fhir"]
