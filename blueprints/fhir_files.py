@@ -3,10 +3,12 @@ counts and every refusal, confirm. The same rules as `flask --app app import-fhi
 the upload waits in instance/uploads (kenshin.imports.uploads) between preview and confirm."""
 import os
 
-from flask import Blueprint, abort, current_app, flash, g, request
+from flask import Blueprint, Response, abort, current_app, flash, g, request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
+from kenshin.access.roles import DISCLOSURE_ROLES, RESULT_IMPORT_ROLES
+from kenshin.fhir import export as fhir_export
 from kenshin.fhir import importer
 from kenshin.imports import csvimport, uploads
 
@@ -14,7 +16,7 @@ from .web import actor, menu, redirect_to, render, requires
 
 bp = Blueprint("fhir_files", __name__, url_prefix="/fhir-files")
 
-ROLES = ("supervisor",)
+ROLES = RESULT_IMPORT_ROLES  # the same people who take the CSV clinic files
 SHOWN_PROBLEMS = 1000
 
 
@@ -66,10 +68,7 @@ def preview():
 
 
 def _upload():
-    try:
-        return uploads.load(_directory(), request.form.get("token", ""), g.staff.id, importer.KIND)
-    except KeyError:
-        abort(404)
+    return uploads.load(_directory(), request.form.get("token", ""), g.staff.id, importer.KIND)
 
 
 @bp.post("/confirm")
@@ -94,3 +93,17 @@ def cancel():
     uploads.discard(_directory(), _upload().token)
     flash("取り込みを取りやめました。ファイルは削除しました。", "ok")
     return redirect_to("fhir_files.index")
+
+
+@bp.post("/export/<int:resident_id>")
+@requires(*DISCLOSURE_ROLES)
+def export(resident_id: int):
+    """その人の受診歴を、受診ごとに1つのFHIRバンドル（複数は .zip）で出力する（本人開示・転出先）."""
+    purpose = request.form.get("purpose", "")
+    if purpose not in fhir_export.PURPOSES:
+        abort(400)
+    name, data = fhir_export.history(resident_id, actor(), purpose)
+    kind = "application/zip" if name.endswith(".zip") else "application/fhir+json"
+    return Response(data, mimetype=kind,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "Cache-Control": "no-store"})

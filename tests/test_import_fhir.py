@@ -12,7 +12,7 @@ import models
 from kenshin.fhir import ig, importer, mapping
 from kenshin.screening import catalogue
 
-from .screening_helpers import make_institution, make_resident
+from .factories import make_institution, make_resident
 
 REF = Path("/work/shared/reference/emunicipal-checkup-ig")
 SAMPLE_INSTITUTION = "1311234567"
@@ -275,3 +275,22 @@ def test_the_upload_screen_previews_and_confirms(people, client, login_as, tmp_p
     assert models.Screening.select().count() == 2
     actions = [e.action for e in models.AuditEvent.select().where(models.AuditEvent.action.startswith("import.fhir"))]
     assert actions == ["import.fhir.preview", "import.fhir"]
+
+
+def test_a_supervisor_exports_a_history_from_the_person_page(people, client, login_as, runner, tmp_path):
+    from .conftest import csrf_from
+
+    run(runner, write(tmp_path, fixed_lung()))
+    login_as("supervisor")
+    taro = people[0]
+    page = client.get(f"/residents/{taro.id}")
+    html = page.get_data(as_text=True)
+    assert "受診歴のFHIR出力" in html
+    response = client.post(f"/fhir-files/export/{taro.id}", data={"csrf_token": csrf_from(html),
+                                                                  "purpose": "disclosure"})
+    assert response.status_code == 200
+    assert response.mimetype == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(response.data)).namelist()
+    assert len(names) == 2 and all(n.endswith(".json") for n in names)
+    event = models.AuditEvent.select().where(models.AuditEvent.action == "fhir.export").get()
+    assert event.details["purpose"] == "disclosure" and event.resident_id == taro.id
