@@ -294,3 +294,67 @@ def test_a_supervisor_exports_a_history_from_the_person_page(people, client, log
     assert len(names) == 2 and all(n.endswith(".json") for n in names)
     event = models.AuditEvent.select().where(models.AuditEvent.action == "fhir.export").get()
     assert event.details["purpose"] == "disclosure" and event.resident_id == taro.id
+
+
+def test_recorded_bundles_again_are_duplicates_and_each_attempt_is_audited(people, runner, tmp_path):
+    path = write(tmp_path, fixed_lung())
+    assert run(runner, path).output.strip() == "recorded=2 queued=0 duplicates=0 left_out=9"
+    assert run(runner, path).output.strip() == "recorded=0 queued=0 duplicates=2 left_out=9"
+    changed = fixed_lung()
+    observation(changed, "9P505160800000049")["valueString"] = "別の所見"
+    result = run(runner, write(tmp_path, changed, "changed.json"))
+    assert result.output.strip() == ("recorded=0 queued=0 duplicates=2 (1 with different values: "
+                                     "correct them on screen) left_out=9")
+    events = list(models.AuditEvent.select().where(models.AuditEvent.action == "import.fhir")
+                  .order_by(models.AuditEvent.seq))
+    assert [e.outcome for e in events] == ["accepted"] * 3
+    assert events[0].details["files"][0]["file"] == "bundle.json"
+    assert events[0].details["counts"]["left_out"] == 9
+
+
+def test_the_same_bundle_twice_in_a_set_is_one_screening(people, runner, tmp_path):
+    first = write(tmp_path, fixed_lung(), "a.json")
+    second = write(tmp_path, fixed_lung(), "b.json")
+    assert run(runner, first, second).output.strip() == "recorded=2 queued=0 duplicates=2 left_out=18"
+
+
+def test_a_screening_repeated_with_other_values_refuses_the_set(people, runner, tmp_path):
+    changed = fixed_lung()
+    observation(changed, "9P505160800000049")["valueString"] = "別の所見"
+    result = run(runner, write(tmp_path, fixed_lung(), "a.json"), write(tmp_path, changed, "b.json"))
+    assert result.exit_code == 1
+    assert result.output.startswith("b.json, entry[0].resource: "), result.output
+    assert models.Screening.select().count() == 0
+
+
+def test_imperfect_values_queue_with_the_entry(people, runner, tmp_path):
+    bundle = fixed_lung()
+    grade = observation(bundle, "9P502000000000011")["valueCodeableConcept"]["coding"][0]
+    grade.update(code="4", display="Ｅ（肺癌の疑い）")  # E: E1 or E2?
+    result = run(runner, write(tmp_path, bundle))
+    assert result.output.startswith("recorded=1 queued=1"), result.output  # the followup records
+    item = models.QueueItem.get()
+    assert item.exam == "lung" and "entry[9].resource" in item.reason and "一つに決まりません" in item.reason
+    assert item.file_name == "bundle.json"
+    # the city's own coding beside the IG's settles it (what the export writes)
+    grade_coding = observation(bundle, "9P502000000000011")["valueCodeableConcept"]["coding"]
+    grade_coding.append({"system": mapping.catalogue_system("lung", "xray_grade"), "code": "E2"})
+    models.QueueItem.delete().execute()
+    models.Screening.delete().execute()
+    assert run(runner, write(tmp_path, bundle)).output.startswith("recorded=2 queued=0")
+    assert models.Screening.get(models.Screening.exam == "lung").items["xray_grade"] == "E2"
+
+
+def test_a_slip_on_an_item_not_stored_is_ignored(people, runner, tmp_path):
+    bundle = fixed_lung()
+    observation(bundle, "9P506000000000011")["valueCodeableConcept"]["coding"][0]["display"] = "あり"
+    assert run(runner, write(tmp_path, bundle)).output.startswith("recorded=2 queued=0")
+
+
+def test_a_wrong_code_system_on_an_item_not_stored_still_refuses(people, runner, tmp_path):
+    bundle = fixed_lung()
+    index = entry_index(bundle, "9P506000000000011")
+    bundle["entry"][index]["resource"]["valueCodeableConcept"]["coding"][0]["system"] = "urn:oid:1.2.392.100495.100.2011"
+    result = run(runner, write(tmp_path, bundle, "bad.json"))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"bad.json, entry[{index}].resource.valueCodeableConcept.coding[0].system: ")

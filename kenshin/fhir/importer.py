@@ -119,6 +119,11 @@ def _read(bundles: list[Bundle], today: date):
         except reader.Refusal as refusal:
             problems.append(Problem(position, bundle.name, refusal.path, refusal.reason))
             continue
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            # a shape the models accept but the IG does not describe: refuse, never a traceback
+            problems.append(Problem(position, bundle.name, "-",
+                                    f"{reader.NOT_DOCUMENT}（読めない構造です: {type(exc).__name__}）"))
+            continue
         left_out += read.left_out
         for found in read.rows:
             reason = "; ".join(found.queue_reasons)
