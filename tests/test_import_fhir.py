@@ -19,9 +19,6 @@ SAMPLE_INSTITUTION = "1311234567"
 LUNG = json.loads((REF / "example-lung.json").read_text(encoding="utf-8"))
 CERVICAL = json.loads((REF / "example-cervical.json").read_text(encoding="utf-8"))
 ATENA = "000000034567"
-# The 判定不能 codes FORMATS.md "Judgement outcome" adds to the catalogue (lung A, sputum A,
-# mammography N, fobt undetermined, CPI 9/X): mapped already; checked strictly once they exist.
-JUDGEMENT_CODES_AWAITED = {"A", "N", "undetermined", "9", "X"}
 
 
 def write(tmp_path, bundle, name="bundle.json"):
@@ -189,11 +186,9 @@ def test_every_code_of_the_catalogue_maps():
                         or (code, value) == ("9P542160700000011", "0"), (exam, stored.key, value)
                 for ig_code, value in stored.codes.items():
                     assert ig_code in ig.CODE_SYSTEMS[ig.ITEMS[code][4]]
-                    if value in JUDGEMENT_CODES_AWAITED and value not in item.codes:
-                        continue  # issue 11/13's 判定不能 codes: the import queues them until they land
                     assert value is None or value == "" or value in item.codes, (code, ig_code, value)
     for exam in catalogue.EXAMS.values():
-        if exam.code in ("followup", "periodontal_followup"):
+        if exam.followup:
             continue
         for key in exam.keys:
             assert key in mapping.stored_for(exam.code) or key == "method", (exam.code, key)
@@ -358,3 +353,17 @@ def test_a_wrong_code_system_on_an_item_not_stored_still_refuses(people, runner,
     result = run(runner, write(tmp_path, bundle, "bad.json"))
     assert result.exit_code == 1
     assert result.output.startswith(f"bad.json, entry[{index}].resource.valueCodeableConcept.coding[0].system: ")
+
+
+def test_an_unreadable_film_is_recorded_as_pending(people, runner, tmp_path):
+    """IG 2100 code 9 Ａ（読影不能）→ catalogue A: 判定保留, with the 判定不能 referral code left to the rule."""
+    bundle = fixed_lung()
+    observation(bundle, "9P502000000000011")["valueCodeableConcept"]["coding"][0].update(code="9", display="Ａ（読影不能）")
+    observation(bundle, "7A030000006144311")["valueCodeableConcept"]["coding"][0].update(
+        code="1", display="Ｂ（正常上皮細胞のみ、基底細胞増生、軽度異型扁平上皮化細胞、線毛円柱上皮細胞）")
+    observation(bundle, "9P504000000000011")["valueCodeableConcept"]["coding"][0].update(code="9", display="判定不能")
+    result = run(runner, write(tmp_path, bundle))
+    assert result.output.startswith("recorded=2 queued=0"), result.output
+    lung = models.Screening.get(models.Screening.exam == "lung")
+    assert lung.items["xray_grade"] == "A" and lung.referral is False
+    assert catalogue.EXAMS["lung"].outcome(lung.items) == catalogue.PENDING

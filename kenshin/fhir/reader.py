@@ -24,6 +24,7 @@ from kenshin.fhir import ig, mapping
 from kenshin.imports import csvimport
 from kenshin.screening import catalogue
 from kenshin.screening.matching import FormIdentity
+from kenshin.screening.screenings import NO_SETTING
 
 SYL = "SYL"
 IDE = "IDE"
@@ -319,7 +320,7 @@ def read(file_name: str, data: bytes, institutions: dict[str, int], today: date)
         reasons.append(f"{_entry(encounter_index, 'period.start')}: 受診日が未来の日付です")
     if exam_date < identity.birth_date:
         reasons.append(f"{_entry(encounter_index, 'period.start')}: 受診日が生年月日より前です")
-    setting = 0
+    setting = NO_SETTING  # allowed on 精密検査 records only (別添1 lists no 検診種別 for them)
     for concept in [encounter.serviceType] if encounter.serviceType else []:
         for coding in concept.coding or []:
             if coding.system == ig.ENCOUNTER_TYPE_SYSTEM and coding.code in ig.ENCOUNTER_TYPES:
@@ -402,7 +403,7 @@ def read(file_name: str, data: bytes, institutions: dict[str, int], today: date)
         chosen = [exam for exam in exams if exam in present] or [exams[0]]
         for exam in chosen:
             reasons_here = list(reasons) + slips[exam]
-            if setting == 0:
+            if setting == NO_SETTING:
                 reasons_here.append(f"{_entry(encounter_index, 'serviceType')}: 検診種別（個別・集団）がありません")
             clean, errors = catalogue.validate_items(exam, items[exam], identity.sex)
             for key, messages in errors.items():
@@ -420,7 +421,4 @@ def read(file_name: str, data: bytes, institutions: dict[str, int], today: date)
                 row_reasons.append(f"{place}: 歯周疾患の精密検査結果がありません")
             rows.append(BundleRow("periodontal_followup", "", exam_date, setting, {"result": result},
                                   identity, institution_code, institution_id, place, row_reasons))
-    for row in rows:
-        if row.setting == 0 and not any("serviceType" in r for r in row.queue_reasons):
-            row.queue_reasons.append(f"{_entry(encounter_index, 'serviceType')}: 検診種別（個別・集団）がありません")
     return ReadBundle(rows, left_out)
