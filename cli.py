@@ -131,10 +131,18 @@ def audit_verify(expected_head):
 
     if expected_head is not None and not re.fullmatch(r"[0-9a-f]{64}", expected_head.strip()):
         _fail("audit-verify: --head must be 64 hexadecimal digits (as audit-verify printed it)")
-    try:
-        result = audit.verify(expected_head.strip() if expected_head else None)
-    except Exception as exc:  # noqa: BLE001 - the command failed; exit 2, never 0 or 1
-        _fail(f"audit-verify could not walk the log: {type(exc).__name__}: {exc}")
+    from kenshin.operations import jobs
+
+    with jobs.run("audit-verify", audit.Actor.system().label) as run:
+        try:
+            result = audit.verify(expected_head.strip() if expected_head else None)
+        except Exception as exc:  # noqa: BLE001 - the command failed; exit 2, never 0 or 1
+            run.outcome = "failed"
+            _fail(f"audit-verify could not walk the log: {type(exc).__name__}: {exc}")
+        run.summary = {"events": result.count, "with_head": expected_head is not None}
+        if not result.ok:
+            run.outcome = "failed"
+            run.summary["bad_seq"] = result.bad_seq
     if result.ok:
         click.echo(f"ok events={result.count} head={result.head}")
         return

@@ -1,9 +1,9 @@
 """Operations: the load balancer's health check and the maintainer's screen (no personal data)."""
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
-from kenshin.operations import health
+from kenshin.operations import health, jobs, status
 
-from .web import own_connection, public
+from .web import menu, own_connection, public, render, requires
 
 bp = Blueprint("operations", __name__)
 
@@ -17,3 +17,13 @@ def healthz():
     if ok:
         return jsonify({"status": "ok", "schema": version})
     return jsonify({"status": "unavailable"}), 503
+
+
+@bp.get("/operations/")
+@requires("maintainer", "admin")
+@menu("運用状況（保守）", 780)
+def maintainer():
+    """運用状況: version, schema, sizes, backups, verification, job runs, free disk — no person."""
+    paths = [current_app.instance_path, current_app.config.get("BACKUP_DIR")]
+    return render("operations/status.html", state=status.status(paths),
+                  labels=jobs.JOB_LABELS, stale_hours=int(status.BACKUP_STALE.total_seconds() // 3600))

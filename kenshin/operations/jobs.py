@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from models import JobRun, db
+from dataclasses import dataclass
+from datetime import datetime
+
+from models import AuditEvent, JobRun, db
 
 from kenshin.core.dates import now_utc
 
@@ -13,10 +16,13 @@ JOB_LABELS = {
     "restore": "リストア",
     "purge": "保存期間経過データの消去",
     "audit-verify": "アクセスログ検証",
-    "import-residents": "住民記録連携ファイル取込",
-    "import-institutions": "協力医療機関取込",
-    "import-results": "検診結果ファイル取込",
+    "import.residents": "住民記録連携ファイル取込",
+    "import.institutions": "協力医療機関取込",
+    "import.results": "検診結果ファイル取込",
 }
+# Jobs whose run is their audit event (an import writes nothing but its data and that event —
+# FORMATS.md — so it gets no JobRun row): action → outcome words of its details.
+AUDITED_JOBS = ("import.residents", "import.institutions", "import.results")
 
 
 class Run:
@@ -65,5 +71,37 @@ def latest(job: str, outcome: str | None = None) -> JobRun | None:
     return query.order_by(JobRun.started_at.desc(), JobRun.id.desc()).first()
 
 
-def recent(limit: int = 50) -> list[JobRun]:
-    return list(JobRun.select().order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
+@dataclass
+class Listed:
+    """One line of the job list: a JobRun, or an audited job (duration unknown)."""
+
+    job: str
+    started_at: datetime
+    seconds: float | None
+    outcome: str
+    actor_label: str
+    summary: dict
+
+
+def recent(limit: int = 50) -> list[Listed]:
+    """The newest job runs, JobRun rows and audited imports together, newest first.
+
+    Only counts leave an import's event: not the file name, not the problems."""
+    rows = [Listed(r.job, r.started_at, (r.finished_at - r.started_at).total_seconds(), r.outcome,
+                   r.actor_label, r.summary)
+            for r in JobRun.select().order_by(JobRun.started_at.desc(), JobRun.id.desc())
+            .limit(limit)]
+    events = (AuditEvent.select(AuditEvent.action, AuditEvent.at, AuditEvent.outcome,
+                                AuditEvent.actor_label, AuditEvent.details)
+              .where(AuditEvent.action.in_(AUDITED_JOBS))
+              .order_by(AuditEvent.at.desc()).limit(limit))
+    for event in events:
+        details = event.details or {}
+        counts = details.get("counts") if isinstance(details.get("counts"), dict) else {}
+        summary = {k: v for k, v in counts.items() if isinstance(v, int)}
+        if isinstance(details.get("problems"), int):
+            summary["problems"] = details["problems"]
+        outcome = "ok" if details.get("outcome", event.outcome) in ("accepted", "ok") else "rejected"
+        rows.append(Listed(event.action, event.at, None, outcome, event.actor_label, summary))
+    rows.sort(key=lambda r: r.started_at, reverse=True)
+    return rows[:limit]
