@@ -529,10 +529,31 @@ class PurgeRun(BaseModel):
     counts = JSONField(default=dict)
 
 
+class TrainingRecord(BaseModel):
+    """A staff member attended the yearly security and privacy training (研修) on a date."""
+
+    staff = ForeignKeyField(Staff, backref="trainings", on_delete="RESTRICT")
+    completed_on = DateField()
+    recorded_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    recorded_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("staff", "completed_on"), True),)
+
+
+class Setting(BaseModel):
+    """An administrator's setting kept in the database (changes audited): key → JSON value."""
+
+    key = CharField(max_length=64, unique=True)
+    value = JSONField()
+    changed_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    changed_at = DateTimeField()
+
+
 ALL_MODELS = [
     SchemaInfo, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
-    InquiryEntry, DisclosureRequest, DisclosureEntry, JobRun, PurgeRun,
+    InquiryEntry, DisclosureRequest, DisclosureEntry, JobRun, PurgeRun, TrainingRecord, Setting,
 ]

@@ -26,11 +26,11 @@ def register_all(app):
     _error_pages(app)
 
     from . import account, admin, audit_log, auth, disclosures, home, inquiries, long_logon
-    from . import imports, incidents, operations, residents, unusual_access
+    from . import imports, training, incidents, operations, residents, unusual_access
     from . import entry, extensions, institutions, queue, result_files, screenings, verify
     for module in (auth, home, account, admin, inquiries, disclosures, audit_log, long_logon,
                    unusual_access, residents, imports, institutions, extensions, entry, queue,
-                   screenings, result_files, verify, operations, incidents):
+                   screenings, result_files, verify, operations, incidents, training):
         app.register_blueprint(module.bp)
 
 

@@ -85,6 +85,7 @@ ACTION_LABELS: dict[str, str] = {
     "logon_review.view": "長時間ログオンの確認",
     "logon_review.notice": "長時間ログオンの通知",
     "logon_review.answer": "長時間ログオン通知への回答の記録",
+    "login.denied": "ログインの拒否（研修受講期限切れ）",
     # operations (kenshin.operations)
     "operations.backup": "バックアップの作成",
     "operations.restore": "バックアップからの復元",
