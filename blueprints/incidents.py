@@ -51,7 +51,7 @@ def print_view():
     scope, errors = _scope()
     if errors:
         return _form(request.form, errors, status=422)
-    return render("incidents/print.html", report=incident.build(scope, actor(), "print"),
+    return render("incidents/print.html", report=incident.build(scope, actor(), incident.PRINT),
                   kinds=incident.KINDS)
 
 

@@ -26,6 +26,9 @@ from kenshin.core.errors import Invalid
 from kenshin.core.spreadsheet import safe_cell
 
 KINDS = {"staff": "職員", "terminal": "端末", "batch": "取込"}
+VIEW = "incident.view"
+PRINT = "incident.print"
+EXPORT = "incident.export"
 MAX_PEOPLE = 50_000
 
 
@@ -161,11 +164,11 @@ def _sorted(people: dict[int, Touched]) -> list[Touched]:
     return sorted(people.values(), key=lambda p: (p.purged, p.atena_no, p.resident_id))
 
 
-def build(scope: Scope, actor: audit.Actor, how: str = "view") -> Report:
-    """The report; recorded as `incident.view` / `incident.print` / `incident.export`."""
+def build(scope: Scope, actor: audit.Actor, action: str = VIEW) -> Report:
+    """The report; recorded as VIEW, PRINT or EXPORT."""
     with db.atomic():
         report = _from_batch(scope) if scope.kind == "batch" else _from_log(scope)
-        audit.record(f"incident.{how}", actor, object_type="incident",
+        audit.record(action, actor, object_type="incident",
                      details=dict(scope.details(), people=len(report.people),
                                   unnamed=sum(c for _, c in report.unnamed)))
     return report
@@ -177,7 +180,7 @@ CSV_HEADER = ["宛名番号", "氏名", "氏名カナ", "生年月日", "郵便�
 
 def export_csv(scope: Scope, actor: audit.Actor) -> tuple[str, bytes, int]:
     """The people as CSV for Excel (UTF-8 with BOM), every text cell through the formula guard."""
-    report = build(scope, actor, "export")
+    report = build(scope, actor, EXPORT)
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
