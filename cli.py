@@ -261,12 +261,10 @@ def restore(path):
         _fail(f"restore: {exc}", 1)
     except Exception as exc:  # noqa: BLE001 - the database refused; say so, no traceback
         _fail(f"restore: {type(exc).__name__}: {exc}", 1)
+    # Recorded as a job run, not as an audit event: the restored chain ends exactly at the saved
+    # head, so `audit-verify` prints the head written in NAME.json (docs/OPERATIONS.md).
     with jobs.run("restore", actor.label) as run:
         run.summary = {"file": os.path.basename(done.path), "audit_seq": done.events}
-        with models.db.atomic():
-            audit.record("operations.restore", actor, object_type="backup",
-                         object_id=os.path.basename(done.path),
-                         details={"audit_seq": done.events, "audit_head": done.audit_head})
     click.echo(f"restored {done.path}: sha256 ok, audit chain ok events={done.events} "
                f"head={done.audit_head}")
 

@@ -88,7 +88,6 @@ ACTION_LABELS: dict[str, str] = {
     "login.denied": "ログインの拒否（研修受講期限切れ）",
     # operations (kenshin.operations)
     "operations.backup": "バックアップの作成",
-    "operations.restore": "バックアップからの復元",
     "operations.purge": "保存期間経過データの消去",
     "incident.view": "漏えい等調査の表示",
     "incident.print": "漏えい等調査の印刷",

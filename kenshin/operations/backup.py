@@ -140,6 +140,9 @@ def _backup_sqlite(url: str, target: str) -> tuple[int, str]:
             # a single consistent moment even while other processes write (WAL lets them go on).
             source.backup(copy)
             head = _head_of(copy.cursor())
+            # The copy carries the source's WAL flag; as a rollback-journal file it is one
+            # self-contained file that can be read (restore) without -wal/-shm files beside it.
+            copy.execute("PRAGMA journal_mode = DELETE").fetchall()
         finally:
             copy.close()
     finally:
@@ -313,7 +316,8 @@ def _restore_sqlite(path: str, url: str) -> None:
         raise _not_empty(full)
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     _close_app_connections()
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # immutable: read the file as it is, creating nothing beside it in the backup directory.
+    source = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     try:
         destination = sqlite3.connect(target)
         try:
