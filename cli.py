@@ -227,10 +227,12 @@ def backup(output_dir, keep):
     with jobs.run("backup", actor.label) as run:
         try:
             made = backups.take(output_dir, _database_url(), database.schema_version())
-        except (backups.BackupError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure: one clear line, exit 1, no file
             run.outcome = "failed"
-            run.summary = {"reason": str(exc)[:200]}
-            _fail(f"backup: {exc}", 1)
+            reason = str(exc) if isinstance(exc, (backups.BackupError, OSError)) \
+                else f"{type(exc).__name__}: {exc}"
+            run.summary = {"reason": reason[:200]}
+            _fail(f"backup: {reason}", 1)
         run.summary = {"file": os.path.basename(made.path), "size": made.size,
                        "audit_seq": made.audit_seq}
         with models.db.atomic():
@@ -288,7 +290,11 @@ def purge(dry_run):
         click.echo(f"would delete {done.line()}")
         return
     with jobs.run("purge", actor.label) as run:
-        done = retention.purge(actor, years=years)
+        try:
+            done = retention.purge(actor, years=years)
+        except Exception as exc:  # noqa: BLE001 - rolled back as a whole; say why, exit 1
+            run.outcome = "failed"
+            _fail(f"purge: nothing deleted: {type(exc).__name__}: {exc}", 1)
         run.summary = dict(done.counts, held=done.held)
     click.echo(f"purged: removed before {done.removed_before.isoformat()} ({years} 年度 after 消除)")
     click.echo(f"deleted {done.line()}")
