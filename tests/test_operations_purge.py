@@ -147,3 +147,19 @@ def test_the_retention_setting_is_honoured(app, db, runner):
     make_resident("000000000001", removed_on=date(fy - 6, 4, 1))
     dry = runner.invoke(args=["purge", "--dry-run"])
     assert "people=0 " in dry.output and "10 年度" in dry.output
+
+
+def test_every_table_that_depends_on_a_person_is_a_decision():
+    """A new table pointing at a person or a screening changes this set: decide then whether the
+    purge may delete its rows with the person (e.g. provision records are kept 7 years)."""
+    dependents = retention._dependents()
+    seen, todo = set(), [models.Resident]
+    while todo:
+        model = todo.pop()
+        for child, _fk in dependents.get(model, []):
+            if child._meta.table_name not in seen:
+                seen.add(child._meta.table_name)
+                todo.append(child)
+    assert seen == {"resident_change", "seiri_number", "screening", "screening_change",
+                    "screening_keying", "screening_difference", "queue_item", "inquiry",
+                    "inquiry_entry", "disclosure_request", "disclosure_entry"}
