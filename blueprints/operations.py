@@ -1,6 +1,7 @@
 """Operations: the load balancer's health check and the maintainer's screen (no personal data)."""
 from flask import Blueprint, current_app, jsonify
 
+from kenshin.access.roles import OPERATIONS_ROLES
 from kenshin.operations import health, jobs, status
 
 from .web import menu, own_connection, public, render, requires
@@ -20,7 +21,7 @@ def healthz():
 
 
 @bp.get("/operations/")
-@requires("maintainer", "admin")
+@requires(*OPERATIONS_ROLES)
 @menu("運用状況（保守）", 780)
 def maintainer():
     """運用状況: version, schema, sizes, backups, verification, job runs, free disk — no person."""

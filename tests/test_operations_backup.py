@@ -2,13 +2,14 @@
 import json
 import os
 import threading
+from pathlib import Path
 
 import models
 from kenshin import audit
 from kenshin.operations import backup as backups
 
 from .operations_helpers import empty_database, runner_for
-from .resident_helpers import make_resident
+from .factories import make_resident
 
 
 class Writers:
@@ -71,7 +72,7 @@ def test_backup_taken_during_writes_restores_every_committed_record(app, db, run
     assert not writers.errors
     path = result.output.strip().splitlines()[-1]
     assert os.path.dirname(path) == str(out) and os.path.isfile(path)
-    meta = json.loads(open(path + ".json", encoding="utf-8").read())
+    meta = json.loads(Path(path + ".json").read_text(encoding="utf-8"))
     assert meta["sha256"] == backups.sha256_of(path)
     assert "T" in meta["time"] and meta["time"].endswith("Z")
     head_seq, head = meta["audit_seq"], meta["audit_head"]
@@ -112,9 +113,9 @@ def test_restore_refuses_a_damaged_file_and_changes_nothing(app, db, runner, tmp
     make_resident("000000000001")
     result = runner.invoke(args=["backup", "--output", str(tmp_path / "b")])
     path = result.output.strip().splitlines()[-1]
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    open(path, "wb").write(bytes(data))
+    Path(path).write_bytes(bytes(data))
     with empty_database(app, tmp_path) as url:
         other, other_runner = runner_for(url)
         refused = other_runner.invoke(args=["restore", path])
@@ -139,9 +140,9 @@ def test_restore_fails_when_the_chain_does_not_end_at_the_saved_head(app, db, ru
     make_resident("000000000001")
     result = runner.invoke(args=["backup", "--output", str(tmp_path / "b")])
     path = result.output.strip().splitlines()[-1]
-    meta = json.loads(open(path + ".json").read())
+    meta = json.loads(Path(path + ".json").read_text(encoding="utf-8"))
     meta["audit_head"] = "f" * 64  # a head this backup never had
-    open(path + ".json", "w").write(json.dumps(meta))
+    Path(path + ".json").write_text(json.dumps(meta), encoding="utf-8")
     with empty_database(app, tmp_path) as url:
         _other, other_runner = runner_for(url)
         refused = other_runner.invoke(args=["restore", path])

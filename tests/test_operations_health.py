@@ -4,7 +4,7 @@ import models
 from app import create_app
 
 from .conftest import BASE_CONFIG
-from .resident_helpers import make_resident
+from .factories import make_resident
 
 
 def test_healthz_answers_ok_with_the_schema_version_and_sets_no_session(app, client, db):

@@ -9,7 +9,7 @@ from kenshin.core.dates import now_utc, today_jst
 from kenshin.operations import retention
 
 from .conftest import page_csrf
-from .resident_helpers import make_resident, make_screening
+from .factories import make_resident, make_screening
 
 
 def _period():

@@ -9,7 +9,7 @@ from kenshin import audit
 from kenshin.core.dates import fiscal_year, now_utc, today_jst
 from kenshin.operations import retention
 
-from .resident_helpers import make_resident, make_screening
+from .factories import make_resident, make_screening
 
 SYSTEM = audit.Actor.system("pytest")
 

@@ -1,7 +1,7 @@
 """The maintainer's screen: what an operator needs, and no person anywhere."""
 import models
 
-from .resident_helpers import make_resident, make_screening
+from .factories import make_resident, make_screening
 
 
 def test_status_page_shows_backups_jobs_and_counts(app, db, runner, login_as, tmp_path):

@@ -96,7 +96,7 @@ MAINTAINER_MAY_REACH = ("auth.", "home.", "account.", "imports.", "operations.")
 
 
 def test_maintainer_reaches_no_person_record_log_or_export(app, client, db, make_staff):
-    from .resident_helpers import make_resident, make_screening
+    from .factories import make_resident, make_screening
 
     reachable = sorted({rule.endpoint for rule, view in _rules(app)
                         if PUBLIC not in view.roles

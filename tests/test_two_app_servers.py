@@ -22,7 +22,7 @@ from kenshin.access import staff as staff_domain
 from kenshin.access.passwords import hash_password
 
 from .conftest import BASE_CONFIG, CSRF, TEST_PASSWORD, _reset_postgres
-from .resident_helpers import make_resident
+from .factories import make_resident
 from .softauthn import SoftAuthenticator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -2,7 +2,7 @@
 import models
 from kenshin.core.dates import now_utc
 
-from ..resident_helpers import make_resident, make_screening
+from ..factories import make_resident, make_screening
 from .helpers import enrolled_person
 
 SECRETS = ("霧島", "キリシマ", "987654321098", "千葉県千葉市中央区")
