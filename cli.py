@@ -1,7 +1,7 @@
 """The command line: `flask --app app <command>`, each command wired to one domain function.
 
     init-db | demo-data | create-user | first-admin | reset-user | audit-verify | audit-heads
-    import-residents | import-institutions | import-results
+    import-residents | import-institutions | import-results | import-permitted
     rules show | invitations extract | invitations remind | invitations export
 """
 import os
@@ -14,6 +14,7 @@ import database
 import models
 from kenshin import audit
 from kenshin.imports import csvimport
+from kenshin.provision import permitted
 from kenshin.registry import institutions, resident_import
 from kenshin.screening import result_import
 
@@ -22,7 +23,7 @@ def register_cli(app):
     """Wire the command-line commands to domain functions."""
     for command in (init_db, demo_data, create_user, first_admin, reset_user, audit_verify,
                     audit_heads, import_residents, import_institutions, import_results,
-                    rules_group, invitations_group):
+                    rules_group, invitations_group, import_permitted):
         app.cli.add_command(command)
 
 
@@ -186,6 +187,12 @@ import_results = _import_command(
     "import-results",
     "Import a screening results file (検診結果ファイル): matching, queue, duplicates, FORMATS.md.",
     result_import.ACTION, result_import.run)
+
+import_permitted = _import_command(
+    "import-permitted",
+    "Import the permitted-query list (照会許可用照合リスト) the network publishes: the whole list, "
+    "all or nothing, FORMATS.md.",
+    permitted.ACTION, permitted.import_file)
 
 
 def _import_outcome(result):

@@ -169,6 +169,8 @@ class Resident(BaseModel):
     # 利用停止 (個人情報保護法 第98条) granted on a request: kept, but no longer used (see kenshin.disclosure).
     use_suspended = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
     updated_at = DateTimeField()
+    # 団体内統合宛名番号: how the intermediate server (中間サーバー) names the person; never the 個人番号.
+    togo_atena_no = CharField(max_length=15, null=True, unique=True)
 
     class Meta:
         indexes = (
@@ -589,11 +591,84 @@ class DisclosureEntry(BaseModel):
         indexes = ((("request", "at"), False),)
 
 
+# --- provision through the intermediate server (中間サーバー) ----------------------------------------
+
+class PermittedQuery(BaseModel):
+    """One line of the permitted-query list (照会許可用照合リスト): (requester, procedure, item).
+    Never deleted: a line the next published list drops gets `removed_batch`."""
+
+    requester = CharField(max_length=6)  # 地方公共団体コード
+    procedure = CharField(max_length=200)  # 事務
+    item = CharField(max_length=16)  # history | results
+    added_batch = ForeignKeyField(ImportBatch, on_delete="RESTRICT", backref="+")
+    removed_batch = ForeignKeyField(ImportBatch, null=True, on_delete="RESTRICT", backref="+")
+
+    class Meta:
+        indexes = ((("requester", "procedure", "item"), False),)
+
+
+class ProvisionSetting(BaseModel):
+    """A change of whether an item carries the 自動応答不可 flag; the newest row per item holds.
+    Kept as history: who, when, why."""
+
+    item = CharField(max_length=16)
+    no_auto_answer = BooleanField()
+    reason = CharField(max_length=400)
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("item", "at"), False),)
+
+
+class ProvisionQuery(BaseModel):
+    """One query from the intermediate server and what became of it (the provision record).
+
+    status: answered | held | declined | refused | unknown_person | suspended.
+    `content` is what was (or, while held, would be) sent; it never changes once stored."""
+
+    query_id = CharField(max_length=64, unique=True)
+    requester = CharField(max_length=6)
+    procedure = CharField(max_length=200)
+    person_no = CharField(max_length=15)  # the 団体内統合宛名番号 as asked
+    resident = ForeignKeyField(Resident, null=True, on_delete="RESTRICT", backref="+")
+    requested = JSONField()  # ["history", "results"]
+    status = CharField(max_length=16)
+    reason = CharField(max_length=400, null=True)  # refusal or decline reason
+    held_items = JSONField(null=True)  # the flagged items that made it wait
+    content = JSONField(null=True)
+    content_sha256 = CharField(max_length=64, null=True)
+    terminal = CharField(max_length=64, default="")
+    received_at = DateTimeField()
+    answered_at = DateTimeField(null=True)  # when the answer became available
+    decided_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    decided_at = DateTimeField(null=True)
+    delivered_at = DateTimeField(null=True)  # when the network first fetched the answer
+
+    class Meta:
+        indexes = ((("status", "received_at"), False), (("resident", "received_at"), False),
+                   (("person_no",), False))
+
+
+class ProvisionStep(BaseModel):
+    """Every step of a query: received, answered, held, approved, declined, refused, delivered."""
+
+    query = ForeignKeyField(ProvisionQuery, backref="steps", on_delete="RESTRICT")
+    kind = CharField(max_length=16)
+    at = DateTimeField()
+    staff = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    note = CharField(max_length=400, default="")
+
+    class Meta:
+        indexes = ((("query", "at"), False),)
+
+
 ALL_MODELS = [
     SchemaInfo, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
     InquiryEntry, DisclosureRequest, DisclosureEntry, SeiriCounter, ScreeningRuleSet, ScreeningRule,
-    InvitationRun, Invitation, InvitationExclusion,
+    InvitationRun, Invitation, InvitationExclusion, PermittedQuery, ProvisionSetting,
+    ProvisionQuery, ProvisionStep,
 ]

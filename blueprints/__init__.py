@@ -28,11 +28,17 @@ def register_all(app):
     from . import account, admin, audit_log, auth, disclosures, home, inquiries, long_logon
     from . import imports, residents, unusual_access
     from . import entry, extensions, institutions, invitations, queue, result_files, screenings
-    from . import verify
+    from . import provision, provision_api, verify
     for module in (auth, home, account, admin, inquiries, disclosures, audit_log, long_logon,
                    unusual_access, residents, imports, institutions, extensions, entry, queue,
-                   screenings, result_files, verify, invitations):
+                   screenings, result_files, verify, invitations, provision, provision_api):
         app.register_blueprint(module.bp)
+    # The intermediate server's JSON interface authenticates with its bearer token, which a
+    # browser never sends by itself; it has no staff session to protect (provision_api.py).
+    csrf.exempt(provision_api.bp)
+    if not app.config.get("PROVISION_TOKEN"):
+        app.logger.warning("provision is off: KENSHIN_PROVISION_TOKEN is not set "
+                           "(POST/GET /provision/queries answer 404)")
 
 
 def _error_pages(app):
