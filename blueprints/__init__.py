@@ -36,9 +36,13 @@ def register_all(app):
     # The intermediate server's JSON interface authenticates with its bearer token, which a
     # browser never sends by itself; it has no staff session to protect (provision_api.py).
     csrf.exempt(provision_api.bp)
-    if not app.config.get("PROVISION_TOKEN"):
+    token = str(app.config.get("PROVISION_TOKEN") or "")
+    if not token:
         app.logger.warning("provision is off: KENSHIN_PROVISION_TOKEN is not set "
                            "(POST/GET /provision/queries answer 404)")
+    elif len(token) < 24:
+        app.logger.warning("KENSHIN_PROVISION_TOKEN is short (%d characters); use 24 or more "
+                           "random characters", len(token))
 
 
 def _error_pages(app):

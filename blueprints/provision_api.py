@@ -60,7 +60,7 @@ def _guard():
     """Cookie, configuration, address, token — in that order; nothing else runs before it."""
     if has_staff_cookie():
         return _json({"status": "refused", "reason": "staff_session"}, 403)
-    token = current_app.config.get("PROVISION_TOKEN") or ""
+    token = str(current_app.config.get("PROVISION_TOKEN") or "")  # env JSON may make it a number
     if not token:
         current_app.logger.warning(
             "provision is off: KENSHIN_PROVISION_TOKEN is not set; %s %s answered 404",

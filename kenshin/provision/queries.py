@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from peewee import JOIN
+from peewee import JOIN, IntegrityError
 
 from models import ProvisionQuery, ProvisionStep, Resident, Staff, db
 
@@ -163,7 +163,17 @@ def _removed_long_ago(resident: Resident, today: date, years: int) -> bool:
 
 
 def receive(asked: Asked, terminal: str, policy: Policy, today: date | None = None) -> Answer:
-    """Decide a new query: refused, unknown person, answered at once or held. One transaction."""
+    """Decide a new query: refused, unknown person, answered at once or held. One transaction.
+
+    Two requests with the same new query_id at once: the second one's insert fails on the unique
+    query_id after the first committed; it then answers as a repeat of the first."""
+    try:
+        return _receive(asked, terminal, policy, today)
+    except IntegrityError:
+        return _receive(asked, terminal, policy, today)
+
+
+def _receive(asked: Asked, terminal: str, policy: Policy, today: date | None) -> Answer:
     today = today or today_jst()
     actor = network_actor(asked.requester, terminal)
     with db.atomic():
