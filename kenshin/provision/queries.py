@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from peewee import JOIN, IntegrityError
 
+import database
 from models import ProvisionQuery, ProvisionStep, Resident, Staff, db
 
 from kenshin import audit
@@ -109,6 +111,8 @@ def parse(body) -> Asked:
 
     def text(key):
         value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and key != "procedure":
+            value = str(value)  # a number written without quotes (leading zeros are then lost)
         if not isinstance(value, str) or not value.strip():
             errors[key] = ["required (a string)"]
             return ""
@@ -311,19 +315,15 @@ def steps(query_pk: int) -> list[ProvisionStep]:
 def _held(query_pk: int, actor: audit.Actor) -> ProvisionQuery:
     if actor.staff_id is None:
         raise Refused("承認・却下は係長が画面から行います")
-    query = ProvisionQuery.select().where(ProvisionQuery.id == query_pk).for_update().first() \
-        if _for_update() else ProvisionQuery.get_or_none(ProvisionQuery.id == query_pk)
+    select = ProvisionQuery.select().where(ProvisionQuery.id == query_pk)
+    if database.is_postgres():  # two supervisors deciding at once: the second waits, then sees it decided
+        select = select.for_update()
+    query = select.first()
     if query is None:
         raise NotFound("照会が見つかりません")
     if query.status != "held":
         raise Refused("この照会はすでに処理されています（" + STATUS_LABELS.get(query.status, query.status) + "）")
     return query
-
-
-def _for_update() -> bool:
-    import database
-
-    return database.is_postgres()
 
 
 def approve(query_pk: int, shown_sha256: str, actor: audit.Actor) -> ProvisionQuery:
@@ -406,10 +406,7 @@ RECORD_LIMIT = 500
 
 def search(person: str, actor: audit.Actor) -> list[ProvisionQuery]:
     """Provision records of one person, by 宛名番号 or 団体内統合宛名番号; the search is audited."""
-    text = (person or "").strip()
-    import unicodedata
-
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", (person or "").strip())
     if not PERSON.fullmatch(text):
         raise Invalid({"person": ["宛名番号または団体内統合宛名番号（数字15桁以内）を入力してください"]})
     residents = [r.id for r in Resident.select(Resident.id).where(
