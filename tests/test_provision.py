@@ -15,7 +15,8 @@ import models
 from kenshin import audit
 from kenshin.audit import log as audit_log
 from kenshin.audit import unusual_access
-from kenshin.core.dates import fiscal_year, now_utc, today_jst
+from kenshin.core.dates import fiscal_year, today_jst
+from kenshin.core.errors import Invalid, Refused
 from kenshin.provision import flags, queries
 from kenshin.requests import holdings
 
@@ -109,7 +110,7 @@ def test_results_are_held_until_approved_then_sent_exactly_as_approved(app, clie
     assert results[1]["items"]["xray_grade"] == "A"
 
     supervisor = make_staff("supervisor")
-    with pytest.raises(Exception):  # a screen showing other content cannot approve
+    with pytest.raises(Refused):  # a screen showing other content cannot approve
         queries.approve(query.id, "0" * 64, actor_of(supervisor))
     queries.approve(query.id, query.content_sha256, actor_of(supervisor))
     # A correction after approval changes nothing in what leaves: the approved content is sent.
@@ -228,14 +229,14 @@ def test_decline_sends_nothing(app, client, db, runner, tmp_path, make_staff):
     client.post("/provision/queries", json=body(("history", "results"), query_id="D-1"), headers=AUTH)
     query = models.ProvisionQuery.get(models.ProvisionQuery.query_id == "D-1")
     supervisor = make_staff("supervisor")
-    with pytest.raises(Exception):
+    with pytest.raises(Invalid):
         queries.decline(query.id, "  ", actor_of(supervisor))
     queries.decline(query.id, "照会の事務と項目が合わないため", actor_of(supervisor))
     got = client.get("/provision/queries/D-1", headers=AUTH)
     assert got.status_code == 403 and got.get_json()["status"] == "declined"
     assert "results" not in got.get_json() and "history" not in got.get_json()
     assert steps_of("D-1") == ["received", "held", "declined"]
-    with pytest.raises(Exception):  # decided once
+    with pytest.raises(Refused):  # decided once
         queries.approve(query.id, query.content_sha256, actor_of(supervisor))
 
 
@@ -253,7 +254,7 @@ def test_flag_setting_has_history_and_decides_holding(app, client, db, runner, t
     assert client.post("/provision/queries", json=body(query_id="F-2"), headers=AUTH).status_code == 200
     assert [(r.item, r.no_auto_answer) for r in flags.history()] == [("history", False), ("history", True)]
     assert actions().count("provision.setting") == 2
-    with pytest.raises(Exception):
+    with pytest.raises(Invalid):
         flags.change("results", False, "", actor_of(supervisor))
 
 
@@ -405,3 +406,14 @@ def test_stand_in_network_over_http(app, db, runner, tmp_path, make_staff, serve
     assert code == 200 and answer == {"status": "answered", **query.content}
     assert network.main(["--url", served, "--token", TOKEN, "send", "--person", TOGO,
                          "--item", "history", "--requester", "011002"]) == 1
+
+
+def test_query_body_rules():
+    asked = queries.parse({"query_id": "A.1", "requester": 131016, "procedure": "  健康増進法による\u3000事務 ",
+                           "person": 900000000001, "items": ["results", "history", "history"]})
+    assert (asked.requester, asked.person, asked.procedure, asked.items) == (
+        "131016", "900000000001", "健康増進法による 事務", ["history", "results"])
+    for bad in ({"query_id": "a/b"}, {"person": "12345678901234567"}, {"requester": "1310"},
+                {"items": []}, {"items": "history"}, {"extra": 1}, {"person": True}):
+        with pytest.raises(Invalid):
+            queries.parse(dict(body(), **bad))
