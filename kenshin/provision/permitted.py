@@ -18,6 +18,7 @@ from models import ImportBatch, PermittedQuery, db
 from kenshin import audit
 from kenshin.imports import csvimport
 from kenshin.core.dates import now_utc
+from kenshin.core.textinput import ascii_text
 
 from .content import ITEMS
 
@@ -40,7 +41,7 @@ def _procedure(value: str) -> str:
 
 
 def _item(value: str) -> str:
-    text = csvimport.ascii_text(value)
+    text = ascii_text(value)
     if text not in ITEMS:
         raise csvimport.CellError("item は history または results です")
     return text
