@@ -4,10 +4,10 @@ record searchable by person, the permitted-query list, and the 自動応答不�
 The network's own interface is blueprints/provision_api.py; the rules are kenshin.provision."""
 import json
 
-from flask import Blueprint, abort, flash, request
+from flask import Blueprint, flash, request
 
-from kenshin.access.roles import AUDIT_READ_ROLES
-from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.access.roles import PROVISION_LIST_ROLES, PROVISION_ROLES
+from kenshin.core.errors import Invalid, Refused
 from kenshin.provision import content, flags, permitted, queries
 
 from .provision_api import policy
@@ -17,7 +17,7 @@ bp = Blueprint("provision", __name__, url_prefix="/provision-records")
 
 
 @bp.get("/")
-@requires("supervisor")
+@requires(*PROVISION_ROLES)
 @menu("中間サーバーからの照会（情報提供）", 320)
 def index():
     """承認待ちの照会（長く待っているものに印）、本人ごとの提供記録の検索、最近の照会."""
@@ -35,13 +35,10 @@ def index():
 
 
 @bp.get("/<int:query_pk>")
-@requires("supervisor")
+@requires(*PROVISION_ROLES)
 def show(query_pk):
     """照会の内容・提供する（した）内容・経過。閲覧は記録される."""
-    try:
-        query, steps = queries.view(query_pk, actor())
-    except NotFound:
-        abort(404)
+    query, steps = queries.view(query_pk, actor())  # NotFound answers 404 (app handler)
     waited = None
     if query.status == "held":
         waited = queries.working_days_waited(query.received_at, queries.today_jst(),
@@ -55,13 +52,11 @@ def show(query_pk):
 
 
 @bp.post("/<int:query_pk>/approve")
-@requires("supervisor")
+@requires(*PROVISION_ROLES)
 def approve(query_pk):
     """表示した内容のとおりに提供する."""
     try:
         queries.approve(query_pk, request.form.get("content_sha256", ""), actor())
-    except NotFound:
-        abort(404)
     except Refused as exc:
         flash(exc.reason, "error")
     else:
@@ -70,13 +65,11 @@ def approve(query_pk):
 
 
 @bp.post("/<int:query_pk>/decline")
-@requires("supervisor")
+@requires(*PROVISION_ROLES)
 def decline(query_pk):
     """提供しない（理由を記録する）."""
     try:
         queries.decline(query_pk, request.form.get("reason", ""), actor())
-    except NotFound:
-        abort(404)
     except Invalid as exc:
         flash("、".join(m for ms in exc.errors.values() for m in ms), "error")
     except Refused as exc:
@@ -87,7 +80,7 @@ def decline(query_pk):
 
 
 @bp.get("/permitted")
-@requires("supervisor", *AUDIT_READ_ROLES)
+@requires(*PROVISION_LIST_ROLES)
 @menu("照会許可用照合リスト", 730)
 def permitted_list():
     """中間サーバーの照会許可用照合リスト（取込はコマンド import-permitted）."""
@@ -96,7 +89,7 @@ def permitted_list():
 
 
 @bp.get("/settings")
-@requires("supervisor")
+@requires(*PROVISION_ROLES)
 @menu("自動応答不可の設定", 740)
 def settings():
     """項目ごとの自動応答不可フラグと変更履歴."""
@@ -105,7 +98,7 @@ def settings():
 
 
 @bp.post("/settings")
-@requires("supervisor")
+@requires(*PROVISION_ROLES)
 def change_setting():
     """自動応答不可フラグを変更する（理由は必須、履歴に残る）."""
     values = {k: request.form.get(k, "") for k in ("item", "no_auto_answer", "reason")}

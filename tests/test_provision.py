@@ -21,8 +21,7 @@ from kenshin.provision import flags, queries
 from kenshin.requests import holdings
 
 from .conftest import login, page_csrf
-from .resident_helpers import make_resident, make_screening
-from .screening_helpers import actor_of
+from .factories import actor_of, make_resident, make_screening
 
 TOKEN = "stand-in-network-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -315,7 +314,7 @@ def test_screens_show_exactly_what_would_be_sent(app, client, db, runner, tmp_pa
     assert "V-1" in listing
     query = models.ProvisionQuery.get(models.ProvisionQuery.query_id == "V-1")
     page = client.get(f"/provision-records/{query.id}").get_data(as_text=True)
-    assert "判定保留" in page and query.content_sha256 in page and "山田" in page
+    assert "判定保留" in page and query.content_sha256 in page and "千葉 花子" in page
     exact = json.dumps({"status": "answered", **query.content}, ensure_ascii=False, indent=2)
     assert str(escape(exact)) in page  # the very bytes that approval releases
     token = page_csrf(client, f"/provision-records/{query.id}")

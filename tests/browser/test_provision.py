@@ -13,7 +13,7 @@ from kenshin.core.dates import today_jst
 from kenshin.imports import csvimport
 from kenshin.provision import permitted
 
-from ..resident_helpers import make_resident, make_screening
+from ..factories import make_resident, make_screening
 from .helpers import enrolled_person
 
 TOKEN = "browser-stand-in-token-0123456789"
