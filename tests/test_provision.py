@@ -18,6 +18,7 @@ from kenshin.audit import unusual_access
 from kenshin.core.dates import fiscal_year, today_jst
 from kenshin.core.errors import Invalid, Refused
 from kenshin.provision import flags, queries
+from kenshin.screening import catalogue
 from kenshin.requests import holdings
 
 from .conftest import login, page_csrf
@@ -56,9 +57,12 @@ def person_with_screenings():
     person = make_resident("1001", togo_atena_no=TOGO)
     last_year = today_jst().replace(month=6, day=1) - timedelta(days=365)
     make_screening(person, exam="colorectal", exam_date=last_year)
-    make_screening(person, exam="lung", exam_date=last_year + timedelta(days=1),
-                   items={"symptoms": "0", "xray_grade": "A", "sputum_class": "", "referral": "0",
-                          "other_findings": ""})
+    lung = make_screening(person, exam="lung", exam_date=last_year + timedelta(days=1),
+                          items={"symptoms": "0", "xray_grade": "A", "sputum_class": "",
+                                 "other_findings": ""})
+    # the stored 判定保留 flag, as recording the screening sets it (the factory leaves it False)
+    assert catalogue.pending_flag("lung", lung.items)
+    models.Screening.update(pending=True).where(models.Screening.id == lung.id).execute()
     make_screening(person, exam="colorectal", exam_date=last_year + timedelta(days=2), status="pending")
     make_screening(person, exam="colorectal", exam_date=last_year + timedelta(days=3), status="void")
     make_screening(person, exam="followup", exam_date=last_year + timedelta(days=4),
@@ -105,7 +109,7 @@ def test_results_are_held_until_approved_then_sent_exactly_as_approved(app, clie
     query = models.ProvisionQuery.get(models.ProvisionQuery.query_id == "Q-2")
     results = query.content["results"]
     assert [r["exam"] for r in results] == ["colorectal", "lung"]
-    assert results[0]["outcome"] == "精検不要" and results[1]["outcome"] == "判定保留"
+    assert results[0]["outcome"] == "clear" and results[1]["outcome"] == "pending"
     assert results[1]["items"]["xray_grade"] == "A"
 
     supervisor = make_staff("supervisor")

@@ -44,7 +44,7 @@ def build(resident_id: int, items: list[str]) -> dict:
             exam = catalogue.get_exam(s.exam)
             values = {key: (s.items or {}).get(key, "") for key in exam.keys}
             out["results"].append(dict(_common(s), items=values,
-                                       outcome=catalogue.judgement_outcome(s.exam, values, s.referral)))
+                                       outcome=catalogue.outcome_of(s.exam, s.referral, s.pending)))
     return out
 
 
@@ -81,7 +81,8 @@ def describe(content: dict) -> list[dict]:
             rows.append({"fiscal_year": _fiscal_year(entry.get("fiscal_year")), "exam": exam_name,
                          "exam_date": _date(entry.get("exam_date")),
                          "setting": catalogue.SETTINGS.get(str(entry.get("setting")), ""),
-                         "items": shown, "outcome": entry.get("outcome", "")})
+                         "items": shown,
+                         "outcome": catalogue.OUTCOME_LABELS.get(entry.get("outcome"), entry.get("outcome", ""))})
         blocks.append({"item": item, "label": ITEM_LABELS[item], "rows": rows})
     return blocks
 

@@ -799,26 +799,3 @@ def display_items(
         if (item.summary or not summary_only)
         and (item.extension is None or clean_items.get(item.key))  # beyond 別添1: only when held
     ]
-
-
-# --- the judgement outcome (判定) ---------------------------------------------------------------
-
-REFERRAL, UNDETERMINED, NO_REFERRAL = "要精検", "判定保留", "精検不要"
-# Values that mean the result could not be judged or must be tested again (FORMATS.md "Judgement
-# outcome"): never shown, printed, counted or provided as 精検不要.
-UNDETERMINED_VALUES: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType({
-    "lung": {"xray_grade": frozenset({"A"}), "sputum_class": frozenset({"A", "C"})},
-    "breast": {"mammography_category": frozenset({"N"})},
-    "colorectal": {"fobt_result": frozenset({"undetermined"})},
-    "gastric_xray": {"xray_category": frozenset({"0"})},
-})
-
-
-def judgement_outcome(exam_code: str, clean_items: Mapping[str, str], referral: bool) -> str:
-    """要精検, 判定保留 or 精検不要 of one screening: 要精検 wins when a row meets both."""
-    if referral:
-        return REFERRAL
-    for key, values in UNDETERMINED_VALUES.get(exam_code, {}).items():
-        if (clean_items.get(key) or "") in values:
-            return UNDETERMINED
-    return NO_REFERRAL

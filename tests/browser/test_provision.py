@@ -73,7 +73,7 @@ def test_results_query_held_until_a_supervisor_approves_in_chromium(app, page, l
     assert code == 200
     import json
     assert answer == json.loads(shown)  # exactly what the supervisor saw
-    assert len(answer["results"]) == 1 and answer["results"][0]["outcome"] == "要精検"
+    assert len(answer["results"]) == 1 and answer["results"][0]["outcome"] == "referral"
 
     with app.app_context():
         models.db.connect(reuse_if_open=True)
