@@ -1,7 +1,8 @@
 """The command line: `flask --app app <command>`, each command wired to one domain function.
 
     init-db | demo-data | create-user | first-admin | reset-user | audit-verify | audit-heads
-    import-residents | import-institutions | import-results
+    import-residents | import-institutions | import-results | import-permitted
+    rules show | invitations extract | invitations remind | invitations export
     backup | restore | purge                      (kenshin.operations, docs/OPERATIONS.md)
 """
 import os
@@ -14,6 +15,7 @@ import database
 import models
 from kenshin import audit
 from kenshin.imports import csvimport
+from kenshin.provision import permitted
 from kenshin.registry import institutions, resident_import
 from kenshin.screening import result_import
 
@@ -22,7 +24,7 @@ def register_cli(app):
     """Wire the command-line commands to domain functions."""
     for command in (init_db, demo_data, create_user, first_admin, reset_user, audit_verify,
                     audit_heads, import_residents, import_institutions, import_results,
-                    backup, restore, purge):
+                    rules_group, invitations_group, import_permitted, backup, restore, purge):
         app.cli.add_command(command)
 
 
@@ -195,6 +197,12 @@ import_results = _import_command(
     "Import a screening results file (検診結果ファイル): matching, queue, duplicates, FORMATS.md.",
     result_import.ACTION, result_import.run)
 
+import_permitted = _import_command(
+    "import-permitted",
+    "Import the permitted-query list (照会許可用照合リスト) the network publishes: the whole list, "
+    "all or nothing, FORMATS.md.",
+    permitted.ACTION, permitted.import_file)
+
 
 def _import_outcome(result):
     """Print a file's problems (exit 1) or its one-line summary (exit 0)."""
@@ -298,3 +306,108 @@ def purge(dry_run):
         run.summary = dict(done.counts, held=done.held)
     click.echo(f"purged: removed before {done.removed_before.isoformat()} ({years} 年度 after 消除)")
     click.echo(f"deleted {done.line()}")
+# --- screening rules and invitations (FORMATS.md "Screening rules", "Invitations") -------------
+
+def _date_option(text: str, name: str):
+    from kenshin.core.dates import DateError, parse_date
+
+    try:
+        return parse_date(text)
+    except DateError as exc:
+        _fail(f"{name}: {exc}")
+
+
+@click.group("rules")
+def rules_group():
+    """The per-年度 screening rules (対象者の条件)."""
+
+
+@rules_group.command("show")
+@click.option("--fiscal-year", type=click.IntRange(2000, 2200), required=True, help="年度, e.g. 2025")
+def rules_show(fiscal_year):
+    """Print the 年度's rules in force, one line per exam beginning with the exam code."""
+    from kenshin.invitations import rules
+
+    _ensure_schema()
+    for line in rules.show_lines(fiscal_year):
+        click.echo(line)
+
+
+@click.group("invitations")
+def invitations_group():
+    """Invitations (個別通知・受診券): extraction runs and the contractor file."""
+
+
+def _invalid(exc, code: int = 2):
+    _fail("\n".join(m for ms in exc.errors.values() for m in ms), code)
+
+
+@invitations_group.command("extract")
+@click.option("--fiscal-year", type=click.IntRange(2000, 2200), required=True, help="年度, e.g. 2025")
+@click.option("--as-of", "as_of", required=True, help="the registry as it stood on this date")
+def invitations_extract(fiscal_year, as_of):
+    """Pick the people to invite (an initial run, or a top-up with 送付停止)."""
+    from kenshin.core.errors import Invalid
+    from kenshin.invitations import extraction
+
+    _ensure_schema()
+    day = _date_option(as_of, "--as-of")
+    try:
+        result = extraction.extract(fiscal_year, day, audit.Actor.system())
+    except Invalid as exc:
+        _invalid(exc)
+    for exam, count in result.by_exam.items():
+        click.echo(f"{exam} {count}")
+    click.echo(f"kind={result.kind} excluded={result.excluded} issued={result.issued}")
+    click.echo(result.summary())
+
+
+@invitations_group.command("remind")
+@click.option("--fiscal-year", type=click.IntRange(2000, 2200), required=True)
+@click.option("--screened-by", "screened_by", required=True,
+              help="invited people with no screening of the exam on or before this date")
+@click.option("--as-of", "as_of", required=True, help="the registry as it stood on this date")
+def invitations_remind(fiscal_year, screened_by, as_of):
+    """再勧奨: a new run of the people invited but not screened by a date."""
+    from kenshin.core.errors import Invalid
+    from kenshin.invitations import extraction
+
+    _ensure_schema()
+    try:
+        result = extraction.remind(fiscal_year, _date_option(screened_by, "--screened-by"),
+                                   _date_option(as_of, "--as-of"), audit.Actor.system())
+    except Invalid as exc:
+        _invalid(exc)
+    click.echo(result.summary())
+
+
+@invitations_group.command("export")
+@click.argument("run", type=int)
+@click.option("--output", required=True, help="the CSV file to write")
+@click.option("--encoding", type=click.Choice(["utf-8", "utf8", "cp932"], case_sensitive=False),
+              default="utf-8", show_default=True)
+@click.option("--reason", default=None, help="why the file leaves (audited); default: to the print contractor")
+def invitations_export(run, output, encoding, reason):
+    """Write a run's letters for the print contractor (委託先), audited with the SHA-256."""
+    from kenshin.core.errors import Invalid, NotFound
+    from kenshin.invitations import extraction
+
+    _ensure_schema()
+    encoding = "utf-8" if encoding.lower() == "utf8" else encoding.lower()
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        _fail(f"invitations export: no such directory: {directory}")
+    try:
+        result = extraction.export(run, output, audit.Actor.system(), encoding,
+                                   reason or extraction.DEFAULT_EXPORT_REASON)
+    except NotFound as exc:
+        _fail(f"invitations export: {exc}", 2)
+    except Invalid as exc:
+        _invalid(exc)
+    except extraction.ExportProblem as exc:
+        _fail(f"invitations export: {exc}", 1)
+    except OSError as exc:
+        _fail(f"invitations export: {exc.strerror or exc}", 2)
+    if result.warning():
+        click.echo(result.warning(), err=True)
+    click.echo(result.summary())

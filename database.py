@@ -106,6 +106,11 @@ ADDED_COLUMNS = [
     ("resident", "use_suspended", "BOOLEAN NOT NULL DEFAULT FALSE"),
     ("long_logon_notice", "reply_by", "DATE"),
     ("screening", "pending", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("resident", "togo_atena_no", "VARCHAR(15)"),
+]
+# Indexes on added columns (create_tables made them only for new tables): (name, table, columns).
+ADDED_INDEXES = [
+    ("resident_togo_atena_no", "resident", "togo_atena_no"),
 ]
 
 
@@ -131,6 +136,8 @@ def _add_missing_columns() -> bool:
         if column not in {c.name for c in db.get_columns(table)}:
             db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {ddl}')
             added = True
+    for name, table, column in ADDED_INDEXES:
+        db.execute_sql(f'CREATE UNIQUE INDEX IF NOT EXISTS "{name}" ON "{table}" ("{column}")')
     return added
 
 

@@ -187,6 +187,8 @@ class Resident(BaseModel):
     # 利用停止 (個人情報保護法 第98条) granted on a request: kept, but no longer used (see kenshin.disclosure).
     use_suspended = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
     updated_at = DateTimeField()
+    # 団体内統合宛名番号: how the intermediate server (中間サーバー) names the person; never the 個人番号.
+    togo_atena_no = CharField(max_length=15, null=True, unique=True)
 
     class Meta:
         indexes = (
@@ -221,6 +223,115 @@ class SeiriNumber(BaseModel):
 
     class Meta:
         indexes = ((("resident", "fiscal_year"), True),)
+
+
+class SeiriCounter(BaseModel):
+    """One row: the last 整理番号 serial issued. Issuing updates it first, which serialises runs
+    (a row lock on PostgreSQL, the write lock on SQLite), so no serial is ever handed out twice."""
+
+    last_serial = BigIntegerField()
+
+
+# --- screening rules and invitations ----------------------------------------------------------
+
+class ScreeningRuleSet(BaseModel):
+    """One version of a 年度's screening rules (対象者の条件). The newest version is in force;
+    earlier versions are kept, and every invitation run names the version it used."""
+
+    fiscal_year = IntegerField()
+    version = IntegerField()
+    reason = CharField(max_length=400)
+    created_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    created_label = CharField(max_length=64)
+    created_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("fiscal_year", "version"), True),)
+
+
+class ScreeningRule(BaseModel):
+    """Who is targeted for one exam in one version of the rules (FORMATS.md "Screening rules")."""
+
+    rule_set = ForeignKeyField(ScreeningRuleSet, backref="rules", on_delete="RESTRICT")
+    exam = CharField(max_length=24)
+    sex = SmallIntegerField()  # 0 any, 1 men, 2 women
+    min_age = SmallIntegerField(null=True)
+    max_age = SmallIntegerField(null=True)
+    ages = CharField(max_length=100, default="")  # listed ages "40,45,50" instead of a range
+    interval = SmallIntegerField(null=True)  # N 年度; 0 once in life; NULL no window (—)
+    interval_group = CharField(max_length=24)
+    age_basis = CharField(max_length=20)  # fiscal_year_end | fiscal_year_start
+    on_request_above = BooleanField(default=False)  # older never-tested people on request, not invited
+
+    class Meta:
+        indexes = ((("rule_set", "exam"), True),)
+
+
+class InvitationRun(BaseModel):
+    """One extraction (initial, top-up) or 再勧奨 run for a 年度, as the registry stood on `as_of`."""
+
+    fiscal_year = IntegerField()
+    kind = CharField(max_length=12)  # initial | topup | reminder
+    as_of = DateField()
+    rule_set = ForeignKeyField(ScreeningRuleSet, on_delete="RESTRICT", backref="+")
+    screened_by = DateField(null=True)  # reminder: invited people not screened by this date
+    created_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    created_label = CharField(max_length=64)
+    created_at = DateTimeField()
+    counts = JSONField(default=dict)
+
+    class Meta:
+        indexes = ((("fiscal_year", "created_at"), False),)
+
+
+class Invitation(BaseModel):
+    """One person × exam of a run. kind `invite` is the 年度's invitation (at most one per person and
+    exam, see the partial index); `remind` is a 再勧奨. Stopped (送付停止) by a later run when the
+    person left the registry.
+
+    A run writes these by the million in one set statement, from ids it reads in the same
+    transaction; `run_id` and `resident_id` are therefore plain indexed integers, not foreign keys:
+    PostgreSQL checks a foreign key row by row (with a row lock on the parent), which was 15 of
+    23 seconds of a 100,000-resident run. Runs and residents are never deleted."""
+
+    run_id = IntegerField()
+    resident_id = IntegerField()
+    fiscal_year = IntegerField()
+    exam = CharField(max_length=24)
+    kind = CharField(max_length=8, default="invite")  # invite | remind
+    # the person's 整理番号 is the SeiriNumber of (resident, fiscal_year): not repeated per row
+    stopped_run = ForeignKeyField(InvitationRun, null=True, index=False, on_delete="RESTRICT", backref="+")
+    stopped_on = DateField(null=True)
+
+    class Meta:
+        indexes = ((("run_id", "resident_id"), False),)
+
+
+# At most one invitation per person, 年度 and exam; also the index every per-person question
+# (already invited? stopped?) uses. Few indexes: a run writes millions of these rows.
+Invitation.add_index(
+    Invitation.index(Invitation.resident_id, Invitation.fiscal_year, Invitation.exam, unique=True,
+                     where=(Invitation.kind == "invite"), name="invitation_once_per_year")
+)
+
+
+class InvitationExclusion(BaseModel):
+    """A person left out of invitations by staff (職域で受診, 治療中, 本人辞退 …) for a 年度 range,
+    for one exam or all (exam ''). Ended, never deleted."""
+
+    resident = ForeignKeyField(Resident, on_delete="RESTRICT", backref="+")
+    exam = CharField(max_length=24, default="")
+    reason = CharField(max_length=16)
+    note = CharField(max_length=400, default="")
+    from_year = IntegerField()
+    to_year = IntegerField(null=True)  # NULL: until ended
+    created_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    created_at = DateTimeField()
+    ended_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    ended_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("resident", "ended_at"), False),)
 
 
 # --- institutions ----------------------------------------------------------------------------
@@ -550,10 +661,85 @@ class Setting(BaseModel):
     changed_at = DateTimeField()
 
 
+# --- provision through the intermediate server (中間サーバー) ----------------------------------------
+
+class PermittedQuery(BaseModel):
+    """One line of the permitted-query list (照会許可用照合リスト): (requester, procedure, item).
+    Never deleted: a line the next published list drops gets `removed_batch`."""
+
+    requester = CharField(max_length=6)  # 地方公共団体コード
+    procedure = CharField(max_length=200)  # 事務
+    item = CharField(max_length=16)  # history | results
+    added_batch = ForeignKeyField(ImportBatch, on_delete="RESTRICT", backref="+")
+    removed_batch = ForeignKeyField(ImportBatch, null=True, on_delete="RESTRICT", backref="+")
+
+    class Meta:
+        indexes = ((("requester", "procedure", "item"), False),)
+
+
+class ProvisionSetting(BaseModel):
+    """A change of whether an item carries the 自動応答不可 flag; the newest row per item holds.
+    Kept as history: who, when, why."""
+
+    item = CharField(max_length=16)
+    no_auto_answer = BooleanField()
+    reason = CharField(max_length=400)
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("item", "at"), False),)
+
+
+class ProvisionQuery(BaseModel):
+    """One query from the intermediate server and what became of it (the provision record).
+
+    status: answered | held | declined | refused | unknown_person | suspended.
+    `content` is what was (or, while held, would be) sent; it never changes once stored."""
+
+    query_id = CharField(max_length=64, unique=True)
+    requester = CharField(max_length=6)
+    procedure = CharField(max_length=200)
+    person_no = CharField(max_length=15)  # the 団体内統合宛名番号 as asked
+    resident = ForeignKeyField(Resident, null=True, on_delete="RESTRICT", backref="+")
+    requested = JSONField()  # ["history", "results"]
+    status = CharField(max_length=16)
+    reason = CharField(max_length=400, null=True)  # refusal or decline reason
+    held_items = JSONField(null=True)  # the flagged items that made it wait
+    content = JSONField(null=True)
+    content_sha256 = CharField(max_length=64, null=True)
+    terminal = CharField(max_length=64, default="")
+    received_at = DateTimeField()
+    answered_at = DateTimeField(null=True)  # when the answer became available
+    decided_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    decided_at = DateTimeField(null=True)
+    delivered_at = DateTimeField(null=True)  # when the network first fetched the answer
+
+    class Meta:
+        indexes = ((("status", "received_at"), False), (("resident", "received_at"), False),
+                   (("person_no",), False))
+
+
+class ProvisionStep(BaseModel):
+    """Every step of a query: received, answered, held, approved, declined, refused, delivered."""
+
+    query = ForeignKeyField(ProvisionQuery, backref="steps", on_delete="RESTRICT")
+    kind = CharField(max_length=16)
+    at = DateTimeField()
+    staff = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    note = CharField(max_length=400, default="")
+
+    class Meta:
+        indexes = ((("query", "at"), False),)
+
+
 ALL_MODELS = [
     SchemaInfo, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
     InquiryEntry, DisclosureRequest, DisclosureEntry, JobRun, PurgeRun, TrainingRecord, Setting,
+    SeiriCounter, ScreeningRuleSet, ScreeningRule,
+    InvitationRun, Invitation, InvitationExclusion, PermittedQuery, ProvisionSetting,
+    ProvisionQuery, ProvisionStep,
 ]

@@ -30,6 +30,7 @@ import models  # noqa: E402
 from kenshin import audit
 from kenshin.screening import catalogue
 from kenshin.core import dates  # noqa: E402
+from kenshin.invitations.seiri import number_for  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
 BENCH_KEY = "bench-audit-key"
@@ -140,7 +141,7 @@ def write_file(path: str, rows: int, seed: int) -> None:
             elif x < 0.06:
                 atena_col = ""  # no identifier: queued
             elif x < 0.08:
-                seiri = f"R7-{rng.randrange(10**8):08d}"  # not issued: queued
+                seiri = number_for(rng.randrange(900_000_000, 999_999_999))  # not issued: queued
             writer.writerow([seiri, atena_col, name if rng.random() < 0.5 else "", _kana(rng, kana),
                              _date(rng, birth_col), sex, exam, _date(rng, exam_date), rng.choice(codes),
                              rng.choice("12")] + [items.get(k, "") for k in ITEM_COLUMNS])

@@ -83,13 +83,14 @@ def build_or_reuse(url: str, n: int, seed: int) -> None:
 
 
 def _issue_seiri_numbers(seed: int) -> None:
-    """整理番号 (R7-0000001 …) for a sample of people, as invitations would have issued them."""
+    """整理番号 (10 digits, Luhn check digit) for a sample of people, as invitations issue them."""
     rng = random.Random(seed)
     top = models.Resident.select(models.Resident.id).order_by(models.Resident.id.desc()).scalar()
     ids = rng.sample(range(1, top + 1), min(SEIRI_SAMPLE, top))
     now = str(dates.now_utc())
     fy = dates.fiscal_year(dates.today_jst())
-    rows = [(f"R{fy - 2018}-{i + 1:07d}", rid, fy, now) for i, rid in enumerate(ids)]
+    from kenshin.invitations import seiri
+    rows = [(seiri.number_for(seiri.FIRST_SERIAL + i), rid, fy, now) for i, rid in enumerate(ids)]
     with models.db.atomic():
         database.bulk_insert("seiri_number", ("number", "resident_id", "fiscal_year", "issued_at"), rows)
     print(f"issued {len(rows):,} 整理番号")

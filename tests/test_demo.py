@@ -204,3 +204,19 @@ def test_cli_demo_data(app, runner):
     with app.app_context():
         assert models.Resident.select().count() == 50
         models.db.close()
+
+
+def test_demo_reads_the_screening_rules_table(db):
+    """One source of the rule: a 年度's edited rules change who the demo screens that 年度."""
+    from kenshin.invitations import rules
+    from kenshin.screening.eligibility import NATIONAL, Rule
+
+    fy = dates.fiscal_year(dates.today_jst())
+    rules.save(fy, dict(NATIONAL, lung=Rule(min_age=65, interval=1, group="lung")), "試験", ACTOR)
+    _generate(residents=600)
+    lung = [(s.resident.birth_date, s.fiscal_year) for s in
+            Screening.select().join(Resident).where(Screening.exam == "lung")]
+    this_year = [dates.age_at_fiscal_year_end(b, y) for b, y in lung if y == fy]
+    earlier = [dates.age_at_fiscal_year_end(b, y) for b, y in lung if y < fy]
+    assert this_year and min(this_year) >= 65
+    assert earlier and min(earlier) < 65  # other 年度 keep the guideline (40+)

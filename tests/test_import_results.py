@@ -82,7 +82,7 @@ def test_rows_that_do_not_match_are_queued_with_their_reason(runner, people, tmp
         row(atena_no=""),  # no identifier
         row(atena_no="999"),  # unknown
         row(birth_date="1960-05-11"),  # disagreement
-        row(seiri_no="NOT-ISSUED"),  # until invitations exist no 整理番号 matches
+        row(seiri_no="1000009991"),  # until invitations exist no 整理番号 matches
     ]
     result = run(runner, write(tmp_path, rows))
     assert result.output.strip() == "recorded=0 queued=4 duplicates=0"
@@ -95,8 +95,8 @@ def test_rows_that_do_not_match_are_queued_with_their_reason(runner, people, tmp
 
 def test_seiri_no_matches_once_issued(runner, people, tmp_path):
     woman, _ = people
-    issue_seiri(woman, "R7-0001")
-    result = run(runner, write(tmp_path, [row(atena_no="", seiri_no="R7-0001")]))
+    issue_seiri(woman, "1000000016")
+    result = run(runner, write(tmp_path, [row(atena_no="", seiri_no="1000000016")]))
     assert result.output.strip() == "recorded=1 queued=0 duplicates=0"
 
 

@@ -117,9 +117,9 @@ def test_atena_no_alone_is_enough(app, db, clerk):
 
 def test_seiri_no_alone_is_enough(app, db, clerk):
     person = make_resident("1")
-    models.SeiriNumber.create(number="R7-000123", resident=person, fiscal_year=2025, issued_at=now_utc())
-    assert found_ids(search(clerk, seiri_no="R7-000123")) == [person.id]
-    assert found_ids(search(clerk, seiri_no="R7-000124")) == []
+    models.SeiriNumber.create(number="1000001238", resident=person, fiscal_year=2025, issued_at=now_utc())
+    assert found_ids(search(clerk, seiri_no="1000001238")) == [person.id]
+    assert found_ids(search(clerk, seiri_no="1000001246")) == []
 
 
 @pytest.mark.parametrize("criteria", [{"kana": "ヤマダ"}, {"name": "山田"}, {"birth_date": "S57.4.1"},

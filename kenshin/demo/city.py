@@ -10,9 +10,11 @@ through `catalogue.validate_items` once per distinct raw combination (results re
 and the shared bulk writer (`database.bulk_insert`: sqlite3 `executemany`, PostgreSQL `COPY`)
 loads them.
 
-Rules followed: ages and intervals come from `screening.eligibility.RULES` (年度末 age, so a
+Rules followed: who is screened, at what ages and how often, comes from each 年度's screening
+rules table (`screening.eligibility.rules_for`: the national guideline in a new database — the
+table the entry warnings and the invitation runs read), by its age basis (年度末 by default, so a
 39-year-old can have her first mammography before her birthday; 胃 X線 40+ yearly or 内視鏡 50+
-every 2 年度, sharing one interval; 肝炎 once in a lifetime …), women-only exams from the
+every 2 年度, sharing one interval; 肝炎 at 40, once in a lifetime …), women-only exams from the
 catalogue. A screening only happens while the person is a resident, never in the
 future. Referred people often get a `followup` (精密検査) record a few weeks later.
 """
@@ -473,17 +475,26 @@ RESULTS = {
     "colorectal": _colorectal, "lung": _lung, "breast": _breast, "cervical": _cervical,
     "periodontal": _periodontal, "osteoporosis": _osteoporosis, "hepatitis": _hepatitis,
 }
-# What the demo screens, and when: the eligibility rules (ages, intervals, the 胃 group), plus
-# the catalogue's sex restriction; participation rates above are the demo's own.
-SCHEDULE: tuple[tuple[str, tuple], ...] = tuple(
-    (group, tuple((code, rule, catalogue.EXAMS[code].sex) for code, rule in eligibility.RULES.items()
-                  if (rule.group or code) == group))
-    for group in dict.fromkeys(rule.group or code for code, rule in eligibility.RULES.items()))
-YOUNGEST = min(min(rule.ages) if rule.ages else rule.min_age or 0
-               for rule in eligibility.RULES.values())
-if set(BASE_RATE) != {group for group, _ in SCHEDULE} or any(
+# What the demo screens, and when: a 年度's eligibility rules (ages, intervals, the 胃 group),
+# plus the catalogue's sex restriction; participation rates above are the demo's own (a group a
+# city adds gets OTHER_RATE).
+OTHER_RATE = 0.05
+
+
+def _schedule(rules: dict) -> tuple[tuple[str, tuple], ...]:
+    return tuple(
+        (group, tuple((code, rule, catalogue.EXAMS[code].sex) for code, rule in rules.items()
+                      if (rule.group or code) == group))
+        for group in dict.fromkeys(rule.group or code for code, rule in rules.items()))
+
+
+def _youngest(rules: dict) -> int:
+    return min((min(rule.ages) if rule.ages else rule.min_age or 0 for rule in rules.values()), default=0)
+
+
+if set(BASE_RATE) != {group for group, _ in _schedule(eligibility.NATIONAL)} or any(
         len(exams) > 1 and {code for code, _, _ in exams} != {"gastric_xray", "gastric_endoscopy"}
-        for _, exams in SCHEDULE):  # pragma: no cover - a rule changed: teach the demo first
+        for _, exams in _schedule(eligibility.NATIONAL)):  # pragma: no cover - teach the demo first
     raise RuntimeError("demo participation rates do not match the eligibility rules")
 FOLLOWUP_OF = {exam: target for target, exams in catalogue.FOLLOWUP_TARGET_EXAMS.items()
                for exam in exams}
@@ -498,7 +509,7 @@ class _Person:
 
 RESIDENT_COLUMNS = ("id", "atena_no", "name", "name_kana", "kana_key", "name_key", "sex",
                     "birth_date", "postal_code", "address", "resident_since", "removed_on",
-                    "removal_reason", "updated_at")
+                    "removal_reason", "updated_at", "togo_atena_no")
 SCREENING_COLUMNS = ("resident_id", "exam", "target", "exam_date", "fiscal_year", "age",
                      "institution_id", "setting", "referral", "pending", "items", "status", "source",
                      "batch_id", "entered_at")
@@ -535,6 +546,11 @@ class _Generator:
         self.towns = {w: _Choice(WARDS[w][1], [1.0] * len(WARDS[w][1])) for w in WARD_NAMES}
         self.bands = _Choice(range(len(AGE_BANDS)), AGE_BANDS)
         self.days = {fy: _fiscal_days(fy) for fy in range(self.first_fy, self.current_fy + 1)}
+        # The rules table of each 年度 (one source of the rule: the entry warnings and the
+        # invitation runs read the same), and what it schedules.
+        self.rules = {fy: eligibility.rules_for(fy).rules for fy in range(self.first_fy - 1, self.current_fy + 1)}
+        self.schedules = {fy: _schedule(rules) for fy, rules in self.rules.items()}
+        self.youngest = min(_youngest(rules) for rules in self.rules.values())
         self._index_institutions(institutions)
         self.counts = {"residents": 0, "removed": 0, "screenings": 0, "referrals": 0}
 
@@ -595,7 +611,7 @@ class _Generator:
                           else "職権消除")
         row = (resident_id, atena_no, name, kana, kkey, nkey, sex, birth.isoformat(), postal,
                address, since.isoformat(), removed.isoformat() if removed else None, reason,
-               self.now_text)
+               self.now_text, "9" + atena_no)  # 団体内統合宛名番号: unique as the 宛名番号 is
 
         p = _Person()
         p.id, p.sex, p.birth, p.ward = resident_id, sex, birth, ward
@@ -641,20 +657,21 @@ class _Generator:
         before = self.first_fy - 1
         if p.birth > date(before + 1, 3, 31):
             return {}
-        age = dates.age_for_basis(p.birth, before, eligibility.AGE_BASIS)
+        age = dates.age_for_basis(p.birth, before, dates.YEAR_END)
         factor = p.engagement * _age_factor(age) * sex_factor
         taken = {}
-        for group, exams in SCHEDULE:
+        for group, exams in self.schedules[before]:
             rules = [rule for _, rule, sex in exams
-                     if (sex is None or sex == p.sex) and rule.admits_age(age)]
+                     if (sex is None or sex == p.sex) and rule.admits_age(rule.age_of(p.birth, before))]
             if not rules:
                 continue
-            chance = min(BASE_RATE[group] * factor, 0.95)
+            chance = min(BASE_RATE.get(group, OTHER_RATE) * factor, 0.95)
             if any(rule.interval == 0 for rule in rules):
-                years = age - min(rule.min_age or 0 for rule in rules) + 1
+                low = min(min(rule.ages) if rule.ages else rule.min_age or 0 for rule in rules)
+                years = max(age - low + 1, 1)
                 if self.rng.random() < 1 - (1 - chance) ** years:
                     taken[group] = before
-            elif any(rule.interval >= 2 for rule in rules):
+            elif any((rule.interval or 0) >= 2 for rule in rules):
                 if self.rng.random() < chance / (1 + chance):
                     taken[group] = before
         return taken
@@ -670,21 +687,22 @@ class _Generator:
         for fy in range(self.first_fy, self.current_fy + 1):
             if birth > date(fy + 1, 3, 31):
                 continue  # not yet born by the end of that 年度
-            age = dates.age_for_basis(birth, fy, eligibility.AGE_BASIS)
-            if age < YOUNGEST:
+            age = dates.age_for_basis(birth, fy, dates.YEAR_END)
+            if age < self.youngest:
                 continue
             factor = p.engagement * _age_factor(age) * sex_factor
             wanted = []
-            for group, exams in SCHEDULE:
+            rules = self.rules[fy]
+            for group, exams in self.schedules[fy]:
                 eligible = [code for code, rule, sex in exams
-                            if (sex is None or sex == p.sex) and rule.admits_age(age)]
+                            if (sex is None or sex == p.sex) and rule.admits_age(rule.age_of(birth, fy))]
                 if not eligible:
                     continue
                 exam = self._method(p, eligible)
                 last = last_taken.get(group)
-                if last is not None and eligibility.RULES[exam].too_close(fy, (last,)):
+                if last is not None and rules[exam].too_close(fy, (last,)):
                     continue
-                if r() < BASE_RATE[group] * factor:
+                if r() < BASE_RATE.get(group, OTHER_RATE) * factor:
                     wanted.append(exam)
                     last_taken[group] = fy
             if not wanted:

@@ -436,8 +436,9 @@ def atena_no(value: str) -> str:
 def seiri_no(value: str) -> str:
     """A 整理番号 cell (core.identifiers)."""
     text = ascii_text(value)
-    if not identifiers.is_seiri_no(text):
-        raise CellError(identifiers.SEIRI_NO_MESSAGE)
+    problem = identifiers.seiri_no_problem(text)
+    if problem:
+        raise CellError(problem)  # a wrong check digit says so
     return text
 
 

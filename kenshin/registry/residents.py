@@ -155,8 +155,9 @@ def parse_criteria(form: Mapping[str, str]) -> Criteria:
         values["atena_no"] = atena
     if typed["seiri_no"]:
         seiri = ascii_text(typed["seiri_no"]).upper()
-        if not identifiers.is_seiri_no(seiri):
-            errors["seiri_no"] = [identifiers.SEIRI_NO_MESSAGE]
+        problem = identifiers.seiri_no_problem(seiri)
+        if problem:
+            errors["seiri_no"] = [problem]
         values["seiri_no"] = seiri
     criteria = Criteria(**values, typed={k: v for k, v in typed.items() if v})
     if errors:

@@ -85,6 +85,9 @@ def lookup(values: Mapping[str, str], actor: audit.Actor,
     """Find the person of a form as typed so far; viewing a person (or a list) is audited."""
     typed = matching.read_identity(values)
     result = MatchPanel(typed)
+    if "seiri_no" in typed.errors:  # e.g. a wrong check digit names nobody: say so, search nothing
+        result.problem = typed.errors["seiri_no"][0]
+        return result
     if typed.seiri_no or typed.atena_no:
         named = matching.named_by(typed.seiri_no, typed.atena_no)
         if named.reason:
@@ -146,7 +149,8 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
         out.fiscal_year = fiscal_year(exam_date)
         if birth is not None:
             out.age = age_at(birth, exam_date)
-            out.basis_label, out.basis_age = eligibility.eligibility_age(birth, out.fiscal_year)
+            out.basis_label, out.basis_age = eligibility.eligibility_age(
+                birth, out.fiscal_year, batch.exam)
     exam = catalogue.EXAMS[batch.exam]
     enabled = extensions.enabled_codes()
     raw = {key: values.get(key) for key in exam.keys_with(enabled)}

@@ -89,8 +89,8 @@ def read_identity(raw: Mapping[str, str | None], today: date | None = None) -> T
     """Read whatever identity items are given; nothing is required here (see parse_identity)."""
     typed = TypedIdentity()
     seiri = ascii_text(raw.get("seiri_no"))
-    if seiri and not identifiers.is_seiri_no(seiri):
-        typed.errors["seiri_no"] = [identifiers.SEIRI_NO_MESSAGE]
+    if seiri and (problem := identifiers.seiri_no_problem(seiri)):
+        typed.errors["seiri_no"] = [problem]  # a wrong check digit says so
     else:
         typed.seiri_no = seiri
     atena = ascii_text(raw.get("atena_no"))

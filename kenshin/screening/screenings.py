@@ -207,14 +207,14 @@ def warnings_for(resident: Resident, exam: str, exam_date: date,
                  exclude_id: int | None = None) -> list[str]:
     """Eligibility (age, interval) and residence warnings for a screening of this person."""
     fy = fiscal_year(exam_date)
-    shared = eligibility.exams_sharing_interval(exam)
+    shared = eligibility.exams_sharing_interval(exam, fy)
     # Only the person's own records are read (the resident index); the exams are filtered here,
     # so that no planner is tempted by the (exam, fiscal_year) index of the statistics.
     query = (Screening.select(Screening.id, Screening.exam, Screening.fiscal_year)
              .where((Screening.resident == resident.id) & (Screening.status != VOID)))
     years = [year for sid, code, year in query.tuples()
              if code in shared and year <= fy and sid != exclude_id]
-    return (eligibility.warnings(exam, resident.birth_date, fy, years)
+    return (eligibility.warnings(exam, resident.birth_date, fy, years, sex=resident.sex)
             + eligibility.residence_warnings(exam_date, resident.resident_since, resident.removed_on))
 
 

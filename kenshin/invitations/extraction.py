@@ -1,0 +1,697 @@
+"""Extraction runs (FORMATS.md "Invitations"): whom to invite for a 年度, in set-based SQL.
+
+A run reads the registry as it stood on its `as_of` date and the 年度's rules in force (saved as a
+version, which the run names — LESSONS.md 1). The person × exam pairs are computed by one SQL
+statement per run (a UNION ALL of one SELECT per exam) into a temporary table; 整理番号 are
+issued, invitations written and counts taken from that table by further set statements, never a
+Python loop per person, so a run over a million residents stays a matter of seconds.
+
+- initial / top-up: residents on `as_of`, eligible for the exam, not yet invited for it in the
+  年度; people whose use is suspended (利用停止) and people excluded by staff are left out and
+  counted. A top-up also marks as stopped (送付停止) the invitations of people whose 消除日 is on
+  or before its `as_of`.
+- reminder (再勧奨): invited people not stopped, still resident, not suspended nor excluded, with
+  no counted screening of the exam's interval group in the 年度 dated on or before a date.
+
+Values put into SQL text are dates, integers and catalogue codes produced here, never user text.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from peewee import fn
+
+import database
+from models import (Invitation, InvitationExclusion, InvitationRun, Resident, SeiriCounter,
+                    SeiriNumber, db)
+
+from kenshin import audit
+from kenshin.core.dates import fiscal_year_bounds, now_utc, today_jst
+from kenshin.core.errors import Invalid, NotFound
+from kenshin.invitations import rules as rules_mod
+from kenshin.invitations import seiri
+from kenshin.screening import catalogue
+from kenshin.screening.eligibility import EXAM_ORDER, Rule, RuleTable, rule_from_row
+from kenshin.screening.screenings import CONFIRMED
+
+ACTION_EXTRACT = "invitations.extract"
+ACTION_REMIND = "invitations.remind"
+ACTION_EXPORT = "invitations.export"
+ACTION_PRINT = "invitations.print"
+ACTION_PREVIEW = "invitations.preview"
+ACTION_EXCLUDE = "invitations.exclude"
+ACTION_EXCLUDE_END = "invitations.exclude_end"
+
+INITIAL, TOPUP, REMINDER = "initial", "topup", "reminder"
+KIND_LABELS = {INITIAL: "当初抽出", TOPUP: "追加抽出", REMINDER: "再勧奨"}
+INVITE, REMIND = "invite", "remind"
+
+EXCLUSION_REASONS = {"workplace": "職域で受診", "treatment": "治療中", "declined": "本人辞退",
+                     "other": "その他"}
+
+EXPORT_COLUMNS = ("seiri_no", "atena_no", "name", "name_kana", "postal_code", "address",
+                  "birth_date", "sex", "exams")
+ENCODINGS = ("utf-8", "cp932")
+DEFAULT_EXPORT_REASON = "受診券・個別通知の印刷・封入封緘の委託先への送付"
+_TEMP = "invitation_candidate"
+# The exam of a screening as an expression, not the bare column: otherwise SQLite (which keeps no
+# statistics here) probes the (exam, fiscal_year) index of the reports for every person — every
+# screening of the exam, a million times — instead of the person's own (resident, ...) index.
+_EXAM = "(s.exam || '')"
+
+
+def _lit(value) -> str:
+    """A SQL literal for a value made here (date, datetime, int or a code from the catalogue)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return "'" + value.strftime("%Y-%m-%d %H:%M:%S.%f") + "'"
+    if isinstance(value, date):
+        return "'" + value.isoformat() + "'"
+    text = str(value)
+    if text not in catalogue.EXAMS and text not in (INVITE, REMIND, CONFIRMED, ""):
+        raise ValueError("only catalogue codes are put into SQL text")
+    return "'" + text + "'"
+
+
+def _in(values) -> str:
+    return "(" + ", ".join(_lit(v) for v in values) + ")"
+
+
+def check_period(fiscal_year: int, as_of: date) -> None:
+    """A run for 年度 Y reads the registry on a date from a year before the 年度 to its end
+    (an initial run is usually made in the spring before the 年度 starts); anything else is a
+    source from another 年度 (LESSONS.md 1)."""
+    first, last = fiscal_year_bounds(fiscal_year)
+    if not 2000 <= fiscal_year <= 2200:
+        raise Invalid({"fiscal_year": ["年度が正しくありません"]})
+    if not date(fiscal_year - 1, 4, 1) <= as_of <= last:
+        raise Invalid({"as_of": [f"基準日は{fiscal_year - 1}-04-01から{last.isoformat()}までの日付です"
+                                 f"（{fiscal_year}年度の抽出）"]})
+
+
+# --- the person × exam set ------------------------------------------------------------------
+
+def _resident_on(as_of: date, alias: str = "r") -> str:
+    d = _lit(as_of)
+    return (f"({alias}.resident_since IS NULL OR {alias}.resident_since <= {d}) "
+            f"AND ({alias}.removed_on IS NULL OR {alias}.removed_on > {d})")
+
+
+def _exclusion(exam_sql: str, fiscal_year: int, alias: str = "r") -> str:
+    y = _lit(fiscal_year)
+    return (f"EXISTS (SELECT 1 FROM invitation_exclusion x WHERE x.resident_id = {alias}.id "
+            f"AND x.ended_at IS NULL AND (x.exam = '' OR x.exam = {exam_sql}) "
+            f"AND x.from_year <= {y} AND (x.to_year IS NULL OR x.to_year >= {y}))")
+
+
+def _screened(table: RuleTable, exam: str, rule: Rule, fiscal_year: int, until: date,
+              alias: str = "r") -> str | None:
+    """SQL: a counted screening of the exam's interval group in the rule's window, on or before
+    `until`; None when the exam has no window."""
+    window = rule.window(fiscal_year)
+    if window is None:
+        return None
+    first, last = window
+    years = f"AND s.fiscal_year <= {_lit(last)}" + ("" if first is None else f" AND s.fiscal_year >= {_lit(first)}")
+    return (f"EXISTS (SELECT 1 FROM screening s WHERE s.resident_id = {alias}.id "
+            f"AND {_EXAM} IN {_in(table.sharing(exam))} AND s.status = {_lit(CONFIRMED)} "
+            f"{years} AND s.exam_date <= {_lit(until)})")
+
+
+def _birth_condition(rule: Rule, fiscal_year: int) -> str:
+    parts = []
+    for first, last in rule.birth_ranges(fiscal_year):
+        bounds = []
+        if first is not None:
+            bounds.append(f"r.birth_date >= {_lit(first)}")
+        if last is not None:
+            bounds.append(f"r.birth_date <= {_lit(last)}")
+        parts.append("(" + " AND ".join(bounds) + ")" if bounds else "1 = 1")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _any_exclusion(fiscal_year: int) -> bool:
+    return InvitationExclusion.select().where(
+        InvitationExclusion.ended_at.is_null() & (InvitationExclusion.from_year <= fiscal_year)
+        & (InvitationExclusion.to_year.is_null() | (InvitationExclusion.to_year >= fiscal_year))).exists()
+
+
+def candidates_sql(table: RuleTable, fiscal_year: int, as_of: date) -> str:
+    """One statement: (resident_id, exam, suspended, excluded) for every person resident on
+    `as_of` who is eligible for an exam and not yet invited for it in the 年度."""
+    exclusions = _any_exclusion(fiscal_year)
+    selects = []
+    for exam, rule in table.rules.items():
+        exam_sql = _lit(exam)
+        where = [_resident_on(as_of), _birth_condition(rule, fiscal_year)]
+        if rule.sex:
+            where.append(f"r.sex = {_lit(rule.sex)}")
+        screened = _screened(table, exam, rule, fiscal_year, as_of)
+        if screened:
+            where.append("NOT " + screened)
+        where.append(f"NOT EXISTS (SELECT 1 FROM invitation i WHERE i.resident_id = r.id "
+                     f"AND i.fiscal_year = {_lit(fiscal_year)} AND i.exam = {exam_sql} "
+                     f"AND i.kind = {_lit(INVITE)})")  # the partial unique index
+        selects.append(
+            f"SELECT r.id AS resident_id, {exam_sql} AS exam, "
+            f"CASE WHEN r.use_suspended THEN 1 ELSE 0 END AS suspended, "
+            + (f"CASE WHEN {_exclusion(exam_sql, fiscal_year)} THEN 1 ELSE 0 END" if exclusions else "0")
+            + " AS excluded FROM resident r WHERE " + " AND ".join(where))
+    return "\nUNION ALL\n".join(selects)
+
+
+def _stop_condition(fiscal_year: int, as_of: date) -> str:
+    """Invitations of the 年度 not yet stopped whose person's 消除日 is on or before `as_of`
+    (the 年度's invitations, kind invite: a 再勧奨 goes only to people whose invitation stands)."""
+    return (f"i.resident_id IN (SELECT r.id FROM resident r WHERE r.removed_on IS NOT NULL "
+            f"AND r.removed_on <= {_lit(as_of)}) AND i.fiscal_year = {_lit(fiscal_year)} "
+            f"AND i.kind = {_lit(INVITE)} AND i.stopped_run_id IS NULL")
+
+
+def _scalar(sql: str) -> int:
+    return int(db.execute_sql(sql).fetchone()[0] or 0)
+
+
+def _tally(source: str) -> tuple[dict[str, int], int, int, int]:
+    """One pass over (resident_id, exam, suspended, excluded) rows: pairs per exam to invite,
+    people to invite, people left out for suspension, people with a pair excluded by staff."""
+    by_exam = {}
+    for exam, count in db.execute_sql(
+            f"SELECT exam, COUNT(*) FROM ({source}) c WHERE suspended = 0 AND excluded = 0 GROUP BY exam"):
+        by_exam[exam] = int(count)
+    people, suspended, excluded = db.execute_sql(
+        f"SELECT COUNT(DISTINCT CASE WHEN suspended = 0 AND excluded = 0 THEN resident_id END), "
+        f"COUNT(DISTINCT CASE WHEN suspended = 1 AND excluded = 0 THEN resident_id END), "
+        f"COUNT(DISTINCT CASE WHEN excluded = 1 THEN resident_id END) FROM ({source}) c").fetchone()
+    return by_exam, int(people or 0), int(suspended or 0), int(excluded or 0)
+
+
+# --- preview -----------------------------------------------------------------------------------
+
+@dataclass
+class Preview:
+    fiscal_year: int
+    as_of: date
+    kind: str
+    rules_version: int
+    by_exam: dict[str, int] = field(default_factory=dict)
+    people: int = 0
+    suspended: int = 0
+    excluded: int = 0
+    stopped: int = 0
+    last_year: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def invitations(self) -> int:
+        return sum(self.by_exam.values())
+
+
+def _kind_for(fiscal_year: int) -> str:
+    earlier = (InvitationRun.select().where((InvitationRun.fiscal_year == fiscal_year)
+                                            & (InvitationRun.kind != REMINDER)).exists())
+    return TOPUP if earlier else INITIAL
+
+
+def _invited_by_exam(fiscal_year: int) -> dict[str, int]:
+    """Invitations per exam of a 年度, from its runs' recorded counts (no scan of the rows)."""
+    total: dict[str, int] = {}
+    for run in InvitationRun.select().where((InvitationRun.fiscal_year == fiscal_year)
+                                            & (InvitationRun.kind != REMINDER)):
+        for exam, count in (run.counts or {}).get("by_exam", {}).items():
+            total[exam] = total.get(exam, 0) + int(count)
+    return total
+
+
+def preview(fiscal_year: int, as_of: date, actor: audit.Actor) -> Preview:
+    """What a run would write, counted, nothing written but the audit event of looking."""
+    check_period(fiscal_year, as_of)
+    table = rules_mod.rules_for(fiscal_year)
+    sql = candidates_sql(table, fiscal_year, as_of)
+    result = Preview(fiscal_year, as_of, _kind_for(fiscal_year), table.version)
+    with _batch_pragmas():
+        # the candidates once, into a temporary table, counted in two passes; no transaction on
+        # the database itself (on SQLite that would hold the write lock while counting)
+        _create_temp(sql)
+        try:
+            by_exam, result.people, result.suspended, result.excluded = _tally(f"SELECT * FROM {_TEMP}")
+        finally:
+            db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
+    result.by_exam = {code: by_exam.get(code, 0) for code in table.rules}
+    result.stopped = _scalar(f"SELECT COUNT(DISTINCT i.resident_id) FROM invitation i "
+                             f"WHERE {_stop_condition(fiscal_year, as_of)}")
+    result.last_year = _invited_by_exam(fiscal_year - 1)
+    with db.atomic():
+        audit.record(ACTION_PREVIEW, actor, object_type="invitation_run", object_id="",
+                     details={"fiscal_year": fiscal_year, "as_of": as_of.isoformat(),
+                              "count": result.invitations, "people": result.people})
+    return result
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    run_id: int
+    kind: str
+    invitations: int
+    people: int
+    stopped: int
+    suspended: int
+    excluded: int
+    issued: int
+    by_exam: dict[str, int]
+
+    def summary(self) -> str:
+        return (f"run={self.run_id} invitations={self.invitations} people={self.people} "
+                f"stopped={self.stopped} suspended={self.suspended}")
+
+
+def _lock_counter() -> int:
+    """Take the serial counter's row for this transaction (serialising runs); its last serial."""
+    updated = SeiriCounter.update(last_serial=SeiriCounter.last_serial).where(SeiriCounter.id == 1).execute()
+    if not updated:
+        SeiriCounter.insert(id=1, last_serial=seiri.FIRST_SERIAL - 1).execute()
+    return SeiriCounter.get_by_id(1).last_serial
+
+
+def _issue_numbers(fiscal_year: int, source: str, last_serial: int, now: datetime, people: int) -> int:
+    """Issue a 整理番号 for the 年度 to every person in `source` (SQL with a resident_id column)
+    who has none yet: consecutive serials after the counter, in resident order. Returns how many."""
+    new_people = (f"SELECT resident_id, ROW_NUMBER() OVER (ORDER BY resident_id) AS rn FROM "
+                  f"(SELECT DISTINCT c.resident_id FROM ({source}) c WHERE NOT EXISTS "
+                  f"(SELECT 1 FROM seiri_number s WHERE s.resident_id = c.resident_id "
+                  f"AND s.fiscal_year = {_lit(fiscal_year)})) d")
+    if last_serial + people > seiri.LAST_SERIAL:
+        raise Invalid({"-": ["整理番号の連番が上限に達しました"]})
+    cursor = db.execute_sql(
+        f"INSERT INTO seiri_number (number, resident_id, fiscal_year, issued_at) "
+        f"SELECT {seiri.sql_number(f'{last_serial} + n.rn')}, n.resident_id, {_lit(fiscal_year)}, "
+        f"{_lit(now)} FROM ({new_people}) n")
+    count = cursor.rowcount
+    if not count:
+        return 0
+    SeiriCounter.update(last_serial=last_serial + count).where(SeiriCounter.id == 1).execute()
+    return count
+
+
+@contextmanager
+def _batch_pragmas():
+    """SQLite: a larger page cache and in-memory temporary tables for the length of a run (the
+    indexes a run writes are larger than the everyday cache); restored afterwards."""
+    if database.is_postgres():
+        yield
+        return
+    old_cache = db.execute_sql("PRAGMA cache_size").fetchone()[0]
+    db.execute_sql("PRAGMA cache_size = -524288")  # 512 MiB
+    db.execute_sql("PRAGMA temp_store = MEMORY")
+    try:
+        yield
+    finally:
+        db.execute_sql(f"PRAGMA cache_size = {int(old_cache)}")
+        db.execute_sql("PRAGMA temp_store = DEFAULT")
+
+
+def _create_temp(sql: str) -> None:
+    db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_TEMP} (resident_id BIGINT NOT NULL, "
+                   f"exam VARCHAR(24) NOT NULL, suspended SMALLINT NOT NULL, excluded SMALLINT NOT NULL)")
+    db.execute_sql(f"INSERT INTO {_TEMP} (resident_id, exam, suspended, excluded) {sql}")
+    if database.is_postgres():
+        db.execute_sql(f"ANALYZE {_TEMP}")
+
+
+def extract(fiscal_year: int, as_of: date, actor: audit.Actor) -> RunResult:
+    """An initial or top-up run: see the module docstring. One transaction, audited with its counts."""
+    check_period(fiscal_year, as_of)
+    now = now_utc()
+    with _batch_pragmas(), db.atomic():
+        last_serial = _lock_counter()
+        table = rules_mod.in_force(fiscal_year, actor)
+        kind = _kind_for(fiscal_year)
+        run = InvitationRun.create(fiscal_year=fiscal_year, kind=kind, as_of=as_of,
+                                   rule_set=table.rule_set_id, created_by=actor.staff_id,
+                                   created_label=actor.label, created_at=now, counts={})
+        stop = _stop_condition(fiscal_year, as_of)
+        stopped = _scalar(f"SELECT COUNT(DISTINCT i.resident_id) FROM invitation i WHERE {stop}")
+        if stopped:
+            db.execute_sql(f"UPDATE invitation SET stopped_run_id = {_lit(run.id)}, "
+                           f"stopped_on = {_lit(as_of)} WHERE id IN "
+                           f"(SELECT i.id FROM invitation i WHERE {stop})")
+        try:
+            _create_temp(candidates_sql(table, fiscal_year, as_of))
+            wanted = f"SELECT resident_id, exam FROM {_TEMP} WHERE suspended = 0 AND excluded = 0"
+            by_exam, people, suspended, excluded = _tally(f"SELECT * FROM {_TEMP}")
+            issued = _issue_numbers(fiscal_year, wanted, last_serial, now, people)
+            db.execute_sql(
+                f"INSERT INTO invitation (run_id, resident_id, fiscal_year, exam, kind) "
+                f"SELECT {_lit(run.id)}, c.resident_id, {_lit(fiscal_year)}, c.exam, {_lit(INVITE)} "
+                f"FROM ({wanted}) c")
+        finally:
+            db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
+        by_exam = {code: int(by_exam.get(code, 0)) for code in table.rules}
+        result = RunResult(run.id, kind, sum(by_exam.values()), people, stopped, suspended,
+                           excluded, issued, by_exam)
+        counts = {"invitations": result.invitations, "people": people, "stopped": stopped,
+                  "suspended": suspended, "excluded": excluded, "issued": issued, "by_exam": by_exam}
+        InvitationRun.update(counts=counts).where(InvitationRun.id == run.id).execute()
+        audit.record(ACTION_EXTRACT, actor, object_type="invitation_run", object_id=run.id,
+                     details={"fiscal_year": fiscal_year, "as_of": as_of.isoformat(), "kind": kind,
+                              "rules_version": table.version, "count": result.invitations, **counts})
+    return result
+
+
+def remind(fiscal_year: int, screened_by: date, as_of: date, actor: audit.Actor) -> RunResult:
+    """再勧奨: a new run of the people invited for the 年度 (not stopped) who are still resident on
+    `as_of`, not suspended nor excluded, and have no counted screening of the exam's interval group
+    in the 年度 dated on or before `screened_by`."""
+    check_period(fiscal_year, as_of)
+    if screened_by > as_of:
+        raise Invalid({"screened_by": ["受診の確認日は基準日以前の日付です"]})
+    now = now_utc()
+    with db.atomic():
+        _lock_counter()
+        table = rules_mod.in_force(fiscal_year, actor)
+        run = InvitationRun.create(fiscal_year=fiscal_year, kind=REMINDER, as_of=as_of,
+                                   rule_set=table.rule_set_id, screened_by=screened_by,
+                                   created_by=actor.staff_id, created_label=actor.label,
+                                   created_at=now, counts={})
+        selects = []
+        for exam, rule in table.rules.items():
+            exam_sql = _lit(exam)
+            screened = (f"EXISTS (SELECT 1 FROM screening s WHERE s.resident_id = r.id AND "
+                        f"{_EXAM} IN {_in(table.sharing(exam))} AND s.status = {_lit(CONFIRMED)} AND "
+                        f"s.fiscal_year = {_lit(fiscal_year)} AND s.exam_date <= {_lit(screened_by)})")
+            selects.append(
+                f"SELECT i.resident_id, i.exam, "
+                f"CASE WHEN r.use_suspended THEN 1 ELSE 0 END AS suspended, "
+                f"CASE WHEN {_exclusion(exam_sql, fiscal_year)} THEN 1 ELSE 0 END AS excluded "
+                f"FROM invitation i JOIN resident r ON r.id = i.resident_id "
+                f"WHERE i.fiscal_year = {_lit(fiscal_year)} AND i.kind = {_lit(INVITE)} "
+                f"AND i.exam = {exam_sql} AND i.stopped_run_id IS NULL AND {_resident_on(as_of)} "
+                f"AND NOT {screened}")
+        source = "\nUNION ALL\n".join(selects)
+        wanted = f"SELECT * FROM ({source}) c WHERE suspended = 0 AND excluded = 0"
+        db.execute_sql(
+            f"INSERT INTO invitation (run_id, resident_id, fiscal_year, exam, kind) "
+            f"SELECT {_lit(run.id)}, w.resident_id, {_lit(fiscal_year)}, w.exam, {_lit(REMIND)} "
+            f"FROM ({wanted}) w")
+        by_exam = dict(db.execute_sql(
+            f"SELECT exam, COUNT(*) FROM invitation WHERE run_id = {_lit(run.id)} GROUP BY exam").fetchall())
+        by_exam = {code: int(by_exam.get(code, 0)) for code in table.rules}
+        people = _scalar(f"SELECT COUNT(DISTINCT resident_id) FROM invitation WHERE run_id = {_lit(run.id)}")
+        suspended = _scalar(f"SELECT COUNT(DISTINCT resident_id) FROM ({source}) c "
+                            f"WHERE suspended = 1 AND excluded = 0")
+        excluded = _scalar(f"SELECT COUNT(DISTINCT resident_id) FROM ({source}) c WHERE excluded = 1")
+        result = RunResult(run.id, REMINDER, sum(by_exam.values()), people, 0, suspended, excluded,
+                           0, by_exam)
+        counts = {"invitations": result.invitations, "people": people, "stopped": 0,
+                  "suspended": suspended, "excluded": excluded, "issued": 0, "by_exam": by_exam,
+                  "screened_by": screened_by.isoformat()}
+        InvitationRun.update(counts=counts).where(InvitationRun.id == run.id).execute()
+        audit.record(ACTION_REMIND, actor, object_type="invitation_run", object_id=run.id,
+                     details={"fiscal_year": fiscal_year, "as_of": as_of.isoformat(),
+                              "rules_version": table.version, "count": result.invitations, **counts})
+    return result
+
+
+def get_run(run_id: int) -> InvitationRun:
+    run = InvitationRun.get_or_none(InvitationRun.id == run_id)
+    if run is None:
+        raise NotFound("抽出結果が見つかりません")
+    return run
+
+
+def runs(fiscal_year: int | None = None, limit: int = 50) -> list[InvitationRun]:
+    query = InvitationRun.select().order_by(InvitationRun.id.desc()).limit(limit)
+    if fiscal_year is not None:
+        query = query.where(InvitationRun.fiscal_year == fiscal_year)
+    return list(query)
+
+
+def table_of_run(run: InvitationRun) -> RuleTable:
+    """The rules version the run used (not whatever is in force now)."""
+    from models import ScreeningRule
+
+    rows = {r.exam: rule_from_row(r) for r in ScreeningRule.select().where(ScreeningRule.rule_set == run.rule_set_id)}
+    ordered = {c: rows[c] for c in EXAM_ORDER if c in rows}
+    ordered.update({c: r for c, r in rows.items() if c not in ordered})
+    return RuleTable(run.fiscal_year, run.rule_set.version, ordered, run.rule_set_id)
+
+
+# --- the run's letters: export, print ------------------------------------------------------
+
+@dataclass
+class Letter:
+    resident_id: int
+    seiri_no: str
+    atena_no: str
+    name: str
+    name_kana: str
+    postal_code: str
+    address: str
+    birth_date: date
+    sex: int
+    exams: list[str]
+
+
+@dataclass
+class Letters:
+    run: InvitationRun
+    letters: list[Letter]
+    left_out: dict[str, int]  # why people of the run are not in it: stopped, removed, suspended
+    total: int  # people in the run's letters (all lots)
+
+
+def letters(run_id: int, offset: int = 0, limit: int | None = None, on: date | None = None,
+            drop_removed: bool = True) -> Letters:
+    """The run's people still to be sent, in 整理番号 order, each with the run's exams in the order
+    of the rules table. Never people stopped (送付停止) by any run of the 年度 (FORMATS.md) nor
+    people whose use is suspended; on paper printed here (`drop_removed`) not people removed from
+    the registry on or before the print date either (LESSONS.md 2). The contractor file follows
+    the contract (stopped only) and reports the removed-but-not-stopped as a warning."""
+    run = get_run(run_id)
+    on = on or today_jst()
+    order = {code: i for i, code in enumerate(EXAM_ORDER)}
+    status = (
+        f"SELECT p.resident_id, CASE "
+        f"WHEN EXISTS (SELECT 1 FROM invitation j WHERE j.resident_id = p.resident_id "
+        f"AND j.fiscal_year = {_lit(run.fiscal_year)} AND j.kind = {_lit(INVITE)} "
+        f"AND j.stopped_run_id IS NOT NULL) THEN 'stopped' "
+        f"WHEN r.use_suspended THEN 'suspended' "
+        f"WHEN r.removed_on IS NOT NULL AND r.removed_on <= {_lit(on)} THEN 'removed' "
+        f"ELSE 'send' END AS status "
+        f"FROM (SELECT DISTINCT resident_id FROM invitation WHERE run_id = {_lit(run.id)}) p "
+        f"JOIN resident r ON r.id = p.resident_id")
+    counts = dict(db.execute_sql(f"SELECT status, COUNT(*) FROM ({status}) t GROUP BY status").fetchall())
+    left_out = {key: int(counts.get(key, 0)) for key in ("stopped", "removed", "suspended")}
+    sent = ("send", "removed") if not drop_removed else ("send",)
+    total = sum(int(counts.get(key, 0)) for key in sent)
+    page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+    numbers = [n for (n,) in db.execute_sql(
+        f"SELECT s.number FROM ({status}) t JOIN seiri_number s ON s.resident_id = t.resident_id "
+        f"AND s.fiscal_year = {_lit(run.fiscal_year)} WHERE t.status IN ({', '.join(map(repr, sent))}) "
+        f"ORDER BY s.number{page}")]
+    found: dict[int, Letter] = {}
+    if numbers:
+        wanted = set(numbers)
+        query = (Invitation.select(Invitation.resident_id, Invitation.exam, SeiriNumber.number,
+                                   Resident.atena_no, Resident.name, Resident.name_kana,
+                                   Resident.postal_code, Resident.address, Resident.birth_date,
+                                   Resident.sex)
+                 .join(Resident, on=(Resident.id == Invitation.resident_id))
+                 .switch(Invitation).join(SeiriNumber, on=(
+                     (SeiriNumber.resident == Invitation.resident_id)
+                     & (SeiriNumber.fiscal_year == Invitation.fiscal_year)))
+                 .where((Invitation.run_id == run.id)
+                        & SeiriNumber.number.between(numbers[0], numbers[-1])).tuples())
+        for rid, exam, number, atena, name, kana, postal, address, birth, sex in query:
+            if number not in wanted:
+                continue
+            letter = found.get(rid)
+            if letter is None:
+                letter = found[rid] = Letter(rid, number, atena, name, kana, postal or "", address,
+                                             birth, sex, [])
+            letter.exams.append(exam)
+    out = sorted(found.values(), key=lambda x: x.seiri_no)
+    for letter in out:
+        letter.exams.sort(key=lambda c: order.get(c, len(order)))
+    return Letters(run, out, left_out, total)
+
+
+class ExportProblem(Exception):
+    """The file cannot be written as asked (e.g. a name that cp932 cannot hold); nothing written."""
+
+
+@dataclass
+class ExportResult:
+    run_id: int
+    path: str
+    people: int
+    sha256: str
+    left_out: dict[str, int]
+
+    def summary(self) -> str:
+        return (f"run={self.run_id} people={self.people} stopped={self.left_out['stopped']} "
+                f"suspended={self.left_out['suspended']} sha256={self.sha256}")
+
+    def warning(self) -> str | None:
+        removed = self.left_out["removed"]
+        if not removed:
+            return None
+        return (f"warning: {removed} people in the file have a 消除日 on or before today but are not "
+                f"stopped: run a top-up extraction (invitations extract) and export again")
+
+
+def export_bytes(found: Letters, encoding: str = "utf-8") -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for x in found.letters:
+        writer.writerow([x.seiri_no, x.atena_no, x.name, x.name_kana, x.postal_code, x.address,
+                         x.birth_date.isoformat(), str(x.sex), " ".join(x.exams)])
+    text = buffer.getvalue()
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError:
+        bad = []
+        for x in found.letters:
+            try:
+                f"{x.name}{x.name_kana}{x.address}".encode(encoding)
+            except UnicodeEncodeError:
+                bad.append(x.seiri_no)
+        raise ExportProblem(f"{encoding} で書けない文字を含む人がいます（整理番号 {', '.join(bad[:20])}"
+                            f"{' ほか' if len(bad) > 20 else ''}）。UTF-8 で出力してください") from None
+
+
+def export(run_id: int, path: str, actor: audit.Actor, encoding: str = "utf-8",
+           reason: str = DEFAULT_EXPORT_REASON) -> ExportResult:
+    """Write the run's contractor CSV (FORMATS.md columns) and audit it with its SHA-256 and reason."""
+    encoding = encoding.lower().replace("_", "-")
+    if encoding not in ENCODINGS:
+        raise Invalid({"encoding": ["文字コードは utf-8 か cp932 です"]})
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid({"reason": ["出力の理由を入力してください"]})
+    found = letters(run_id, drop_removed=False)
+    data = export_bytes(found, encoding)
+    digest = hashlib.sha256(data).hexdigest()
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=".invitations-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        with db.atomic():
+            audit.record(ACTION_EXPORT, actor, object_type="invitation_run", object_id=run_id,
+                         details={"file_name": os.path.basename(path), "sha256": digest,
+                                  "count": len(found.letters), "why": reason,
+                                  "encoding": encoding, "left_out": found.left_out})
+            os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    return ExportResult(run_id, path, len(found.letters), digest, found.left_out)
+
+
+def record_print(run_id: int, what: str, count: int, lot: int, actor: audit.Actor) -> None:
+    """A printed lot of letters or labels, audited with its count."""
+    with db.atomic():
+        audit.record(ACTION_PRINT, actor, object_type="invitation_run", object_id=run_id,
+                     details={"report": what, "count": count, "page": lot})
+
+
+# --- per-person exclusions ----------------------------------------------------------------
+
+def exclude(resident_id: int, exam: str, reason: str, note: str, from_year: int,
+            to_year: int | None, actor: audit.Actor) -> InvitationExclusion:
+    """Leave a person out of invitations (one exam or all) for a 年度 range; audited."""
+    errors: dict[str, list[str]] = {}
+    if exam and exam not in EXAM_ORDER:
+        errors["exam"] = ["検診を選んでください"]
+    if reason not in EXCLUSION_REASONS:
+        errors["reason"] = ["理由を選んでください"]
+    note = (note or "").strip()
+    if reason == "other" and not note:
+        errors["note"] = ["「その他」のときは内容を入力してください"]
+    if len(note) > 400:
+        errors["note"] = ["400文字以内です"]
+    if to_year is not None and to_year < from_year:
+        errors["to_year"] = ["終了年度が開始年度より前です"]
+    resident = Resident.get_or_none(Resident.id == resident_id)
+    if resident is None:
+        raise NotFound("住民が見つかりません")
+    if errors:
+        raise Invalid(errors)
+    with db.atomic():
+        row = InvitationExclusion.create(resident=resident_id, exam=exam, reason=reason, note=note,
+                                         from_year=from_year, to_year=to_year,
+                                         created_by=actor.staff_id, created_at=now_utc())
+        audit.record(ACTION_EXCLUDE, actor, resident=resident_id, object_type="invitation_exclusion",
+                     object_id=row.id, details={"exam": exam or "all", "why": EXCLUSION_REASONS[reason],
+                                                "from": from_year, "to": to_year})
+    return row
+
+
+def end_exclusion(exclusion_id: int, actor: audit.Actor) -> None:
+    row = InvitationExclusion.get_or_none(InvitationExclusion.id == exclusion_id)
+    if row is None or row.ended_at is not None:
+        raise NotFound("除外の記録が見つかりません")
+    with db.atomic():
+        InvitationExclusion.update(ended_by=actor.staff_id, ended_at=now_utc()).where(
+            InvitationExclusion.id == exclusion_id).execute()
+        audit.record(ACTION_EXCLUDE_END, actor, resident=row.resident_id,
+                     object_type="invitation_exclusion", object_id=exclusion_id)
+
+
+def exclusions_of(resident_id: int) -> list[InvitationExclusion]:
+    return list(InvitationExclusion.select().where(InvitationExclusion.resident == resident_id)
+                .order_by(InvitationExclusion.id.desc()))
+
+
+@dataclass
+class ExamLine:
+    """One exam on a 受診券: why this person is invited for it."""
+
+    code: str
+    name: str
+    age: int
+    basis_label: str
+    ages_label: str
+    own_range: str  # the birth-date range of the person's own age cohort, 和暦
+    interval_label: str
+
+
+def exam_lines(letter: Letter, table: RuleTable) -> list[ExamLine]:
+    from kenshin.screening.eligibility import BASIS_LABELS, birth_ranges_label
+
+    out = []
+    for code in letter.exams:
+        rule = table.rules.get(code)
+        if rule is None:
+            continue
+        age = rule.age_of(letter.birth_date, table.fiscal_year)
+        own = birth_ranges_label(Rule(ages=(age,), basis=rule.basis), table.fiscal_year)
+        out.append(ExamLine(code, catalogue.EXAMS[code].name, age, BASIS_LABELS[rule.basis],
+                            rule.ages_label(), own, rule.interval_label()))
+    return out
+
+
+def record_download(run_id: int, file_name: str, data: bytes, count: int, reason: str,
+                    encoding: str, left_out: dict, actor: audit.Actor) -> str:
+    """The contractor file downloaded from the screen: audited like `export`, SHA-256 and reason."""
+    digest = hashlib.sha256(data).hexdigest()
+    with db.atomic():
+        audit.record(ACTION_EXPORT, actor, object_type="invitation_run", object_id=run_id,
+                     details={"file_name": file_name, "sha256": digest, "count": count,
+                              "why": reason[:400], "encoding": encoding, "left_out": left_out})
+    return digest
