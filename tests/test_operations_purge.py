@@ -1,6 +1,6 @@
 """Retention and purge: exactly the people past retention go, with what depends on them; the
 audit events stay and the chain still verifies (docs/OPERATIONS.md)."""
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
@@ -162,4 +162,38 @@ def test_every_table_that_depends_on_a_person_is_a_decision():
                 todo.append(child)
     assert seen == {"resident_change", "seiri_number", "screening", "screening_change",
                     "screening_keying", "screening_difference", "queue_item", "inquiry",
-                    "inquiry_entry", "disclosure_request", "disclosure_entry"}
+                    "inquiry_entry", "disclosure_request", "disclosure_entry",
+                    "invitation_exclusion", "provision_query", "provision_step"}
+
+
+def _provided(person, received_at):
+    models.ProvisionQuery.create(query_id=f"q-{person.id}-{received_at:%Y}", requester="011002",
+                                 procedure="健康増進事業", person_no="9" + person.atena_no,
+                                 resident=person, requested=["history"], status="answered",
+                                 content={"history": []}, received_at=received_at,
+                                 answered_at=received_at)
+
+
+def test_provision_records_keep_a_person_for_seven_years(app, db):
+    """Data provided through the intermediate server is recorded for 7 years: a person past
+    retention is held while such a record is younger, and goes with it once it is older."""
+    recent = make_resident("000000000001", removed_on=date(2012, 1, 1))
+    old = make_resident("000000000002", removed_on=date(2012, 1, 1))
+    _provided(recent, datetime(2021, 6, 1, 3, 0))
+    _provided(old, datetime(2018, 6, 1, 3, 0))
+    done = retention.purge(SYSTEM, as_of=date(2026, 4, 1))
+    assert done.people == [old.id] and done.held == 1
+    assert done.counts["provision_query"] == 1
+    assert [q.resident_id for q in models.ProvisionQuery.select()] == [recent.id]
+    assert audit.verify().ok
+
+
+def test_invitations_go_with_the_person(app, db):
+    """Invitation rows name the person by a plain integer; the purge finds them all the same."""
+    gone = make_resident("000000000001", removed_on=date(2012, 1, 1))
+    kept = make_resident("000000000002")
+    for person in (gone, kept):
+        models.Invitation.create(run_id=1, resident_id=person.id, fiscal_year=2011, exam="lung")
+    done = retention.purge(SYSTEM, as_of=date(2026, 4, 1))
+    assert done.people == [gone.id] and done.counts["invitation"] == 1
+    assert [i.resident_id for i in models.Invitation.select()] == [kept.id]

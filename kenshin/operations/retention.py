@@ -4,7 +4,9 @@ The rule: a person removed from the registry (消除, `removed_on`) is kept for 
 (default 5, the screening history's retention) counted from the 年度 after the removal — removed
 on 2020-06-01 (令和2年度) means kept through 令和7年度 (until 2026-03-31) and deleted from
 2026-04-01. People still in the registry are never purged, nor anyone with a 開示・訂正・利用停止
-request still open (the request needs the data; they are counted as `held`).
+request still open (the request needs the data), nor anyone about whom data was provided
+through the intermediate server less than PROVISION_KEEP_YEARS (7) years ago (the provision
+record is kept 7 years, III.6); both are counted as `held`.
 
 What goes: the person and every row that depends on them, found from the models' foreign keys
 (screenings, their changes, keyings and differences, 整理番号, registry changes, inquiries and
@@ -16,16 +18,18 @@ PurgeRun with the counts. See docs/OPERATIONS.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
 
 import models
-from models import AuditEvent, DisclosureRequest, PurgeRun, QueueItem, Resident, db
+from models import (AuditEvent, DisclosureRequest, Invitation, ProvisionQuery, PurgeRun, QueueItem,
+                    Resident, db)
 from peewee import sort_models
 
 from kenshin import audit
 from kenshin.core.dates import fiscal_year, now_utc, today_jst
 
 DEFAULT_YEARS = 5
+PROVISION_KEEP_YEARS = 7  # provision records (中間サーバー) are kept 7 years
 ACTION = "operations.purge"
 # Rows that stay whoever they name: the access log (docs/OPERATIONS.md).
 KEPT = {AuditEvent}
@@ -134,7 +138,22 @@ def _collect(people: list[int]) -> dict:
                       .where(QueueItem.atena_no.in_(chunk)).tuples())
     if queued:
         visit(QueueItem, queued)
+    # Invitations name the person by a plain integer (no foreign key: kenshin.invitations).
+    invited = set()
+    for chunk in _chunks(people):
+        invited.update(r[0] for r in Invitation.select(Invitation.id)
+                       .where(Invitation.resident_id.in_(chunk)).tuples())
+    if invited:
+        visit(Invitation, invited)
     return {model: ids for model, ids in rows.items() if ids}
+
+
+def _years_before(day: date, years: int) -> date:
+    """The same calendar date `years` earlier (2月29日 → 2月28日)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
 
 
 def plan(as_of: date | None = None, years: int = DEFAULT_YEARS) -> tuple[Plan, dict]:
@@ -147,8 +166,13 @@ def plan(as_of: date | None = None, years: int = DEFAULT_YEARS) -> tuple[Plan, d
             .where(Resident.removed_on.is_null(False) & (Resident.removed_on < removed_before)))
     open_request = (DisclosureRequest.select(DisclosureRequest.resident)
                     .where(DisclosureRequest.status == "open"))
-    people = [r[0] for r in past.where(Resident.id.not_in(open_request)).tuples()]
-    held = past.where(Resident.id.in_(open_request)).count()
+    provided_since = datetime.combine(_years_before(as_of, PROVISION_KEEP_YEARS), time.min)
+    recent_provision = (ProvisionQuery.select(ProvisionQuery.resident)
+                        .where(ProvisionQuery.resident.is_null(False)
+                               & (ProvisionQuery.received_at >= provided_since)))
+    keep = Resident.id.in_(open_request) | Resident.id.in_(recent_provision)
+    people = [r[0] for r in past.where(~keep).tuples()]
+    held = past.where(keep).count()
     rows = _collect(people)
     counts = {LABELS.get(m._meta.table_name, m._meta.table_name): len(ids)
               for m, ids in rows.items()}
