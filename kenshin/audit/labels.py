@@ -63,6 +63,22 @@ ACTION_LABELS: dict[str, str] = {
     "disclosure.correct": "開示等請求による訂正",
     "disclosure.document": "開示等請求の文書作成",
     "disclosure.export": "開示等請求のファイル出力",
+    # provision through the intermediate server (kenshin.provision)
+    "import.permitted": "照会許可用照合リストの取込",
+    "provision.query": "中間サーバーからの照会",
+    "provision.answer": "情報提供（自動応答）",
+    "provision.hold": "情報提供の保留（自動応答不可）",
+    "provision.approve": "情報提供の承認",
+    "provision.decline": "情報提供の却下",
+    "provision.deliver": "情報提供（回答の送信）",
+    "provision.refuse": "情報提供の拒否",
+    "provision.unknown": "照会（該当者なし）",
+    "provision.conflict": "照会番号の重複",
+    "provision.invalid": "読めない照会",
+    "provision.unauthenticated": "認証できない照会（拒否）",
+    "provision.view": "情報提供内容の閲覧",
+    "provision.search": "提供記録の検索",
+    "provision.setting": "自動応答不可の設定変更",
     "institution.create": "協力医療機関の登録",
     "institution.activate": "協力医療機関の参加再開",
     "institution.deactivate": "協力医療機関の参加終了",
@@ -97,6 +113,15 @@ ACTION_LABELS: dict[str, str] = {
     "logon_review.view": "長時間ログオンの確認",
     "logon_review.notice": "長時間ログオンの通知",
     "logon_review.answer": "長時間ログオン通知への回答の記録",
+    "login.denied": "ログインの拒否（研修受講期限切れ）",
+    # operations (kenshin.operations)
+    "operations.backup": "バックアップの作成",
+    "operations.purge": "保存期間経過データの消去",
+    "incident.view": "漏えい等調査の表示",
+    "incident.print": "漏えい等調査の印刷",
+    "incident.export": "漏えい等調査のファイル出力",
+    "training.record": "研修受講の記録",
+    "training.setting": "研修未受講者のログイン設定の変更",
 }
 
 OUTCOME_LABELS: dict[str, str] = {
