@@ -1,0 +1,58 @@
+"""What the statistics read from other capabilities, each in one place.
+
+- `outcome_columns`: how a stored screening says 要精検 / 判定保留 (FORMATS.md "Judgement
+  outcome": the `referral` and `pending` flags, 要精検 winning).
+- `exam_rules`: per exam of a 年度, the age basis and the interval group of that 年度's screening
+  rules (FORMATS.md "Screening rules").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models import Screening
+
+from kenshin.screening import catalogue, eligibility
+from kenshin.followup.link import FOLLOWUP_EXAMS
+
+FISCAL_YEAR_END, FISCAL_YEAR_START = "fiscal_year_end", "fiscal_year_start"
+
+
+# The order of FORMATS.md's rules table, which is the report's sort order.
+TABLE_ORDER = ("gastric_xray", "gastric_endoscopy", "colorectal", "lung", "breast", "cervical",
+               "osteoporosis", "periodontal", "hepatitis")
+
+
+def report_exams() -> tuple[str, ...]:
+    """The exams that are report rows, in the order of the rules table, then the catalogue's."""
+    order = list(TABLE_ORDER)
+    order += [code for code in catalogue.EXAMS if code not in order]
+    return tuple(code for code in order if code not in FOLLOWUP_EXAMS)
+
+
+def outcome_columns(alias: str) -> tuple[str, str]:
+    """SQL for (要精検, 判定保留) of a screening row `alias`, each 1 or 0; 要精検 wins."""
+    referred = f"CASE WHEN {alias}.referral THEN 1 ELSE 0 END"
+    if "pending" in Screening._meta.fields:
+        pending = f"CASE WHEN {alias}.referral THEN 0 WHEN {alias}.pending THEN 1 ELSE 0 END"
+    else:  # before the 判定保留 flag is stored, nothing is 判定保留
+        pending = "0"
+    return referred, pending
+
+
+@dataclass(frozen=True)
+class ExamRule:
+    basis: str  # fiscal_year_end | fiscal_year_start
+    group: str  # the interval group
+
+
+def exam_rules(fiscal_year: int) -> dict[str, ExamRule]:
+    """The age basis and interval group of each report exam in the 年度's rules."""
+    rules_for = getattr(eligibility, "rules_for", None)
+    rules = rules_for(fiscal_year).rules if rules_for else eligibility.RULES
+    out = {}
+    for exam in report_exams():
+        rule = rules.get(exam)
+        basis = getattr(rule, "basis", FISCAL_YEAR_END) if rule is not None else FISCAL_YEAR_END
+        group = (getattr(rule, "group", "") if rule is not None else "") or exam
+        out[exam] = ExamRule(basis, group)
+    return out
