@@ -48,6 +48,13 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+def _insert(model, rows, fields, batch: int = 500) -> None:
+    """Bulk insert in statements SQLite's variable limit allows, one transaction per chunk."""
+    with models.db.atomic():
+        for start in range(0, len(rows), batch):
+            model.insert_many(rows[start:start + batch], fields=fields).execute()
+
+
 def populate(residents: int, screenings: int, year: int, seed: int) -> None:
     rng = random.Random(seed)
     from kenshin.core.dates import now_utc
@@ -66,8 +73,7 @@ def populate(residents: int, screenings: int, year: int, seed: int) -> None:
             birth = date(1930, 1, 1) + timedelta(days=rng.randrange(0, 365 * 75))
             rows.append((f"{i + 1:015d}", "ベンチ 太郎", "ベンチ タロウ", "ベンチタロウ", "ベンチ太郎",
                          rng.choice((1, 2)), birth, "千葉県千葉市", now))
-        with models.db.atomic():
-            models.Resident.insert_many(rows, fields=fields).execute()
+        _insert(models.Resident, rows, fields)
     first_id = models.Resident.select(fn.MIN(models.Resident.id)).scalar()
     log(f"screenings: {screenings:,}")
     columns = [models.Screening.resident, models.Screening.exam, models.Screening.target,
@@ -106,8 +112,7 @@ def populate(residents: int, screenings: int, year: int, seed: int) -> None:
                     if has_pending:
                         follow.append(False)
                     rows.append(tuple(follow))
-        with models.db.atomic():
-            models.Screening.insert_many(rows, fields=columns).execute()
+        _insert(models.Screening, rows, columns)
         written += sum(1 for r in rows if r[1] != "followup")
         if written % 500000 < CHUNK:
             log(f"  {written:,}")

@@ -39,6 +39,15 @@ def outcome_columns(alias: str) -> tuple[str, str]:
     return referred, pending
 
 
+def pending_condition(model):
+    """A peewee condition: the screening `model` (a model or alias) is 判定保留 (not 要精検)."""
+    if "pending" in Screening._meta.fields:
+        return (model.referral == False) & (model.pending == True)  # noqa: E712
+    from peewee import SQL
+
+    return SQL("1 = 0")
+
+
 @dataclass(frozen=True)
 class ExamRule:
     basis: str  # fiscal_year_end | fiscal_year_start

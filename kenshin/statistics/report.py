@@ -79,8 +79,9 @@ def _band_sql(age: str) -> str:
     return f"CASE WHEN {age} < 20 THEN '0-19' {whens} ELSE '85+' END"
 
 
-def report_sql(fiscal_year: int, postgres: bool | None = None) -> str:
-    """The whole report for a 年度 as one SELECT (codes and years inlined; nothing from users)."""
+def people_sql(fiscal_year: int, postgres: bool | None = None) -> str:
+    """The WITH clauses up to `people`: one row per person and exam of the 年度 (their first
+    screening), with the report's columns and resident_id (codes and years inlined, never input)."""
     postgres = database.is_postgres() if postgres is None else postgres
     fiscal_year = int(fiscal_year)
     rules = exam_rules(fiscal_year)
@@ -105,7 +106,7 @@ earlier AS (
     AND p.exam IN ({_quoted(exams)})
 ),
 people AS (
-  SELECT x.exam, r.sex, {_band_sql(age)} AS age_band, x.setting,
+  SELECT x.resident_id, x.exam_date, x.exam, r.sex, {_band_sql(age)} AS age_band, x.setting,
          CASE WHEN e.resident_id IS NULL THEN 1 ELSE 0 END AS first_time,
          x.referred, x.pending,
          CASE WHEN x.referred = 1 AND EXISTS (
@@ -118,6 +119,12 @@ people AS (
   JOIN resident r ON r.id = x.resident_id
   LEFT JOIN earlier e ON e.resident_id = x.resident_id AND e.grp = {_case('x.exam', groups, '')}
 )
+"""
+
+
+def report_sql(fiscal_year: int, postgres: bool | None = None) -> str:
+    """The whole report for a 年度 as one SELECT."""
+    return people_sql(fiscal_year, postgres) + """
 SELECT exam, sex, age_band, setting, first_time, COUNT(*), SUM(referred), SUM(pending), SUM(attended)
 FROM people
 GROUP BY exam, sex, age_band, setting, first_time
