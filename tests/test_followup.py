@@ -49,7 +49,7 @@ def test_worklist_status_and_reminders(db, make_staff):
         event = models.AuditEvent.select().order_by(models.AuditEvent.seq.desc()).first()
         assert event.action == "followup.reminder_run" and event.details["count"] == 1
         line = worklist.lines_page(worklist.Criteria(YEAR, status="unknown"), worklist.REFERRED, 1, actor).rows[0]
-        assert line.letter_at is not None
+        assert line.letter_at is not None and line.letter_at.year >= 2026
     run = reminders.create_run("request", YEAR, "", actor)
     _, documents = reminders.run_lines(run.id, actor)
     assert [d["screening"].id for d in documents] == [sa.id] and documents[0]["followup"] is not None
@@ -112,3 +112,14 @@ def test_indicators_judged_against_settings(db, make_staff):
     from kenshin.core.errors import Invalid
     with pytest.raises(Invalid):
         settings.save({"lung.referral_rate.acceptable": "abc"}, "誤り", actor_of(boss))
+
+
+def test_record_pages_show_the_link_both_ways(db, login_as):
+    sa, sb, _ = current_year_people()
+    follow = models.Screening.get((models.Screening.exam == "followup"))
+    client, _ = login_as("clerk")
+    page = client.get(f"/screenings/{sa.id}").get_data(as_text=True)
+    assert "精検受診" in page and f"/screenings/{follow.id}" in page
+    assert "未把握" in client.get(f"/screenings/{sb.id}").get_data(as_text=True)
+    back = client.get(f"/screenings/{follow.id}").get_data(as_text=True)
+    assert "この精密検査が追う検診" in back and f"/screenings/{sa.id}" in back

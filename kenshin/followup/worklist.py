@@ -9,7 +9,7 @@ own reading is audited with its criteria and count, never with names).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from peewee import SQL, fn
 
@@ -164,13 +164,20 @@ class Line:
         return STATUS_LABELS.get(self.status, "")
 
 
+def _instant(value):
+    """A MAX(at) read through a subquery: SQLite gives the stored text, PostgreSQL a datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
 def _line(row, today: date) -> Line:
     person, institution = row.resident, row.institution
     attended = getattr(row, "attended", None)
     return Line(row.id, person.id, person.atena_no, person.name, person.name_kana, row.exam,
                 row.exam_date, institution.name, institution.code, (today - row.exam_date).days,
                 "" if attended is None else (ATTENDED if int(attended) else UNKNOWN),
-                getattr(row, "letter_at", None), getattr(row, "request_at", None),
+                _instant(getattr(row, "letter_at", None)), _instant(getattr(row, "request_at", None)),
                 person.postal_code or "", person.address, person.birth_date, person.sex)
 
 
