@@ -112,3 +112,11 @@ def test_the_link_is_the_same_in_python_and_sql(db, screened, followed, linked):
     assert (screening in link.followed_screenings(follow)) is linked
     rows = report.rows(dates.fiscal_year(screened))
     assert [r.followup_attended for r in rows if r.exam == "colorectal"] == [1 if linked else 0]
+
+
+def test_unwritable_output_exits_2_and_leaves_no_event(db, runner, tmp_path):
+    before = models.AuditEvent.select().count()
+    result = runner.invoke(args=["report", "screenings", "--fiscal-year", "2024", "--output",
+                                 str(tmp_path / "missing" / "r.csv")])
+    assert result.exit_code == 2 and "cannot write" in result.output
+    assert models.AuditEvent.select().count() == before

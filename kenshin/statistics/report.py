@@ -151,15 +151,16 @@ def csv_text(report_rows: list[Row]) -> str:
 
 
 def write(fiscal_year: int, path: str, actor) -> int:
-    """Write the report for a 年度 to `path`; audited with the row count. Returns the rows."""
+    """Write the report for a 年度 to `path`, audited with the row count in the same transaction
+    (a file that cannot be written leaves no event). Returns the number of rows."""
     from kenshin import audit
 
     report_rows = rows(fiscal_year)
     text = csv_text(report_rows)
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
     with db.atomic():
         audit.record("report.screenings", actor, object_type="report", object_id=str(fiscal_year),
                      details={"fiscal_year": fiscal_year, "rows": len(report_rows),
                               "screened": sum(r.screened for r in report_rows)})
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
     return len(report_rows)
