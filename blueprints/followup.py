@@ -71,8 +71,9 @@ def print_list():
 def reminders_index():
     """受診勧奨・精検結果連絡票の印刷: 対象者数の確認と、これまでの印刷."""
     criteria, errors = _criteria()
-    counts = {kind: len(reminders.candidates(kind, criteria.fiscal_year, criteria.exam)[1])
-              for kind in (worklist.LETTER, worklist.REQUEST)}
+    counts = {(kind, again): len(reminders.candidates(kind, criteria.fiscal_year, criteria.exam,
+                                                      again=again)[1])
+              for kind in (worklist.LETTER, worklist.REQUEST) for again in (False, True)}
     return render("followup/reminders.html", criteria=criteria, errors=errors, counts=counts,
                   runs=reminders.recent_runs(), after_days=settings.reminder_after_days(), args=request.args)
 
@@ -92,7 +93,8 @@ def reminders_create():
     if errors:
         abort(400)
     try:
-        run = reminders.create_run(kind, criteria.fiscal_year, criteria.exam, actor())
+        run = reminders.create_run(kind, criteria.fiscal_year, criteria.exam, actor(),
+                                   again=request.form.get("again") == "1")
     except Refused as exc:
         flash(exc.reason, "error")
         return redirect_to("followup.reminders_index", fiscal_year=criteria.fiscal_year, exam=criteria.exam)

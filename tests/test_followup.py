@@ -13,19 +13,18 @@ from tests.test_report import hand_dataset, record
 
 TODAY = today_jst()
 YEAR = fiscal_year(TODAY)
+LAST = YEAR - 1  # every screening of last 年度 is over 90 days old
 
 
 def current_year_people():
-    """Two referred this 年度 long ago enough for a letter: one followed up, one not."""
-    start = date(YEAR, 4, 1)
-    old = max(start, TODAY - timedelta(days=200)) if TODAY - timedelta(days=200) >= start else start
+    """Two referred last 年度 (over 90 days ago): one followed up, one not; one screened clear."""
     a = make_resident("000000000101", name="追跡　一郎", sex=1, birth=date(1960, 5, 10))
     b = make_resident("000000000102", name="未把握　二郎", sex=1, birth=date(1960, 6, 10))
     c = make_resident("000000000103", name="保留　三子", sex=2, birth=date(1970, 6, 10))
-    sa = record(a, "colorectal", old, referral=True)
-    record(a, "followup", TODAY, target="colorectal")
-    sb = record(b, "colorectal", old, referral=True)
-    sc = record(c, "breast", old)
+    sa = record(a, "colorectal", date(LAST, 6, 1), referral=True)
+    record(a, "followup", date(LAST, 7, 1), target="colorectal")
+    sb = record(b, "colorectal", date(LAST, 6, 2), referral=True)
+    sc = record(c, "breast", date(LAST, 6, 3))
     return sa, sb, sc
 
 
@@ -33,24 +32,30 @@ def test_worklist_status_and_reminders(db, make_staff):
     clerk = make_staff("clerk")
     actor = actor_of(clerk)
     sa, sb, _ = current_year_people()
-    page = worklist.lines_page(worklist.Criteria(YEAR), worklist.REFERRED, 1, actor)
+    page = worklist.lines_page(worklist.Criteria(LAST), worklist.REFERRED, 1, actor)
     assert {(l.name, l.status) for l in page.rows} == {("追跡　一郎", "attended"), ("未把握　二郎", "unknown")}
-    unknown = worklist.lines_page(worklist.Criteria(YEAR, status="unknown"), worklist.REFERRED, 1, actor)
+    unknown = worklist.lines_page(worklist.Criteria(LAST, status="unknown"), worklist.REFERRED, 1, actor)
     assert [l.screening_id for l in unknown.rows] == [sb.id]
     event = models.AuditEvent.select().order_by(models.AuditEvent.seq.desc()).first()
     assert event.action == "followup.list" and event.details["total"] == 1 and event.resident_id is None
 
-    days = (TODAY - sb.exam_date).days
-    _, letters = reminders.candidates("letter", YEAR)
-    assert [l.screening_id for l in letters] == ([sb.id] if days >= settings.REMINDER_DEFAULT else [])
-    if letters:
-        run = reminders.create_run("letter", YEAR, "", actor)
-        assert run.count == 1
-        event = models.AuditEvent.select().order_by(models.AuditEvent.seq.desc()).first()
-        assert event.action == "followup.reminder_run" and event.details["count"] == 1
-        line = worklist.lines_page(worklist.Criteria(YEAR, status="unknown"), worklist.REFERRED, 1, actor).rows[0]
-        assert line.letter_at is not None and line.letter_at.year >= 2026
-    run = reminders.create_run("request", YEAR, "", actor)
+    _, letters = reminders.candidates("letter", LAST)
+    assert [l.screening_id for l in letters] == [sb.id]
+    run = reminders.create_run("letter", LAST, "", actor)
+    assert run.count == 1
+    event = models.AuditEvent.select().order_by(models.AuditEvent.seq.desc()).first()
+    assert event.action == "followup.reminder_run" and event.details["count"] == 1
+    line = worklist.lines_page(worklist.Criteria(LAST, status="unknown"), worklist.REFERRED, 1, actor).rows[0]
+    assert line.letter_at is not None and line.letter_at.year >= 2026
+    # sent once: not again unless asked
+    assert reminders.candidates("letter", LAST)[1] == []
+    assert len(reminders.candidates("letter", LAST, again=True)[1]) == 1
+    # N is a setting: with N beyond the screening's age nobody is due
+    boss = make_staff("supervisor")
+    settings.save({settings.REMINDER_AFTER_DAYS: "730"}, "二年後に変更", actor_of(boss))
+    assert reminders.candidates("letter", LAST, again=True)[1] == []  # June of last 年度: < 730 days
+
+    run = reminders.create_run("request", LAST, "", actor)
     _, documents = reminders.run_lines(run.id, actor)
     assert [d["screening"].id for d in documents] == [sa.id] and documents[0]["followup"] is not None
 
@@ -59,10 +64,12 @@ def test_screens_for_a_supervisor(db, login_as):
     hand_dataset()
     current_year_people()
     client, person = login_as("supervisor")
-    page = client.get(f"/followup/?fiscal_year={YEAR}").get_data(as_text=True)
+    page = client.get(f"/followup/?fiscal_year={LAST}").get_data(as_text=True)
     assert "未把握　二郎" in page and "精検受診" in page
-    assert client.get(f"/followup/print?fiscal_year={YEAR}").status_code == 200
-    assert client.get(f"/followup/pending?fiscal_year={YEAR}").status_code == 200
+    printed = client.get(f"/followup/print?fiscal_year={LAST}").get_data(as_text=True)
+    assert "取扱注意" in printed and "未把握　二郎" in printed and "追跡　一郎" in printed
+    assert client.get(f"/followup/pending?fiscal_year={LAST}").status_code == 200
+    assert client.get(f"/followup/reminders?fiscal_year={LAST}").status_code == 200
     assert client.get(f"/followup/?fiscal_year=R6").status_code == 422
 
     stats = client.get("/statistics/?fiscal_year=2024").get_data(as_text=True)

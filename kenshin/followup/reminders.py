@@ -20,21 +20,26 @@ from kenshin.statistics import settings
 MAX_RUN = 2000  # one run is one printing session; more is split by exam or institution
 
 
-def candidates(kind: str, fiscal_year: int, exam: str = "", today: date | None = None) -> tuple[Criteria, list[Line]]:
-    """Who a run of `kind` would cover: letters → 未把握 after N days; requests → 精検受診."""
+def candidates(kind: str, fiscal_year: int, exam: str = "", today: date | None = None,
+               again: bool = False) -> tuple[Criteria, list[Line]]:
+    """Who a run of `kind` would cover: letters → 未把握 after N days; requests → 精検受診.
+    Screenings a document of this kind was already printed for are left out unless `again`."""
     if kind == LETTER:
         criteria = Criteria(fiscal_year, exam, UNKNOWN, settings.reminder_after_days())
     elif kind == REQUEST:
         criteria = Criteria(fiscal_year, exam, ATTENDED)
     else:
         raise NotFound("reminder kind")
-    return criteria, all_lines(criteria, REFERRED, today)
+    lines = all_lines(criteria, REFERRED, today)
+    if not again:
+        lines = [l for l in lines if (l.letter_at if kind == LETTER else l.request_at) is None]
+    return criteria, lines
 
 
 def create_run(kind: str, fiscal_year: int, exam: str, actor: audit.Actor,
-               today: date | None = None) -> ReminderRun:
+               today: date | None = None, again: bool = False) -> ReminderRun:
     """Record a print run of everyone the criteria give now; audited with the count."""
-    criteria, lines = candidates(kind, fiscal_year, exam, today or today_jst())
+    criteria, lines = candidates(kind, fiscal_year, exam, today or today_jst(), again)
     if not lines:
         raise Refused("対象者がいません")
     if len(lines) > MAX_RUN:
@@ -47,7 +52,7 @@ def create_run(kind: str, fiscal_year: int, exam: str, actor: audit.Actor,
         Reminder.insert_many([(run.id, line.screening_id, kind, at) for line in lines],
                              fields=[Reminder.run, Reminder.screening, Reminder.kind, Reminder.at]).execute()
         audit.record("followup.reminder_run", actor, object_type="reminder_run", object_id=run.id,
-                     details=dict(criteria.details(), kind=kind, count=len(lines),
+                     details=dict(criteria.details(), kind=kind, again=again, count=len(lines),
                                   people=len({line.resident_id for line in lines})))
     return run
 
