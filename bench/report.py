@@ -22,7 +22,7 @@ import os
 import random
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -48,11 +48,19 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def _insert(model, rows, fields, batch: int = 500) -> None:
-    """Bulk insert in statements SQLite's variable limit allows, one transaction per chunk."""
+def _plain(value):
+    if isinstance(value, bool):
+        return int(value) if not database.is_postgres() else ("t" if value else "f")
+    if isinstance(value, (date, datetime)):
+        return str(value)
+    return value
+
+
+def _insert(model, rows, fields) -> None:
+    """One chunk in one transaction through the project's bulk writer (executemany / COPY)."""
+    columns = tuple(f.column_name for f in fields)
     with models.db.atomic():
-        for start in range(0, len(rows), batch):
-            model.insert_many(rows[start:start + batch], fields=fields).execute()
+        database.bulk_insert(model._meta.table_name, columns, [tuple(_plain(v) for v in r) for r in rows])
 
 
 def populate(residents: int, screenings: int, year: int, seed: int) -> None:

@@ -7,8 +7,7 @@ import models
 from kenshin.core.dates import fiscal_year, today_jst
 from kenshin.followup import reminders, worklist
 from kenshin.statistics import indicators, report, settings
-from tests.resident_helpers import make_resident
-from tests.screening_helpers import actor_of
+from tests.factories import actor_of, make_resident
 from tests.test_report import hand_dataset, record
 
 TODAY = today_jst()

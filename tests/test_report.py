@@ -8,7 +8,7 @@ from kenshin.core import dates
 from kenshin.core.dates import now_utc
 from kenshin.followup import link
 from kenshin.statistics import report
-from tests.resident_helpers import make_resident
+from tests.factories import VALID_ITEMS, make_resident
 
 HEADER = ("exam,sex,age_band,setting,first_time,screened,referred,pending,followup_attended,"
           "followup_unknown")
@@ -19,7 +19,8 @@ def record(person, exam, day, *, referral=False, setting=1, status="confirmed", 
         code="1210000001", name="千葉中央クリニック", updated_at=now_utc())
     values = dict(resident=person, exam=exam, target=target, exam_date=day,
                   fiscal_year=dates.fiscal_year(day), age=dates.age_at(person.birth_date, day),
-                  institution=institution, setting=setting, referral=referral, items={},
+                  institution=institution, setting=setting, referral=referral,
+                  items=dict(VALID_ITEMS[exam], **({"target": target} if target else {})),
                   status=status, source="file", entered_at=now_utc())
     if pending:
         values["pending"] = True

@@ -13,6 +13,8 @@ from kenshin.core.dates import now_utc, today_jst
 from kenshin.core.kana import kana_key, normalize_kana
 from kenshin.core.names import name_key
 
+from tests.factories import VALID_ITEMS
+
 from .helpers import enrolled_person
 from .test_inquiries import Db
 
@@ -31,7 +33,8 @@ def _screening(person, exam, day, referral=False, target=""):
         code="1210000001", name="千葉中央クリニック", updated_at=now_utc())
     return models.Screening.create(resident=person, exam=exam, target=target, exam_date=day,
                                    fiscal_year=dates.fiscal_year(day), age=dates.age_at(person.birth_date, day),
-                                   institution=institution, setting=1, referral=referral, items={},
+                                   institution=institution, setting=1, referral=referral,
+                                   items=dict(VALID_ITEMS[exam], **({"target": target} if target else {})),
                                    status="confirmed", source="file", entered_at=now_utc())
 
 
