@@ -84,7 +84,12 @@ def test_screens_for_a_supervisor(db, login_as):
     assert event.action == "statistics.drill_down" and event.details["count"] == 1
     assert event.details["age_band"] == "85+"
     assert client.get("/statistics/drill?fiscal_year=2024&exam=nope&measure=referred").status_code == 400
+    printed = client.get("/statistics/print?fiscal_year=2024").get_data(as_text=True)
+    assert "取扱注意" in printed and printed.count("<svg") == 3 and "/statistics/drill" not in printed
     token = re.search(r'name="csrf_token" value="([^"]+)"', stats).group(1)
+    bad = client.post("/statistics/settings", data={"csrf_token": token, "reason": "",
+                                                    "lung.referral_rate.acceptable": "3.0"})
+    assert bad.status_code == 422 and "変更の理由を入力してください" in bad.get_data(as_text=True)
     csv_response = client.post("/statistics/export", data={"csrf_token": token, "fiscal_year": "2024",
                                                             "reason": "県への報告"})
     lines = csv_response.get_data().decode("utf-8-sig").splitlines()
