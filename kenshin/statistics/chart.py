@@ -62,6 +62,8 @@ def svg(indicators: list[ExamIndicators], indicator: str, title: str, scale: flo
 
 
 def legend() -> list[tuple[str, str, str]]:
+    """(judgement, mark, label) in order; the swatch colours are classes in followup.css (CSP:
+    no inline styles), the same colours as COLOURS."""
     from kenshin.statistics.indicators import JUDGEMENT_LABELS
 
-    return [(MARKS[k], COLOURS[k], JUDGEMENT_LABELS[k]) for k in (GOOD, FAIR, POOR, NONE)]
+    return [(k, MARKS[k], JUDGEMENT_LABELS[k]) for k in (GOOD, FAIR, POOR, NONE)]

@@ -16,7 +16,7 @@ from kenshin.core.names import name_key
 from tests.factories import VALID_ITEMS
 
 from .helpers import enrolled_person
-from .test_inquiries import Db
+from .test_inquiries import Db, _keep_screen
 
 YEAR = dates.fiscal_year(today_jst()) - 1  # last 年度: every referral there is over 90 days old
 
@@ -58,12 +58,14 @@ def test_supervisor_follow_up_reminder_and_indicator_chart(app, page, tmp_path):
     row = page.locator("table.worklist tbody tr")
     row.first.wait_for()
     assert row.count() == 1 and "未把握 花子" in row.first.inner_text()
+    _keep_screen(page, "screen-followup")
 
     page.get_by_role("link", name="受診勧奨・精検結果連絡票の印刷", exact=False).click()
     page.get_by_role("button", name="受診勧奨を印刷する（1件）").click()
     page.get_by_role("heading", name="精密検査の受診のお願い").wait_for()
     pdf = tmp_path / "letter.pdf"
     page.pdf(path=str(pdf), format="A4")
+    _keep_screen(page, "screen-letter")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
     for expected in ("取扱注意", "未把握 花子 様", "精密検査の受診のお願い", "大腸", "千葉中央クリニック",
@@ -84,4 +86,5 @@ def test_supervisor_follow_up_reminder_and_indicator_chart(app, page, tmp_path):
     chart.wait_for()
     assert chart.is_visible() and chart.bounding_box()["width"] > 300
     assert "精検受診率" in chart.inner_html() and "50.0%" in chart.inner_html()
+    _keep_screen(page, "screen-indicators")
     assert page.get_by_text("本ファイルでは記録しない項目です（評価書 別添1）").first.is_visible()
