@@ -54,9 +54,15 @@ def _quoted(values) -> str:
     return ", ".join(f"'{v}'" for v in values)  # codes from the catalogue, never user input
 
 
-def _case(column: str, mapping: dict[str, str], default: str) -> str:
-    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in mapping.items())
-    return f"CASE {column} {whens} ELSE '{default}' END"
+def _same_group_sql(exam: str, other: str, groups: dict[str, str]) -> str:
+    """SQL: the exams in columns `exam` and `other` share an interval group (one OR per group, so
+    that each side is a plain IN list an index can use)."""
+    members: dict[str, list[str]] = {}
+    for code, group in groups.items():
+        members.setdefault(group, []).append(code)
+    parts = [f"({exam} IN ({_quoted(codes)}) AND {other} IN ({_quoted(codes)}))"
+             for codes in members.values()]
+    return "(" + " OR ".join(parts) + ")"
 
 
 def _age_sql(postgres: bool, fiscal_year: int, exams_start: list[str]) -> str:
@@ -99,15 +105,14 @@ WITH firsts AS (
     WHERE s.status = '{CONFIRMED}' AND s.fiscal_year = {fiscal_year} AND s.exam IN ({_quoted(exams)})
   ) numbered WHERE rn = 1
 ),
-earlier AS (
-  SELECT DISTINCT p.resident_id, {_case('p.exam', groups, '')} AS grp
-  FROM screening p
-  WHERE p.status = '{CONFIRMED}' AND p.fiscal_year BETWEEN {fiscal_year - FIRST_TIME_YEARS} AND {fiscal_year - 1}
-    AND p.exam IN ({_quoted(exams)})
-),
 people AS (
   SELECT x.resident_id, x.exam_date, x.exam, r.sex, {_band_sql(age)} AS age_band, x.setting,
-         CASE WHEN e.resident_id IS NULL THEN 1 ELSE 0 END AS first_time,
+         CASE WHEN EXISTS (
+           SELECT 1 FROM screening p
+           WHERE p.resident_id = x.resident_id AND p.status = '{CONFIRMED}'
+             AND p.fiscal_year BETWEEN {fiscal_year - FIRST_TIME_YEARS} AND {fiscal_year - 1}
+             AND {_same_group_sql('x.exam', 'p.exam', groups)}
+         ) THEN 0 ELSE 1 END AS first_time,
          x.referred, x.pending,
          CASE WHEN x.referred = 1 AND EXISTS (
            SELECT 1 FROM screening f
@@ -117,7 +122,6 @@ people AS (
          ) THEN 1 ELSE 0 END AS attended
   FROM firsts x
   JOIN resident r ON r.id = x.resident_id
-  LEFT JOIN earlier e ON e.resident_id = x.resident_id AND e.grp = {_case('x.exam', groups, '')}
 )
 """
 
