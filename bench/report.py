@@ -4,8 +4,7 @@
 
 The database (a SQLite file under bench/data/ by default, or the URL given; it must be empty or
 hold exactly this benchmark's data) gets N residents and M screenings spread over 年度 Y−3 … Y
-(Y = the 年度 before the current one), about 8% of them 要精検 and 2% 判定保留 when that flag
-exists, with a `followup` 精密検査 for about 70% of the referred people (some beyond the year),
+(Y = the 年度 before the current one), about 8% of them 要精検 and 2% 判定保留, with a `followup` 精密検査 for about 70% of the referred people (some beyond the year),
 some void and some pending (未確定) records, all written in bulk. Then it times, once each:
 
 - the report: kenshin.statistics.report.rows + the CSV, as `report screenings` runs it;
@@ -68,7 +67,6 @@ def populate(residents: int, screenings: int, year: int, seed: int) -> None:
     from kenshin.core.dates import now_utc
 
     now = now_utc()
-    has_pending = "pending" in models.Screening._meta.fields
     with models.db.atomic():
         institution = models.Institution.create(code="9900000001", name="ベンチ医院", updated_at=now)
     log(f"residents: {residents:,}")
@@ -88,9 +86,7 @@ def populate(residents: int, screenings: int, year: int, seed: int) -> None:
                models.Screening.exam_date, models.Screening.fiscal_year, models.Screening.age,
                models.Screening.institution, models.Screening.setting, models.Screening.referral,
                models.Screening.items, models.Screening.status, models.Screening.source,
-               models.Screening.entered_at]
-    if has_pending:
-        columns.append(models.Screening.pending)
+               models.Screening.entered_at, models.Screening.pending]
     seen = set()
     written = 0
     while written < screenings:
@@ -107,18 +103,14 @@ def populate(residents: int, screenings: int, year: int, seed: int) -> None:
             referral, pending = roll < 0.08, 0.08 <= roll < 0.10
             status = "void" if rng.random() < 0.01 else ("pending" if rng.random() < 0.01 else "confirmed")
             row = [resident, exam, "", day, fiscal_year(day), 50, institution.id, rng.choice((1, 2)),
-                   referral, "{}", status, "file", now]
-            if has_pending:
-                row.append(pending and not referral)
+                   referral, "{}", status, "file", now, pending and not referral]
             rows.append(tuple(row))
             if referral and exam in TARGET and rng.random() < 0.7:
                 later = day + timedelta(days=rng.randrange(0, 420))
                 if (resident, "followup", later, TARGET[exam]) not in seen:
                     seen.add((resident, "followup", later, TARGET[exam]))
                     follow = [resident, "followup", TARGET[exam], later, fiscal_year(later), 50,
-                              institution.id, 1, False, "{}", "confirmed", "file", now]
-                    if has_pending:
-                        follow.append(False)
+                              institution.id, 1, False, "{}", "confirmed", "file", now, False]
                     rows.append(tuple(follow))
         _insert(models.Screening, rows, columns)
         written += sum(1 for r in rows if r[1] != "followup")
@@ -135,7 +127,7 @@ def raw_sql(year: int, postgres: bool) -> str:
     band = (f"CASE WHEN {age} < 20 THEN '0-19' WHEN {age} >= 85 THEN '85+' ELSE "
             f"CAST(({age} / 5) * 5 AS VARCHAR(3)) || '-' || CAST(({age} / 5) * 5 + 4 AS VARCHAR(3)) END")
     grp = "CASE WHEN {0}.exam IN ('gastric_xray', 'gastric_endoscopy') THEN 'gastric' ELSE {0}.exam END"
-    pending = "s.pending" if "pending" in models.Screening._meta.fields else "FALSE"
+    pending = "s.pending"
     followup_kind = ("((s.exam IN ('gastric_xray', 'gastric_endoscopy') AND f.exam = 'followup' AND f.target = 'gastric')"
                      " OR (s.exam IN ('colorectal', 'lung', 'breast', 'cervical') AND f.exam = 'followup' AND f.target = s.exam)"
                      " OR (s.exam = 'periodontal' AND f.exam = 'periodontal_followup'))")

@@ -23,7 +23,7 @@ def current_year_people():
     sa = record(a, "colorectal", date(LAST, 6, 1), referral=True)
     record(a, "followup", date(LAST, 7, 1), target="colorectal")
     sb = record(b, "colorectal", date(LAST, 6, 2), referral=True)
-    sc = record(c, "breast", date(LAST, 6, 3))
+    sc = record(c, "breast", date(LAST, 6, 3), pending=True)
     return sa, sb, sc
 
 
@@ -54,6 +54,9 @@ def test_worklist_status_and_reminders(db, make_staff):
     settings.save({settings.REMINDER_AFTER_DAYS: "730"}, "二年後に変更", actor_of(boss))
     assert reminders.candidates("letter", LAST, again=True)[1] == []  # June of last 年度: < 730 days
 
+    held = worklist.lines_page(worklist.Criteria(LAST), worklist.PENDING, 1, actor)
+    assert [l.name for l in held.rows] == ["保留　三子"]
+
     run = reminders.create_run("request", LAST, "", actor)
     _, documents = reminders.run_lines(run.id, actor)
     assert [d["screening"].id for d in documents] == [sa.id] and documents[0]["followup"] is not None
@@ -67,7 +70,7 @@ def test_screens_for_a_supervisor(db, login_as):
     assert "未把握　二郎" in page and "精検受診" in page
     printed = client.get(f"/followup/print?fiscal_year={LAST}").get_data(as_text=True)
     assert "取扱注意" in printed and "未把握　二郎" in printed and "追跡　一郎" in printed
-    assert client.get(f"/followup/pending?fiscal_year={LAST}").status_code == 200
+    assert "保留　三子" in client.get(f"/followup/pending?fiscal_year={LAST}").get_data(as_text=True)
     assert client.get(f"/followup/reminders?fiscal_year={LAST}").status_code == 200
     assert client.get(f"/followup/?fiscal_year=R6").status_code == 422
 

@@ -59,6 +59,9 @@ def hand_dataset():
     r8 = make_resident("000000000008", sex=2, birth=date(1935, 6, 1))  # 年度末 89 → 85+
     record(r8, "followup", date(2024, 9, 1), target="breast")  # a 精密検査 alone is never a row
     record(r8, "breast", date(2025, 3, 31), referral=True, setting=2)  # last day of 年度 2024
+    r9 = make_resident("000000000009", sex=2, birth=date(1970, 6, 1))  # 年度末 54 → 50-54
+    record(r9, "breast", date(2024, 7, 1), pending=True)  # 判定保留: counted apart, never 精検不要
+    record(r9, "breast", date(2024, 9, 1), referral=True)  # the retest: not her first, decides nothing
 
 
 EXPECTED = [
@@ -68,6 +71,7 @@ EXPECTED = [
     "colorectal,2,40-44,2,0,1,1,0,0,1",
     "lung,1,45-49,2,1,1,0,0,0,0",
     "breast,2,40-44,1,1,1,1,0,1,0",
+    "breast,2,50-54,1,1,1,0,1,0,0",
     "breast,2,85+,2,1,1,1,0,0,1",
     "periodontal,1,0-19,1,1,1,1,0,1,0",
 ]
@@ -78,10 +82,10 @@ def test_report_equals_the_hand_count(db, runner, tmp_path):
     path = tmp_path / "report.csv"
     result = runner.invoke(args=["report", "screenings", "--fiscal-year", "2024", "--output", str(path)])
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith("rows=7")
+    assert result.output.strip().endswith("rows=8")
     assert path.read_text(encoding="utf-8").splitlines() == EXPECTED
     event = models.AuditEvent.select().order_by(models.AuditEvent.seq.desc()).first()
-    assert event.action == "report.screenings" and event.details["rows"] == 7
+    assert event.action == "report.screenings" and event.details["rows"] == 8
 
 
 def test_empty_year_is_a_header_only(db, runner, tmp_path):
@@ -106,7 +110,7 @@ def test_bad_year_is_a_usage_error(db, runner, tmp_path):
 ])
 def test_the_link_is_the_same_in_python_and_sql(db, screened, followed, linked):
     """One year later, inclusive, 2月29日 → 2月28日, identical on both databases and in Python."""
-    person = make_resident("000000000009", birth=date(1960, 1, 1))
+    person = make_resident("000000000099", birth=date(1960, 1, 1))
     screening = record(person, "colorectal", screened, referral=True)
     follow = record(person, "followup", followed, target="colorectal")
     assert (follow in link.followups_of(screening)) is linked
@@ -121,3 +125,14 @@ def test_unwritable_output_exits_2_and_leaves_no_event(db, runner, tmp_path):
                                  str(tmp_path / "missing" / "r.csv")])
     assert result.exit_code == 2 and "cannot write" in result.output
     assert models.AuditEvent.select().count() == before
+
+
+def test_schema_3_adds_the_follow_up_tables_to_an_older_database(db):
+    import database
+
+    models.db.drop_tables([models.Reminder, models.ReminderRun, models.StatisticsSetting])
+    models.SchemaInfo.update(version=2).execute()
+    assert database.create_schema() == "upgraded"
+    assert models.SchemaInfo.get().version == database.SCHEMA_VERSION == 3
+    assert all(models.db.table_exists(t) for t in ("reminder", "reminder_run", "statistics_setting"))
+    assert database.create_schema() == "current"

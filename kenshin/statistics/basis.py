@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models import Screening
-
 from kenshin.screening import catalogue, eligibility
 from kenshin.followup.link import FOLLOWUP_EXAMS
 
@@ -30,22 +28,16 @@ def report_exams() -> tuple[str, ...]:
 
 
 def outcome_columns(alias: str) -> tuple[str, str]:
-    """SQL for (要精検, 判定保留) of a screening row `alias`, each 1 or 0; 要精検 wins."""
+    """SQL for (要精検, 判定保留) of a screening row `alias`, each 1 or 0, from the stored flags
+    (`referral`, `pending`: catalogue.outcome_of's rule — 要精検 wins)."""
     referred = f"CASE WHEN {alias}.referral THEN 1 ELSE 0 END"
-    if "pending" in Screening._meta.fields:
-        pending = f"CASE WHEN {alias}.referral THEN 0 WHEN {alias}.pending THEN 1 ELSE 0 END"
-    else:  # before the 判定保留 flag is stored, nothing is 判定保留
-        pending = "0"
+    pending = f"CASE WHEN {alias}.referral THEN 0 WHEN {alias}.pending THEN 1 ELSE 0 END"
     return referred, pending
 
 
 def pending_condition(model):
     """A peewee condition: the screening `model` (a model or alias) is 判定保留 (not 要精検)."""
-    if "pending" in Screening._meta.fields:
-        return (model.referral == False) & (model.pending == True)  # noqa: E712
-    from peewee import SQL
-
-    return SQL("1 = 0")
+    return (model.referral == False) & (model.pending == True)  # noqa: E712
 
 
 @dataclass(frozen=True)
