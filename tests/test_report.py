@@ -4,6 +4,7 @@ from datetime import date
 import pytest
 
 import models
+from kenshin import audit
 from kenshin.core import dates
 from kenshin.core.dates import now_utc
 from kenshin.followup import link
@@ -136,3 +137,26 @@ def test_schema_3_adds_the_follow_up_tables_to_an_older_database(db):
     assert models.SchemaInfo.get().version == database.SCHEMA_VERSION == 3
     assert all(models.db.table_exists(t) for t in ("reminder", "reminder_run", "statistics_setting"))
     assert database.create_schema() == "current"
+
+
+def test_age_basis_and_interval_group_come_from_the_years_rules(db, runner, tmp_path):
+    """FORMATS.md: age_band on the rules' basis, first_time by the rules' interval group."""
+    from dataclasses import replace
+
+    from kenshin.invitations import rules as screening_rules
+    from kenshin.screening import eligibility
+
+    person = make_resident("000000000010", sex=1, birth=date(1984, 4, 2))  # 年度末 40, 4月1日 39
+    record(person, "lung", date(2024, 6, 1))
+    record(person, "colorectal", date(2023, 6, 1))  # another exam last 年度
+    path = tmp_path / "before.csv"
+    runner.invoke(args=["report", "screenings", "--fiscal-year", "2024", "--output", str(path)])
+    assert "lung,1,40-44,1,1,1,0,0,0,0" in path.read_text(encoding="utf-8").splitlines()
+
+    table = dict(eligibility.rules_for(2024).rules)
+    table["lung"] = replace(table["lung"], basis=eligibility.FISCAL_YEAR_START, group="colorectal")
+    table["colorectal"] = replace(table["colorectal"], group="colorectal")
+    screening_rules.save(2024, table, "肺と大腸をまとめて受ける市の運用", audit.Actor.system("pytest"))
+    path = tmp_path / "after.csv"
+    runner.invoke(args=["report", "screenings", "--fiscal-year", "2024", "--output", str(path)])
+    assert "lung,1,35-39,1,0,1,0,0,0,0" in path.read_text(encoding="utf-8").splitlines()

@@ -12,17 +12,12 @@ from dataclasses import dataclass
 from kenshin.screening import catalogue, eligibility
 from kenshin.followup.link import FOLLOWUP_EXAMS
 
-FISCAL_YEAR_END, FISCAL_YEAR_START = "fiscal_year_end", "fiscal_year_start"
-
-
-# The order of FORMATS.md's rules table, which is the report's sort order.
-TABLE_ORDER = ("gastric_xray", "gastric_endoscopy", "colorectal", "lung", "breast", "cervical",
-               "osteoporosis", "periodontal", "hepatitis")
+FISCAL_YEAR_END, FISCAL_YEAR_START = eligibility.FISCAL_YEAR_END, eligibility.FISCAL_YEAR_START
 
 
 def report_exams() -> tuple[str, ...]:
     """The exams that are report rows, in the order of the rules table, then the catalogue's."""
-    order = list(TABLE_ORDER)
+    order = list(eligibility.EXAM_ORDER)  # FORMATS.md's rules table: the report's sort order
     order += [code for code in catalogue.EXAMS if code not in order]
     return tuple(code for code in order if code not in FOLLOWUP_EXAMS)
 
@@ -47,13 +42,11 @@ class ExamRule:
 
 
 def exam_rules(fiscal_year: int) -> dict[str, ExamRule]:
-    """The age basis and interval group of each report exam in the 年度's rules."""
-    rules_for = getattr(eligibility, "rules_for", None)
-    rules = rules_for(fiscal_year).rules if rules_for else eligibility.RULES
+    """The age basis and interval group of each report exam in the 年度's rules (the table a
+    supervisor edits, else the national guideline); an exam without a rule or group is its own."""
+    rules = eligibility.rules_for(fiscal_year).rules
     out = {}
     for exam in report_exams():
         rule = rules.get(exam)
-        basis = getattr(rule, "basis", FISCAL_YEAR_END) if rule is not None else FISCAL_YEAR_END
-        group = (getattr(rule, "group", "") if rule is not None else "") or exam
-        out[exam] = ExamRule(basis, group)
+        out[exam] = ExamRule(rule.basis if rule else FISCAL_YEAR_END, (rule.group if rule else "") or exam)
     return out
