@@ -23,6 +23,7 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Strict",
     "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
     "WTF_CSRF_SSL_STRICT": True,
+    "RETENTION_YEARS": 5,  # 年度 a person removed from the registry is kept (kenshin.operations)
 }
 
 

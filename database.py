@@ -11,7 +11,8 @@ from peewee import PostgresqlDatabase, SqliteDatabase
 
 from models import ALL_MODELS, SchemaInfo, db
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 2: 判定保留 (pending); 3: audit_event.resident_id without a constraint, resident ids
+# never reused; 4: reminder runs and statistics settings (new tables only)
 
 
 class _SqliteDatabase(SqliteDatabase):
@@ -143,8 +144,78 @@ def _add_missing_columns() -> bool:
     return added
 
 
+def schema_version() -> int | None:
+    """The schema version the database was last brought to (None before init-db): /healthz and
+    the maintainer's screen read it here, whatever the upgrade machinery becomes."""
+    if not db.table_exists("schema_info"):
+        return None
+    info = SchemaInfo.select(SchemaInfo.version).order_by(SchemaInfo.version.desc()).first()
+    return info.version if info else None
+
+
+def _sqlite_rebuild(model) -> None:
+    """Rebuild one SQLite table from its current declaration, keeping every row as it is.
+
+    SQLite cannot drop a constraint or add AUTOINCREMENT in place (its documented 12-step
+    recipe): new table, copy, drop, rename, indexes. Foreign keys are off meanwhile (the pragma
+    only works outside a transaction) and checked before commit. Copying audit_event is an
+    INSERT — the append-only triggers guard UPDATE and DELETE, and a DROP fires no trigger; they
+    are created again below. Every row keeps its id and values, so the chain still verifies."""
+    table = model._meta.table_name
+    temp = f"{table}__rebuild"
+    create_sql, params = model._schema._create_table(safe=False).query()
+    create_sql = create_sql.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "{temp}"', 1)
+    columns = ", ".join(f'"{f.column_name}"' for f in model._meta.sorted_fields)
+    db.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            db.execute_sql(create_sql, params)
+            db.execute_sql(f'INSERT INTO "{temp}" ({columns}) SELECT {columns} FROM "{table}"')
+            db.execute_sql(f'DROP TABLE "{table}"')
+            db.execute_sql(f'ALTER TABLE "{temp}" RENAME TO "{table}"')
+            model._schema.create_indexes(safe=True)
+            problems = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise RuntimeError(f"rebuilding {table} would break foreign keys: {problems[:5]}")
+    finally:
+        db.execute_sql("PRAGMA foreign_keys = ON")
+
+
+def _upgrade_to_3() -> bool:
+    """Schema 3 (purge, kenshin.operations.retention): audit_event.resident_id loses its foreign
+    key, so a person past retention can be deleted while the append-only events that name them
+    stay untouched; resident ids are never reused (AUTOINCREMENT on SQLite)."""
+    changed = False
+    if not db.table_exists("audit_event"):
+        return False
+    if is_postgres():
+        rows = db.execute_sql(
+            """SELECT conname FROM pg_constraint
+                WHERE conrelid = 'audit_event'::regclass AND contype = 'f'
+                  AND confrelid = 'resident'::regclass""").fetchall()
+        for (name,) in rows:
+            db.execute_sql(f'ALTER TABLE audit_event DROP CONSTRAINT "{name}"')
+            changed = True
+        return changed
+    from models import AuditEvent, Resident
+
+    references = db.execute_sql("PRAGMA foreign_key_list(audit_event)").fetchall()
+    if any(row[2] == "resident" for row in references):
+        _sqlite_rebuild(AuditEvent)
+        changed = True
+    sql = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'resident'"
+                         ).fetchone()
+    if sql and "AUTOINCREMENT" not in sql[0].upper():
+        _sqlite_rebuild(Resident)
+        changed = True
+    return changed
+
+
 def create_schema() -> str:
     """Create missing tables, indexes and guards; safe to run any number of times."""
+    # Schema 3 runs before the transaction: SQLite's table rebuild needs foreign keys off, which
+    # only works outside one. It looks at the schema itself, so it is safe on every run.
+    upgraded = _upgrade_to_3()
     with db.atomic():
         existed = db.table_exists("schema_info")
         db.create_tables(ALL_MODELS, safe=True)
@@ -165,7 +236,7 @@ def create_schema() -> str:
                     UPGRADES[version]()
             SchemaInfo.update(version=SCHEMA_VERSION).execute()
             return "upgraded"
-        return "upgraded" if altered else "current"
+        return "upgraded" if (altered or upgraded) else "current"
 
 
 # --- bulk writers: imports and demo data --------------------------------------------------------

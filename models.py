@@ -8,6 +8,7 @@ No column anywhere holds the 個人番号; the registry's internal 宛名番号 
 import json
 
 from peewee import (
+    AutoField,
     BigIntegerField,
     BlobField,
     BooleanField,
@@ -18,8 +19,10 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    NodeList,
     SQL,
     SmallIntegerField,
+    SqliteDatabase,
     TextField,
 )
 
@@ -39,6 +42,20 @@ class JSONField(TextField):
         if value is None:
             return None
         return json.loads(value)
+
+
+class NeverReusedIdField(AutoField):
+    """An id that is never handed out again after its row is deleted (purge, kenshin.operations).
+
+    PostgreSQL sequences never reuse a number; SQLite reuses the largest rowid once that row is
+    gone unless the key is AUTOINCREMENT. The audit log keeps naming a purged person by id, so a
+    new person must never receive it."""
+
+    def ddl(self, ctx):
+        node = super().ddl(ctx)
+        if isinstance(db.obj, SqliteDatabase):
+            return NodeList((node, SQL("AUTOINCREMENT")))
+        return node
 
 
 class BaseModel(Model):
@@ -154,6 +171,7 @@ class ImportBatch(BaseModel):
 class Resident(BaseModel):
     """A person in the registry extract: the 5 items, 住民となった日 and 消除日."""
 
+    id = NeverReusedIdField()
     atena_no = CharField(max_length=15, unique=True)
     name = CharField(max_length=60)
     name_kana = CharField(max_length=60)
@@ -494,7 +512,10 @@ class AuditEvent(BaseModel):
     role = CharField(max_length=100, default="")
     terminal = CharField(max_length=64, default="")
     action = CharField(max_length=48)
-    resident = ForeignKeyField(Resident, null=True, on_delete="RESTRICT", backref="+")
+    # The person's id as a plain number, without a foreign-key constraint (_deferred: peewee
+    # declares none): a purge deletes the person but never touches this append-only row, whose
+    # hash covers the id (docs/OPERATIONS.md). Resident ids are never reused (NeverReusedIdField).
+    resident = ForeignKeyField(Resident, null=True, backref="+", _deferred=True)
     object_type = CharField(max_length=32, default="")
     object_id = CharField(max_length=64, default="")
     outcome = CharField(max_length=12)
@@ -589,6 +610,55 @@ class DisclosureEntry(BaseModel):
 
     class Meta:
         indexes = ((("request", "at"), False),)
+
+
+# --- operations (kenshin.operations) ----------------------------------------------------------
+
+class JobRun(BaseModel):
+    """One run of an operator's job (backup, purge, audit verification, import ...): when, how long,
+    outcome and a summary of counts. Never personal data: the maintainer's screen lists these."""
+
+    job = CharField(max_length=32)
+    started_at = DateTimeField()
+    finished_at = DateTimeField()
+    outcome = CharField(max_length=12)  # ok | failed | rejected
+    actor_label = CharField(max_length=64)
+    summary = JSONField(default=dict)
+
+    class Meta:
+        indexes = ((("job", "started_at"), False),)
+
+
+class PurgeRun(BaseModel):
+    """A purge (retention): when, the rule applied and how many rows of each kind were deleted."""
+
+    at = DateTimeField()
+    as_of = DateField()
+    retention_years = SmallIntegerField()
+    removed_before_fy = SmallIntegerField()  # people removed in a 年度 before this one went
+    actor_label = CharField(max_length=64)
+    counts = JSONField(default=dict)
+
+
+class TrainingRecord(BaseModel):
+    """A staff member attended the yearly security and privacy training (研修) on a date."""
+
+    staff = ForeignKeyField(Staff, backref="trainings", on_delete="RESTRICT")
+    completed_on = DateField()
+    recorded_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    recorded_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("staff", "completed_on"), True),)
+
+
+class Setting(BaseModel):
+    """An administrator's setting kept in the database (changes audited): key → JSON value."""
+
+    key = CharField(max_length=64, unique=True)
+    value = JSONField()
+    changed_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    changed_at = DateTimeField()
 
 
 # --- provision through the intermediate server (中間サーバー) ----------------------------------------
@@ -701,7 +771,8 @@ ALL_MODELS = [
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
-    InquiryEntry, DisclosureRequest, DisclosureEntry, SeiriCounter, ScreeningRuleSet, ScreeningRule,
+    InquiryEntry, DisclosureRequest, DisclosureEntry, JobRun, PurgeRun, TrainingRecord, Setting,
+    SeiriCounter, ScreeningRuleSet, ScreeningRule,
     InvitationRun, Invitation, InvitationExclusion, PermittedQuery, ProvisionSetting,
     ProvisionQuery, ProvisionStep,
     StatisticsSetting, ReminderRun, Reminder,

@@ -230,7 +230,17 @@ def _headers(response):
     return response
 
 
+def own_connection(view):
+    """A route that opens (and closes) the database connection itself: /healthz must answer 503,
+    not fail before its view, when the database is down."""
+    view.own_connection = True
+    return view
+
+
 def _connect():
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if getattr(view, "own_connection", False):
+        return
     models.db.connect(reuse_if_open=True)
 
 

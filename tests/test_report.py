@@ -128,13 +128,13 @@ def test_unwritable_output_exits_2_and_leaves_no_event(db, runner, tmp_path):
     assert models.AuditEvent.select().count() == before
 
 
-def test_schema_3_adds_the_follow_up_tables_to_an_older_database(db):
+def test_schema_4_adds_the_follow_up_tables_to_an_older_database(db):
     import database
 
     models.db.drop_tables([models.Reminder, models.ReminderRun, models.StatisticsSetting])
-    models.SchemaInfo.update(version=2).execute()
+    models.SchemaInfo.update(version=3).execute()
     assert database.create_schema() == "upgraded"
-    assert models.SchemaInfo.get().version == database.SCHEMA_VERSION == 3
+    assert models.SchemaInfo.get().version == database.SCHEMA_VERSION == 4
     assert all(models.db.table_exists(t) for t in ("reminder", "reminder_run", "statistics_setting"))
     assert database.create_schema() == "current"
 

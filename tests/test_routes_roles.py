@@ -98,3 +98,38 @@ def test_each_role_is_admitted_or_refused_as_declared(app, client, db, make_staf
             else:
                 assert response.status_code == 403 and denied == 1, \
                     (role, method, rule.rule, response.status_code)
+
+
+# What the maintainer (委託先・運用保守, SECURITY.md) may reach: the sign-in plumbing, the menu,
+# their own keys, imports as a job and the operations screens — no person, record, log detail
+# or export.
+MAINTAINER_MAY_REACH = ("auth.", "home.", "account.", "imports.", "operations.")
+
+
+def test_maintainer_reaches_no_person_record_log_or_export(app, client, db, make_staff):
+    from .factories import make_resident, make_screening
+
+    reachable = sorted({rule.endpoint for rule, view in _rules(app)
+                        if PUBLIC not in view.roles
+                        and ("maintainer" in view.roles or ANY_STAFF in view.roles)})
+    assert [e for e in reachable if not e.startswith(MAINTAINER_MAY_REACH)] == []
+
+    person = make_resident("987654321098", name="霧島　保子", kana="キリシマ　ヤスコ", sex=2)
+    screening = make_screening(person)
+    maintainer = make_staff("maintainer")
+    assert login(client, maintainer).get_json()["ok"]
+    token = page_csrf(client)
+    secrets = ("霧島", "キリシマ", "987654321098")
+    for rule, view in _rules(app):
+        if "GET" not in rule.methods or rule.endpoint in ("auth.lock", "static"):
+            continue
+        for record_id in (person.id, screening.id):
+            values = {arg: record_id if "int" in type(rule._converters[arg]).__name__.lower()
+                      else "987654321098" for arg in rule.arguments}
+            url = rule.build(values, append_unknown=False)[1]
+            token = _signed_in(client, maintainer, token)
+            response = client.get(url)
+            text = response.get_data(as_text=True)
+            assert not any(s in text for s in secrets), (rule.rule, response.status_code)
+            if rule.endpoint not in reachable and PUBLIC not in view.roles:
+                assert response.status_code in (403, 404), (rule.rule, response.status_code)

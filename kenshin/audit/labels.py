@@ -117,6 +117,15 @@ ACTION_LABELS: dict[str, str] = {
     "logon_review.view": "長時間ログオンの確認",
     "logon_review.notice": "長時間ログオンの通知",
     "logon_review.answer": "長時間ログオン通知への回答の記録",
+    "login.denied": "ログインの拒否（研修受講期限切れ）",
+    # operations (kenshin.operations)
+    "operations.backup": "バックアップの作成",
+    "operations.purge": "保存期間経過データの消去",
+    "incident.view": "漏えい等調査の表示",
+    "incident.print": "漏えい等調査の印刷",
+    "incident.export": "漏えい等調査のファイル出力",
+    "training.record": "研修受講の記録",
+    "training.setting": "研修未受講者のログイン設定の変更",
 }
 
 OUTCOME_LABELS: dict[str, str] = {
