@@ -2,6 +2,7 @@
 
     init-db | demo-data | create-user | first-admin | reset-user | audit-verify | audit-heads
     import-residents | import-institutions | import-results | import-fhir | import-permitted
+    report screenings
     rules show | invitations extract | invitations remind | invitations export
     backup | restore | purge                      (kenshin.operations, docs/OPERATIONS.md)
 """
@@ -25,7 +26,7 @@ def register_cli(app):
     for command in (init_db, demo_data, create_user, first_admin, reset_user, audit_verify,
                     audit_heads, import_residents, import_institutions, import_results,
                     import_fhir, rules_group, invitations_group, import_permitted, backup,
-                    restore, purge):
+                    restore, purge, report):
         app.cli.add_command(command)
 
 
@@ -431,3 +432,24 @@ def invitations_export(run, output, encoding, reason):
     if result.warning():
         click.echo(result.warning(), err=True)
     click.echo(result.summary())
+
+
+@click.group("report")
+def report():
+    """Yearly statistics (FORMATS.md "Screening report")."""
+
+
+@report.command("screenings")
+@click.option("--fiscal-year", "fiscal_year", type=click.IntRange(1900, 2200), required=True,
+              help="年度 (the year it begins in April)")
+@click.option("--output", "output", required=True, help="the CSV file to write")
+def report_screenings(fiscal_year, output):
+    """Counts of counted screenings of a 年度 by exam, sex, age band, setting and 初回, as CSV."""
+    from kenshin.statistics import report as screening_report
+
+    _ensure_schema()
+    try:
+        count = screening_report.write(fiscal_year, output, audit.Actor.system())
+    except OSError as exc:
+        _fail(f"report screenings: cannot write {output}: {exc.strerror}")
+    click.echo(f"report screenings fiscal_year={fiscal_year} rows={count}")
