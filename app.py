@@ -25,6 +25,7 @@ DEFAULTS = {
     "WTF_CSRF_SSL_STRICT": True,
     # How long a SQLite writer waits for another's transaction before the request is retried.
     "SQLITE_BUSY_TIMEOUT_MS": 10000,
+    "RETENTION_YEARS": 5,  # 年度 a person removed from the registry is kept (kenshin.operations)
 }
 
 

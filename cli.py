@@ -1,8 +1,10 @@
 """The command line: `flask --app app <command>`, each command wired to one domain function.
 
     init-db | demo-data | create-user | first-admin | reset-user | audit-verify | audit-heads
-    import-residents | import-institutions | import-results
+    import-residents | import-institutions | import-results | import-fhir | import-permitted
+    report screenings
     rules show | invitations extract | invitations remind | invitations export
+    backup | restore | purge                      (kenshin.operations, docs/OPERATIONS.md)
 """
 import os
 import re
@@ -14,6 +16,7 @@ import database
 import models
 from kenshin import audit
 from kenshin.imports import csvimport
+from kenshin.provision import permitted
 from kenshin.registry import institutions, resident_import
 from kenshin.screening import result_import
 
@@ -22,7 +25,8 @@ def register_cli(app):
     """Wire the command-line commands to domain functions."""
     for command in (init_db, demo_data, create_user, first_admin, reset_user, audit_verify,
                     audit_heads, import_residents, import_institutions, import_results,
-                    rules_group, invitations_group):
+                    import_fhir, rules_group, invitations_group, import_permitted, backup,
+                    restore, purge, report):
         app.cli.add_command(command)
 
 
@@ -46,7 +50,7 @@ def init_db():
         outcome = database.create_schema(progress=click.echo)
     except (database.SchemaBusy, database.SchemaTooNew) as exc:
         _fail(f"init-db: {exc}", 1)
-    click.echo(f"schema {outcome} (version {database.SCHEMA_VERSION})")
+    click.echo(f"schema {outcome} (version {database.LATEST_STEP})")
 
 
 @click.command("demo-data")
@@ -137,10 +141,18 @@ def audit_verify(expected_head):
 
     if expected_head is not None and not re.fullmatch(r"[0-9a-f]{64}", expected_head.strip()):
         _fail("audit-verify: --head must be 64 hexadecimal digits (as audit-verify printed it)")
-    try:
-        result = audit.verify(expected_head.strip() if expected_head else None)
-    except Exception as exc:  # noqa: BLE001 - the command failed; exit 2, never 0 or 1
-        _fail(f"audit-verify could not walk the log: {type(exc).__name__}: {exc}")
+    from kenshin.operations import jobs
+
+    with jobs.run("audit-verify", audit.Actor.system().label) as run:
+        try:
+            result = audit.verify(expected_head.strip() if expected_head else None)
+        except Exception as exc:  # noqa: BLE001 - the command failed; exit 2, never 0 or 1
+            run.outcome = "failed"
+            _fail(f"audit-verify could not walk the log: {type(exc).__name__}: {exc}")
+        run.summary = {"events": result.count, "with_head": expected_head is not None}
+        if not result.ok:
+            run.outcome = "failed"
+            run.summary["bad_seq"] = result.bad_seq
     if result.ok:
         click.echo(f"ok events={result.count} head={result.head}")
         return
@@ -193,6 +205,31 @@ import_results = _import_command(
     "Import a screening results file (検診結果ファイル): matching, queue, duplicates, FORMATS.md.",
     result_import.ACTION, result_import.run)
 
+import_permitted = _import_command(
+    "import-permitted",
+    "Import the permitted-query list (照会許可用照合リスト) the network publishes: the whole list, "
+    "all or nothing, FORMATS.md.",
+    permitted.ACTION, permitted.import_file)
+
+
+@click.command("import-fhir")
+@click.argument("paths", nargs=-1, required=True)
+def import_fhir(paths):
+    """Import clinic results as IG FHIR bundles (files, folders, .zip): one set, all or nothing."""
+    from kenshin.fhir import importer
+
+    _ensure_schema()
+    actor = audit.Actor.system()
+    try:
+        bundles = importer.collect(list(paths))
+    except csvimport.CannotOpen as exc:
+        csvimport.record_unreadable(importer.ACTION, ", ".join(os.path.basename(p) for p in paths)[:200],
+                                    exc.reason, actor)
+        _fail(f"import-fhir: {exc.reason}", 2)
+    if not bundles:
+        _fail("import-fhir: バンドル（.json）がありません", 2)
+    _import_outcome(importer.run(bundles, actor))
+
 
 def _import_outcome(result):
     """Print a file's problems (exit 1) or its one-line summary (exit 0)."""
@@ -204,6 +241,98 @@ def _import_outcome(result):
 
 
 
+# --- operations (kenshin.operations, docs/OPERATIONS.md) -----------------------------------------
+
+def _database_url() -> str:
+    from flask import current_app
+
+    return current_app.config["DATABASE_URL"]
+
+
+@click.command("backup")
+@click.option("--output", "output_dir", required=True, help="directory for the backup file")
+@click.option("--keep", type=click.IntRange(1, 10_000), default=None,
+              help="afterwards keep only the newest N backups in the directory (rotation)")
+def backup(output_dir, keep):
+    """Write one consistent backup file and NAME.json (SHA-256, time, audit head); print its path."""
+    from kenshin.operations import backup as backups
+    from kenshin.operations import jobs
+
+    actor = audit.Actor.system()
+    with jobs.run("backup", actor.label) as run:
+        try:
+            made = backups.take(output_dir, _database_url(), database.schema_version())
+        except Exception as exc:  # noqa: BLE001 - any failure: one clear line, exit 1, no file
+            run.outcome = "failed"
+            reason = str(exc) if isinstance(exc, (backups.BackupError, OSError)) \
+                else f"{type(exc).__name__}: {exc}"
+            run.summary = {"reason": reason[:200]}
+            _fail(f"backup: {reason}", 1)
+        run.summary = {"file": os.path.basename(made.path), "size": made.size,
+                       "audit_seq": made.audit_seq}
+        with models.db.atomic():
+            audit.record("operations.backup", actor, object_type="backup",
+                         object_id=os.path.basename(made.path),
+                         details={"sha256": made.sha256, "size": made.size,
+                                  "audit_seq": made.audit_seq, "audit_head": made.audit_head})
+        removed = backups.rotate(output_dir, keep) if keep else []
+        if removed:
+            run.summary["rotated"] = len(removed)
+            click.echo(f"rotated out {len(removed)} older backup(s): {' '.join(removed)}")
+    click.echo(f"sha256={made.sha256} size={made.size} audit_seq={made.audit_seq} "
+               f"audit_head={made.audit_head}")
+    click.echo(made.path)
+
+
+@click.command("restore")
+@click.argument("path")
+def restore(path):
+    """Restore a backup into the empty configured database; verify its SHA-256 and audit head."""
+    from kenshin.operations import backup as backups
+    from kenshin.operations import jobs
+
+    actor = audit.Actor.system()
+    try:
+        done = backups.restore(path, _database_url())
+    except backups.BackupError as exc:
+        _fail(f"restore: {exc}", 1)
+    except Exception as exc:  # noqa: BLE001 - the database refused; say so, no traceback
+        _fail(f"restore: {type(exc).__name__}: {exc}", 1)
+    # Recorded as a job run, not as an audit event: the restored chain ends exactly at the saved
+    # head, so `audit-verify` prints the head written in NAME.json (docs/OPERATIONS.md).
+    with jobs.run("restore", actor.label) as run:
+        run.summary = {"file": os.path.basename(done.path), "audit_seq": done.events}
+    click.echo(f"restored {done.path}: sha256 ok, audit chain ok events={done.events} "
+               f"head={done.audit_head}")
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="change nothing; print the counts that would go")
+def purge(dry_run):
+    """Delete people past retention (KENSHIN_RETENTION_YEARS 年度 after 消除, default 5)."""
+    from flask import current_app
+    from kenshin.operations import jobs, retention
+
+    try:
+        years = retention.retention_years(current_app.config.get("RETENTION_YEARS"))
+    except retention.RetentionError as exc:
+        _fail(f"purge: {exc}", 2)
+    actor = audit.Actor.system()
+    if dry_run:
+        done = retention.purge(actor, years=years, dry_run=True)
+        click.echo(f"dry run: past retention = removed before {done.removed_before.isoformat()} "
+                   f"({years} 年度 after 消除); nothing deleted")
+        click.echo(f"would delete {done.line()}")
+        return
+    with jobs.run("purge", actor.label) as run:
+        try:
+            done = retention.purge(actor, years=years)
+        except Exception as exc:  # noqa: BLE001 - rolled back as a whole; say why, exit 1
+            run.outcome = "failed"
+            _fail(f"purge: nothing deleted: {type(exc).__name__}: {exc}", 1)
+        run.summary = dict(done.counts, held=done.held)
+    click.echo(f"purged: removed before {done.removed_before.isoformat()} ({years} 年度 after 消除)")
+    click.echo(f"deleted {done.line()}")
 # --- screening rules and invitations (FORMATS.md "Screening rules", "Invitations") -------------
 
 def _date_option(text: str, name: str):
@@ -309,3 +438,24 @@ def invitations_export(run, output, encoding, reason):
     if result.warning():
         click.echo(result.warning(), err=True)
     click.echo(result.summary())
+
+
+@click.group("report")
+def report():
+    """Yearly statistics (FORMATS.md "Screening report")."""
+
+
+@report.command("screenings")
+@click.option("--fiscal-year", "fiscal_year", type=click.IntRange(1900, 2200), required=True,
+              help="年度 (the year it begins in April)")
+@click.option("--output", "output", required=True, help="the CSV file to write")
+def report_screenings(fiscal_year, output):
+    """Counts of counted screenings of a 年度 by exam, sex, age band, setting and 初回, as CSV."""
+    from kenshin.statistics import report as screening_report
+
+    _ensure_schema()
+    try:
+        count = screening_report.write(fiscal_year, output, audit.Actor.system())
+    except OSError as exc:
+        _fail(f"report screenings: cannot write {output}: {exc.strerror}")
+    click.echo(f"report screenings fiscal_year={fiscal_year} rows={count}")

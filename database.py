@@ -12,10 +12,10 @@ no DDL, no lock beyond reading that one table; it says "current". docs/MIGRATION
 ADDING TO THE SCHEMA (a new table, column or index) — append ONE step, never edit a shipped one:
 
     STEPS = [
-        ...                                   # steps 1-4 as they are
-        Step(5, "reminders", create_tables(models.Reminder, models.ReminderLine)),
-        Step(6, "resident.moved_out_on", add_columns("resident", ("moved_out_on", "DATE"))),
-        Step(7, "index resident(moved_out_on)",
+        ...                                   # steps 1-10 as they are
+        Step(11, "visits", create_tables(models.Visit, models.VisitLine)),
+        Step(12, "resident.moved_out_on", add_columns("resident", ("moved_out_on", "DATE"))),
+        Step(13, "index resident(moved_out_on)",
              build_index("resident", "resident_moved_out_on", ["moved_out_on"]), transaction=False),
     ]
 
@@ -293,9 +293,16 @@ def _create_missing(tables):
             model.create_table(safe=True)
             continue
         have = {index.name for index in db.get_indexes(name)}
+        present = _columns(name)
         for index in model._meta.fields_to_index():
-            if getattr(index, "_name", None) not in have:
-                db.execute(model._schema._create_index(index, safe=True))
+            if getattr(index, "_name", None) in have:
+                continue
+            # An index over a column a later step adds (resident.togo_atena_no, step 6) is that
+            # later step's business: the column is not there yet.
+            if not {getattr(e, "column_name", None) or getattr(e, "name", None)
+                    for e in index._expressions} <= present:
+                continue
+            db.execute(model._schema._create_index(index, safe=True))
 
 
 def _columns(table: str) -> set[str]:
@@ -344,7 +351,7 @@ BASELINE_MODELS = [
 ]
 
 # Columns earlier releases added to shipped tables (create_tables never alters a table).
-BASELINE_ADDED_COLUMNS = [
+BASELINE_COLUMNS_ADDED = [
     ("resident", "use_suspended", "BOOLEAN NOT NULL DEFAULT FALSE"),
     ("long_logon_notice", "reply_by", "DATE"),
 ]
@@ -384,7 +391,7 @@ def _baseline():
     """Step 1: the schema of the last release before numbered steps. On a database that release
     built, every part finds itself done and changes nothing (no ALTER COLUMN, no trigger)."""
     _create_missing(BASELINE_MODELS)
-    for table, column, ddl in BASELINE_ADDED_COLUMNS:
+    for table, column, ddl in BASELINE_COLUMNS_ADDED:
         add_columns(table, (column, ddl))()
     if is_postgres():
         for table, column, sql_type in BASELINE_C_COLLATED:
@@ -398,12 +405,7 @@ def _baseline():
                               "AND tgrelid = 'audit_event'::regclass").fetchone():
             db.execute_sql(POSTGRES_AUDIT_TRIGGER)
     else:
-        present = {row[0] for row in db.execute_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
-        for name, statement in zip(("audit_event_no_update", "audit_event_no_delete"),
-                                   SQLITE_AUDIT_TRIGGERS):
-            if name not in present:
-                db.execute_sql(statement)
+        _sqlite_audit_triggers()
 
 
 def _old_marker() -> int:
@@ -438,6 +440,75 @@ def _drop_old_marker():
         db.execute_sql('DROP TABLE "schema_info"')
 
 
+def _sqlite_audit_triggers():
+    present = {row[0] for row in db.execute_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
+    for name, statement in zip(("audit_event_no_update", "audit_event_no_delete"),
+                               SQLITE_AUDIT_TRIGGERS):
+        if name not in present:
+            db.execute_sql(statement)
+
+
+def _sqlite_rebuild(model) -> None:
+    """Rebuild one SQLite table from its current declaration, keeping every row as it is.
+
+    SQLite cannot drop a constraint or add AUTOINCREMENT in place (its documented 12-step
+    recipe): new table, copy, drop, rename, indexes. Foreign keys are off meanwhile (the pragma
+    only works outside a transaction, hence step 9 has transaction=False) and checked before
+    commit. Only the columns the old table has are copied (a column a later step adds is then
+    already there, and that step skips it). Copying audit_event is an INSERT — the append-only
+    triggers guard UPDATE and DELETE, and a DROP fires no trigger; they are created again inside
+    the same transaction. Every row keeps its id and values, so the chain still verifies."""
+    table = model._meta.table_name
+    temp = f"{table}__rebuild"
+    create_sql, params = model._schema._create_table(safe=False).query()
+    create_sql = create_sql.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "{temp}"', 1)
+    present = _columns(table)
+    columns = ", ".join(f'"{f.column_name}"' for f in model._meta.sorted_fields
+                        if f.column_name in present)
+    db.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            db.execute_sql(f'DROP TABLE IF EXISTS "{temp}"')
+            db.execute_sql(create_sql, params)
+            db.execute_sql(f'INSERT INTO "{temp}" ({columns}) SELECT {columns} FROM "{table}"')
+            db.execute_sql(f'DROP TABLE "{table}"')
+            db.execute_sql(f'ALTER TABLE "{temp}" RENAME TO "{table}"')
+            model._schema.create_indexes(safe=True)
+            _sqlite_audit_triggers()
+            problems = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise RuntimeError(f"rebuilding {table} would break foreign keys: {problems[:5]}")
+    finally:
+        db.execute_sql("PRAGMA foreign_keys = ON")
+
+
+def _purge_ready():
+    """Step 9 (purge, kenshin.operations.retention): audit_event.resident_id loses its foreign
+    key, so a person past retention can be deleted while the append-only events that name them
+    stay untouched; resident ids are never reused (AUTOINCREMENT on SQLite; a PostgreSQL
+    sequence never reuses a number). PostgreSQL drops the constraint in one short transaction
+    (ACCESS EXCLUSIVE on audit_event, under the step's lock_timeout). SQLite rebuilds the two
+    tables (its pragma foreign_keys only changes outside a transaction), each in its own
+    transaction; each part checks the schema first, so a run cut short simply runs again."""
+    if is_postgres():
+        with db.atomic():
+            rows = db.execute_sql(
+                """SELECT conname FROM pg_constraint
+                    WHERE conrelid = 'audit_event'::regclass AND contype = 'f'
+                      AND confrelid = 'resident'::regclass""").fetchall()
+            for (name,) in rows:
+                db.execute_sql(f'ALTER TABLE audit_event DROP CONSTRAINT "{name}"')
+        return
+    references = db.execute_sql("PRAGMA foreign_key_list(audit_event)").fetchall()
+    if any(row[2] == "resident" for row in references):
+        _sqlite_rebuild(models.AuditEvent)
+    sql = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'resident'"
+                         ).fetchone()
+    if sql and "AUTOINCREMENT" not in sql[0].upper():
+        _sqlite_rebuild(models.Resident)
+
+
 STEPS = [
     Step(1, "baseline: the schema of the release before numbered steps", _baseline,
          locks=("resident", "queue_item")),
@@ -447,11 +518,25 @@ STEPS = [
                        models.ScreeningRule, models.InvitationRun, models.Invitation,
                        models.InvitationExclusion)),
     Step(4, "drop schema_info (replaced by schema_migration)", _drop_old_marker),
+    Step(5, "provision: permitted queries, settings, queries and their steps (中間サーバー)",
+         create_tables(models.PermittedQuery, models.ProvisionSetting, models.ProvisionQuery,
+                       models.ProvisionStep)),
+    Step(6, "resident.togo_atena_no (団体内統合宛名番号)",
+         add_columns("resident", ("togo_atena_no", "VARCHAR(15)")), locks=("resident",)),
+    Step(7, "unique index resident(togo_atena_no)",
+         build_index("resident", "resident_togo_atena_no", ["togo_atena_no"], unique=True),
+         transaction=False),
+    Step(8, "operations: job runs, purge runs, training records, settings",
+         create_tables(models.JobRun, models.PurgeRun, models.TrainingRecord, models.Setting)),
+    Step(9, "audit_event.resident_id without a foreign key; resident ids never reused",
+         _purge_ready, locks=("audit_event", "resident"), transaction=False),
+    Step(10, "follow-up and statistics: statistics settings, reminder runs, reminders",
+         create_tables(models.StatisticsSetting, models.ReminderRun, models.Reminder)),
 ]
 
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), \
     "schema steps must be numbered 1, 2, 3 … in order (renumber yours after a rebase)"
-SCHEMA_VERSION = STEPS[-1].version
+LATEST_STEP = STEPS[-1].version
 
 STEP_LOCK_TIMEOUT_MS = 500   # how long a step waits for a table lock before letting traffic pass
 STEP_LOCK_ATTEMPTS = 30      # then waits a little and tries again, this many times in all

@@ -8,6 +8,7 @@ No column anywhere holds the 個人番号; the registry's internal 宛名番号 
 import json
 
 from peewee import (
+    AutoField,
     BigIntegerField,
     BlobField,
     BooleanField,
@@ -18,8 +19,10 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    NodeList,
     SQL,
     SmallIntegerField,
+    SqliteDatabase,
     TextField,
 )
 
@@ -39,6 +42,20 @@ class JSONField(TextField):
         if value is None:
             return None
         return json.loads(value)
+
+
+class NeverReusedIdField(AutoField):
+    """An id that is never handed out again after its row is deleted (purge, kenshin.operations).
+
+    PostgreSQL sequences never reuse a number; SQLite reuses the largest rowid once that row is
+    gone unless the key is AUTOINCREMENT. The audit log keeps naming a purged person by id, so a
+    new person must never receive it."""
+
+    def ddl(self, ctx):
+        node = super().ddl(ctx)
+        if isinstance(db.obj, SqliteDatabase):
+            return NodeList((node, SQL("AUTOINCREMENT")))
+        return node
 
 
 class BaseModel(Model):
@@ -156,6 +173,7 @@ class ImportBatch(BaseModel):
 class Resident(BaseModel):
     """A person in the registry extract: the 5 items, 住民となった日 and 消除日."""
 
+    id = NeverReusedIdField()
     atena_no = CharField(max_length=15, unique=True)
     name = CharField(max_length=60)
     name_kana = CharField(max_length=60)
@@ -171,6 +189,8 @@ class Resident(BaseModel):
     # 利用停止 (個人情報保護法 第98条) granted on a request: kept, but no longer used (see kenshin.disclosure).
     use_suspended = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
     updated_at = DateTimeField()
+    # 団体内統合宛名番号: how the intermediate server (中間サーバー) names the person; never the 個人番号.
+    togo_atena_no = CharField(max_length=15, null=True, unique=True)
 
     class Meta:
         indexes = (
@@ -494,7 +514,10 @@ class AuditEvent(BaseModel):
     role = CharField(max_length=100, default="")
     terminal = CharField(max_length=64, default="")
     action = CharField(max_length=48)
-    resident = ForeignKeyField(Resident, null=True, on_delete="RESTRICT", backref="+")
+    # The person's id as a plain number, without a foreign-key constraint (_deferred: peewee
+    # declares none): a purge deletes the person but never touches this append-only row, whose
+    # hash covers the id (docs/OPERATIONS.md). Resident ids are never reused (NeverReusedIdField).
+    resident = ForeignKeyField(Resident, null=True, backref="+", _deferred=True)
     object_type = CharField(max_length=32, default="")
     object_id = CharField(max_length=64, default="")
     outcome = CharField(max_length=12)
@@ -591,11 +614,168 @@ class DisclosureEntry(BaseModel):
         indexes = ((("request", "at"), False),)
 
 
+# --- operations (kenshin.operations) ----------------------------------------------------------
+
+class JobRun(BaseModel):
+    """One run of an operator's job (backup, purge, audit verification, import ...): when, how long,
+    outcome and a summary of counts. Never personal data: the maintainer's screen lists these."""
+
+    job = CharField(max_length=32)
+    started_at = DateTimeField()
+    finished_at = DateTimeField()
+    outcome = CharField(max_length=12)  # ok | failed | rejected
+    actor_label = CharField(max_length=64)
+    summary = JSONField(default=dict)
+
+    class Meta:
+        indexes = ((("job", "started_at"), False),)
+
+
+class PurgeRun(BaseModel):
+    """A purge (retention): when, the rule applied and how many rows of each kind were deleted."""
+
+    at = DateTimeField()
+    as_of = DateField()
+    retention_years = SmallIntegerField()
+    removed_before_fy = SmallIntegerField()  # people removed in a 年度 before this one went
+    actor_label = CharField(max_length=64)
+    counts = JSONField(default=dict)
+
+
+class TrainingRecord(BaseModel):
+    """A staff member attended the yearly security and privacy training (研修) on a date."""
+
+    staff = ForeignKeyField(Staff, backref="trainings", on_delete="RESTRICT")
+    completed_on = DateField()
+    recorded_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    recorded_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("staff", "completed_on"), True),)
+
+
+class Setting(BaseModel):
+    """An administrator's setting kept in the database (changes audited): key → JSON value."""
+
+    key = CharField(max_length=64, unique=True)
+    value = JSONField()
+    changed_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    changed_at = DateTimeField()
+
+
+# --- provision through the intermediate server (中間サーバー) ----------------------------------------
+
+class PermittedQuery(BaseModel):
+    """One line of the permitted-query list (照会許可用照合リスト): (requester, procedure, item).
+    Never deleted: a line the next published list drops gets `removed_batch`."""
+
+    requester = CharField(max_length=6)  # 地方公共団体コード
+    procedure = CharField(max_length=200)  # 事務
+    item = CharField(max_length=16)  # history | results
+    added_batch = ForeignKeyField(ImportBatch, on_delete="RESTRICT", backref="+")
+    removed_batch = ForeignKeyField(ImportBatch, null=True, on_delete="RESTRICT", backref="+")
+
+    class Meta:
+        indexes = ((("requester", "procedure", "item"), False),)
+
+
+class ProvisionSetting(BaseModel):
+    """A change of whether an item carries the 自動応答不可 flag; the newest row per item holds.
+    Kept as history: who, when, why."""
+
+    item = CharField(max_length=16)
+    no_auto_answer = BooleanField()
+    reason = CharField(max_length=400)
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("item", "at"), False),)
+
+
+class ProvisionQuery(BaseModel):
+    """One query from the intermediate server and what became of it (the provision record).
+
+    status: answered | held | declined | refused | unknown_person | suspended.
+    `content` is what was (or, while held, would be) sent; it never changes once stored."""
+
+    query_id = CharField(max_length=64, unique=True)
+    requester = CharField(max_length=6)
+    procedure = CharField(max_length=200)
+    person_no = CharField(max_length=15)  # the 団体内統合宛名番号 as asked
+    resident = ForeignKeyField(Resident, null=True, on_delete="RESTRICT", backref="+")
+    requested = JSONField()  # ["history", "results"]
+    status = CharField(max_length=16)
+    reason = CharField(max_length=400, null=True)  # refusal or decline reason
+    held_items = JSONField(null=True)  # the flagged items that made it wait
+    content = JSONField(null=True)
+    content_sha256 = CharField(max_length=64, null=True)
+    terminal = CharField(max_length=64, default="")
+    received_at = DateTimeField()
+    answered_at = DateTimeField(null=True)  # when the answer became available
+    decided_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    decided_at = DateTimeField(null=True)
+    delivered_at = DateTimeField(null=True)  # when the network first fetched the answer
+
+    class Meta:
+        indexes = ((("status", "received_at"), False), (("resident", "received_at"), False),
+                   (("person_no",), False))
+
+
+class ProvisionStep(BaseModel):
+    """Every step of a query: received, answered, held, approved, declined, refused, delivered."""
+
+    query = ForeignKeyField(ProvisionQuery, backref="steps", on_delete="RESTRICT")
+    kind = CharField(max_length=16)
+    at = DateTimeField()
+    staff = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    note = CharField(max_length=400, default="")
+
+    class Meta:
+        indexes = ((("query", "at"), False),)
+class StatisticsSetting(BaseModel):
+    """A setting of follow-up and statistics, edited by a supervisor (audited with before/after):
+    the days after which a 未把握 person gets a 受診勧奨 letter, and the national 許容値 / 目標値
+    of the process indicators (kenshin.statistics.settings holds the defaults and their sources)."""
+
+    key = CharField(max_length=64, unique=True)
+    value = CharField(max_length=32)
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    at = DateTimeField()
+
+
+class ReminderRun(BaseModel):
+    """One print run of 受診勧奨 letters (to people) or 精検結果連絡票 (to 精検 institutions)."""
+
+    kind = CharField(max_length=12)  # letter | request
+    fiscal_year = SmallIntegerField()
+    exam = CharField(max_length=24, default="")  # "" = every exam
+    after_days = IntegerField(null=True)
+    count = IntegerField()
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    at = DateTimeField()
+
+
+class Reminder(BaseModel):
+    """A referred screening a print run covered: shown on that person's line of the worklist."""
+
+    run = ForeignKeyField(ReminderRun, backref="reminders", on_delete="RESTRICT")
+    screening = ForeignKeyField(Screening, on_delete="RESTRICT", backref="+")
+    kind = CharField(max_length=12)
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("screening", "kind"), False),)
+
+
 ALL_MODELS = [
     SchemaMigration, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
-    InquiryEntry, DisclosureRequest, DisclosureEntry, SeiriCounter, ScreeningRuleSet, ScreeningRule,
-    InvitationRun, Invitation, InvitationExclusion,
+    InquiryEntry, DisclosureRequest, DisclosureEntry, JobRun, PurgeRun, TrainingRecord, Setting,
+    SeiriCounter, ScreeningRuleSet, ScreeningRule,
+    InvitationRun, Invitation, InvitationExclusion, PermittedQuery, ProvisionSetting,
+    ProvisionQuery, ProvisionStep,
+    StatisticsSetting, ReminderRun, Reminder,
 ]

@@ -26,13 +26,24 @@ def register_all(app):
     _error_pages(app)
 
     from . import account, admin, audit_log, auth, disclosures, home, inquiries, long_logon
-    from . import imports, residents, unusual_access
-    from . import entry, extensions, institutions, invitations, queue, result_files, screenings
-    from . import verify
+    from . import imports, incidents, operations, residents, training, unusual_access
+    from . import entry, extensions, fhir_files, followup, institutions, invitations, queue
+    from . import provision, provision_api, result_files, screenings, statistics, verify
     for module in (auth, home, account, admin, inquiries, disclosures, audit_log, long_logon,
                    unusual_access, residents, imports, institutions, extensions, entry, queue,
-                   screenings, result_files, verify, invitations):
+                   screenings, result_files, fhir_files, verify, invitations, provision,
+                   provision_api, operations, incidents, training, followup, statistics):
         app.register_blueprint(module.bp)
+    # The intermediate server's JSON interface authenticates with its bearer token, which a
+    # browser never sends by itself; it has no staff session to protect (provision_api.py).
+    csrf.exempt(provision_api.bp)
+    token = str(app.config.get("PROVISION_TOKEN") or "")
+    if not token:
+        app.logger.warning("provision is off: KENSHIN_PROVISION_TOKEN is not set "
+                           "(POST/GET /provision/queries answer 404)")
+    elif len(token) < 24:
+        app.logger.warning("KENSHIN_PROVISION_TOKEN is short (%d characters); use 24 or more "
+                           "random characters", len(token))
 
 
 def _error_pages(app):

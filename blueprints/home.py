@@ -1,5 +1,7 @@
 """The menu each person lands on: only the screens their roles open."""
-from flask import Blueprint
+from flask import Blueprint, g
+
+from kenshin.operations import training
 
 from .web import ANY_STAFF, render, requires
 
@@ -10,4 +12,4 @@ bp = Blueprint("home", __name__)
 @requires(ANY_STAFF)
 def index():
     """メニュー."""
-    return render("home/index.html")
+    return render("home/index.html", training=training.of(g.staff.id))

@@ -1,8 +1,6 @@
 """不審なアクセスの確認 (admin, auditor): views outside office hours, a staff member opening far
 more persons than their peers on a day, and views of persons sharing the staff member's family
 name. Listed for review, never blocked; the review itself is audited."""
-from datetime import date
-
 from flask import Blueprint, current_app, request
 
 from kenshin.audit import log as audit_log
@@ -10,17 +8,9 @@ from kenshin.audit import unusual_access
 from kenshin.access.roles import AUDIT_READ_ROLES
 from kenshin.core.errors import Invalid
 
-from .web import actor, menu, render, requires
+from .web import actor, closed_days, menu, render, requires
 
 bp = Blueprint("unusual_access", __name__, url_prefix="/unusual-access")
-
-
-def _closed_days() -> frozenset:
-    """KENSHIN_CLOSED_DAYS: extra closed days (ISO dates, comma-separated or a list)."""
-    raw = current_app.config.get("CLOSED_DAYS") or ()
-    if isinstance(raw, str):
-        raw = [part for part in raw.replace(" ", "").split(",") if part]
-    return frozenset(d if isinstance(d, date) else date.fromisoformat(d) for d in raw)
 
 
 def _defaults() -> unusual_access.Rules:
@@ -40,7 +30,7 @@ def index():
         period = audit_log.parse_period(values.get("start"), values.get("end"),
                                         unusual_access.MAX_DAYS, errors=errors)
         try:
-            rules = unusual_access.parse_rules(values, _closed_days(), defaults)
+            rules = unusual_access.parse_rules(values, closed_days(), defaults)
         except Invalid as exc:
             errors.update(exc.errors)
         if not errors:
@@ -50,7 +40,7 @@ def index():
         values = {"start": period.start.isoformat(), "end": period.end.isoformat()}
     shown = {"office_start": f"{defaults.office_start:%H:%M}",
              "office_end": f"{defaults.office_end:%H:%M}", "ratio": f"{defaults.ratio:g}",
-             "minimum": str(defaults.minimum)}
+             "minimum": str(defaults.minimum), "refusal_minimum": str(defaults.refusal_minimum)}
     shown.update({k: v for k, v in values.items() if v})
     return render("unusual_access/index.html", values=shown, found=found, errors=errors,
                   list_max=unusual_access.LIST_MAX, status=422 if errors else 200)

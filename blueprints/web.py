@@ -25,6 +25,7 @@ from kenshin.access.roles import ROLES
 
 PUBLIC = "public"
 ANY_STAFF = "any"  # any signed-in staff member, whatever their roles
+MACHINE = "machine"  # another system with its own credentials; never a staff session
 
 
 def requires(*roles: str):
@@ -43,6 +44,28 @@ def public(view):
     """Declare a route that needs no sign-in (login, enrollment, static files)."""
     view.roles = frozenset({PUBLIC})
     return view
+
+
+def machine(view):
+    """Declare a route for another system (the intermediate server): the gate loads no staff
+    session for it; the route authenticates the caller itself and refuses a staff cookie."""
+    view.roles = frozenset({MACHINE})
+    return view
+
+
+def has_staff_cookie() -> bool:
+    """Does the request carry this app's session cookie (a staff browser)?"""
+    return current_app.config.get("SESSION_COOKIE_NAME", "session") in request.cookies
+
+
+def closed_days() -> frozenset:
+    """KENSHIN_CLOSED_DAYS: extra closed days (ISO dates, comma-separated or a list)."""
+    from datetime import date
+
+    raw = current_app.config.get("CLOSED_DAYS") or ()
+    if isinstance(raw, str):
+        raw = [part for part in raw.replace(" ", "").split(",") if part]
+    return frozenset(d if isinstance(d, date) else date.fromisoformat(d) for d in raw)
 
 
 def allowed_when_locked(view):
@@ -145,7 +168,7 @@ def _gate():
     if roles is None:
         current_app.logger.error("route %s declares no roles", request.endpoint)
         abort(500)
-    if PUBLIC in roles:
+    if PUBLIC in roles or MACHINE in roles:
         return None
 
     user_session = sessions.get(session.get("sid"))
@@ -208,7 +231,17 @@ def _headers(response):
     return response
 
 
+def own_connection(view):
+    """A route that opens (and closes) the database connection itself: /healthz must answer 503,
+    not fail before its view, when the database is down."""
+    view.own_connection = True
+    return view
+
+
 def _connect():
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if getattr(view, "own_connection", False):
+        return
     models.db.connect(reuse_if_open=True)
 
 

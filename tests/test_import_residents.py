@@ -504,3 +504,46 @@ def test_screen_upload_belongs_to_its_uploader(app, db, client, login_as, make_s
     cancel = client.post("/imports/residents/cancel", data={"csrf_token": page_csrf(client), "token": token})
     assert cancel.status_code == 303
     assert not os.path.exists(os.path.join(app.instance_path, "uploads", token + ".csv"))
+
+
+# --- 団体内統合宛名番号 (togo_atena_no), the optional column for provision ----------------------------
+
+TOGO_HEADER = SHORT_HEADER + ",togo_atena_no"
+
+
+def togo_row(atena, togo, name="山田　太郎"):
+    return f"{atena},{name},ヤマダ　タロウ,1,1982-04-01,千葉市中央区中央1-1-1,{togo}"
+
+
+def togo_of(atena):
+    return models.Resident.get(models.Resident.atena_no == atena).togo_atena_no
+
+
+def test_togo_atena_no_is_optional_unique_and_kept_as_history(app, db, runner, tmp_path):
+    first = run(runner, write(tmp_path, [TOGO_HEADER, togo_row("1001", "０００１２３"),
+                                         togo_row("1002", "")]))
+    assert (first.exit_code, first.output.strip()) == (0, "new=2 changed=0 removed=0 unchanged=0")
+    assert (togo_of("1001"), togo_of("1002")) == ("000123", None)
+    # left out of the header: the stored value stays
+    short = run(runner, write(tmp_path, [SHORT_HEADER, "1001,山田　太郎,ヤマダ　タロウ,1,1982-04-01,千葉市中央区中央1-1-1"],
+                              name="short.csv"))
+    assert short.output.strip() == "new=0 changed=0 removed=0 unchanged=1" and togo_of("1001") == "000123"
+    # bad cells, a repeat within the file, a number another stored person holds
+    bad = run(runner, write(tmp_path, [TOGO_HEADER, togo_row("1003", "1234567890123456"),
+                                       togo_row("1004", "12a"), togo_row("1005", "777"),
+                                       togo_row("1006", "777"), togo_row("1002", "000123")],
+                            name="bad.csv"))
+    assert bad.exit_code == 1
+    assert problems(bad) == [(2, "togo_atena_no"), (3, "togo_atena_no"), (5, "togo_atena_no"),
+                             (6, "togo_atena_no")]
+    assert "団体内統合宛名番号は1〜15桁の数字です" in reasons(bad)[0]
+    assert "1001" in reasons(bad)[3]
+    assert models.Resident.select().count() == 2
+    # moving a number from one person to another in one file is fine; a blank cell clears
+    moved = run(runner, write(tmp_path, [TOGO_HEADER, togo_row("1001", ""), togo_row("1002", "000123")],
+                              name="moved.csv"))
+    assert moved.output.strip() == "new=0 changed=2 removed=0 unchanged=0"
+    assert (togo_of("1001"), togo_of("1002")) == (None, "000123")
+    history = [(c.item, c.before, c.after) for c in models.ResidentChange.select()
+               .where(models.ResidentChange.item == "togo_atena_no").order_by(models.ResidentChange.id)]
+    assert history == [("togo_atena_no", "000123", None), ("togo_atena_no", None, "000123")]

@@ -2,6 +2,7 @@
 need, a current schema is only read, steps stay out of the way of live traffic."""
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -132,6 +133,10 @@ def _snapshot() -> dict:
     else:
         shape["triggers"] = sorted(r[0] for r in models.db.execute_sql(
             "SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall())
+        # Ids never reused (purge): AUTOINCREMENT is part of the table, not of a column.
+        shape["autoincrement"] = sorted(r[0] for r in models.db.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND upper(sql) LIKE '%AUTOINCREMENT%'").fetchall())
     return shape
 
 
@@ -159,15 +164,39 @@ def test_a_database_from_the_previous_release_is_adopted_without_ddl(kind, tmp_p
             # Everything was there already: no ALTER (the old create_schema re-ran three
             # ALTER COLUMN … COLLATE "C" on every start), no CREATE INDEX, no trigger.
             ddl = [s for s in sql if not _is_read(s) and "schema_migration" not in s
-                   and not s.startswith("SET LOCAL lock_timeout")]
+                   and not s.startswith(("SET LOCAL lock_timeout", "SET lock_timeout",
+                                          "RESET lock_timeout"))]
             # Later steps: the 判定保留 column and its backfill, the new tables, the old marker.
             assert ddl[0].startswith('ALTER TABLE "screening" ADD COLUMN "pending"')
             assert ddl[1].startswith("UPDATE screening SET pending")
-            assert ddl[-1] == 'DROP TABLE "schema_info"'
+            drop = ddl.index('DROP TABLE "schema_info"')
             later = {m._meta.table_name for m in models.ALL_MODELS} - {
                 m._meta.table_name for m in database.BASELINE_MODELS}
-            assert all(any(f'"{t}"' in s for t in later) for s in ddl[2:-1]), ddl
-            assert database.schema_version() == database.SCHEMA_VERSION
+            assert all(any(f'"{t}"' in s for t in later) for s in ddl[2:drop]), ddl
+            # Steps 5-10: provision tables, resident.togo_atena_no and its unique index (built
+            # CONCURRENTLY on PostgreSQL), operations tables, audit_event without its foreign
+            # key to resident (SQLite: both tables rebuilt, resident with AUTOINCREMENT), the
+            # follow-up tables. Nothing else: still no ALTER COLUMN.
+            after = ddl[drop + 1:]
+            assert not any("ALTER COLUMN" in s for s in ddl), ddl
+            assert 'ALTER TABLE "resident" ADD COLUMN "togo_atena_no" VARCHAR(15)' in after
+            index = [s for s in after if '"resident_togo_atena_no"' in s]
+            assert index == ['CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "resident_togo_atena_no" '
+                             'ON "resident" ("togo_atena_no")' if kind == "postgres" else
+                             'CREATE UNIQUE INDEX IF NOT EXISTS "resident_togo_atena_no" '
+                             'ON "resident" ("togo_atena_no")'] * (2 if kind == "sqlite" else 1), after
+            if kind == "postgres":
+                assert [s for s in after if s.startswith("ALTER TABLE audit_event")] == [
+                    'ALTER TABLE audit_event DROP CONSTRAINT "audit_event_resident_id_fkey"']
+            else:
+                assert 'ALTER TABLE "audit_event__rebuild" RENAME TO "audit_event"' in after
+                assert 'ALTER TABLE "resident__rebuild" RENAME TO "resident"' in after
+            touched = later | {"resident", "audit_event", "resident__rebuild", "audit_event__rebuild"}
+            strays = [s for s in after if not any(re.search(rf'(^|[\s"]){t}($|[\s"(])', s)
+                                                  for t in touched)
+                      and not s.startswith("PRAGMA foreign_keys")]
+            assert not strays, strays
+            assert database.schema_version() == database.LATEST_STEP
             assert _snapshot() == fresh
 
             # The data survived, and the audit chain still verifies with the old events.
@@ -177,6 +206,12 @@ def test_a_database_from_the_previous_release_is_adopted_without_ddl(kind, tmp_p
             assert audit.verify().ok
             person = make_resident(atena_no="000000099999")
             assert models.Resident.get_by_id(person.id).use_suspended is False
+            # Step 9: the newest person's id is not handed out again once they are gone (purge),
+            # and audit events no longer hold a foreign key to the person.
+            models.Resident.delete_by_id(person.id)
+            assert make_resident(atena_no="000000099998").id > person.id
+            assert not [k for k in models.db.get_foreign_keys("audit_event")
+                        if k.dest_table == "resident"]
 
             with _statements() as sql:
                 assert database.create_schema() == "current"
@@ -198,7 +233,7 @@ def test_an_older_database_gets_the_columns_and_collation_it_lacks(kind, tmp_pat
             assert database.create_schema(progress=progress.append) == "upgraded"
             assert progress[0] == ("step 1: baseline: the schema of the release before numbered "
                                    "steps (locks resident, queue_item briefly)")
-            assert len(progress) == database.SCHEMA_VERSION
+            assert len(progress) == database.LATEST_STEP
             assert "use_suspended" in {c.name for c in models.db.get_columns("resident")}
             assert "reply_by" in {c.name for c in models.db.get_columns("long_logon_notice")}
             if kind == "postgres":
@@ -217,19 +252,19 @@ def test_every_model_gets_its_table_and_columns_from_the_steps(app, db):
         have = {c.name for c in db.get_columns(name)}
         missing = {f.column_name for f in model._meta.sorted_fields} - have
         assert not missing, f"{name} lacks {missing}: append an add_columns(...) step"
-    assert database.schema_version() == database.SCHEMA_VERSION
+    assert database.schema_version() == database.LATEST_STEP
     assert [r.version for r in models.SchemaMigration.select()] == [
         s.version for s in database.STEPS]
 
 
 def test_a_database_newer_than_the_code_is_refused(app, db, runner):
-    models.SchemaMigration.create(version=database.SCHEMA_VERSION + 1, name="from the future",
+    models.SchemaMigration.create(version=database.LATEST_STEP + 1, name="from the future",
                                   applied_at=models.SchemaMigration.select().get().applied_at)
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 1
-    assert f"the database is at step {database.SCHEMA_VERSION + 1}" in result.output
+    assert f"the database is at step {database.LATEST_STEP + 1}" in result.output
     models.SchemaMigration.delete().where(
-        models.SchemaMigration.version > database.SCHEMA_VERSION).execute()
+        models.SchemaMigration.version > database.LATEST_STEP).execute()
 
 
 # --- init-db on a current schema ----------------------------------------------------------------
@@ -238,7 +273,7 @@ def test_init_db_on_a_current_schema_only_reads_the_version(app, db, runner):
     with _statements() as sql:
         result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"schema current (version {database.SCHEMA_VERSION})"
+    assert result.output.strip() == f"schema current (version {database.LATEST_STEP})"
     assert sql and all(_is_read(s) for s in sql), sql
     tables_read = {t for t in (m._meta.table_name for m in models.ALL_MODELS)
                    if any(f'"{t}"' in s for s in sql)}
@@ -266,7 +301,7 @@ def test_init_db_takes_no_table_lock_on_a_current_postgres_database(postgres_url
             done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "init-db"],
                                   cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
             assert done.returncode == 0, done.stderr
-            assert done.stdout.strip() == f"schema current (version {database.SCHEMA_VERSION})"
+            assert done.stdout.strip() == f"schema current (version {database.LATEST_STEP})"
             cur.execute("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
                         "WHERE a.application_name = 'kenshin-init-db-test'")
             assert cur.fetchone()[0] == 0  # and nothing left behind
@@ -331,7 +366,7 @@ def test_init_db_runs_again_and_again_while_clerks_write(app, db, runner):
         for thread in threads:
             thread.join()
     assert not errors, errors
-    assert set(outputs) == {(0, f"schema current (version {database.SCHEMA_VERSION})")}
+    assert set(outputs) == {(0, f"schema current (version {database.LATEST_STEP})")}
     assert written >= 8 and audit.verify().ok
 
 
@@ -342,7 +377,7 @@ def test_a_step_that_locks_a_busy_table_waits_its_turn_and_the_writers_see_no_er
     for n in range(4):
         make_resident(atena_no=f"0000000010{n:02d}")
     db.close()
-    extra = database.Step(database.SCHEMA_VERSION + 1, "test: resident.note_for_test",
+    extra = database.Step(database.LATEST_STEP + 1, "test: resident.note_for_test",
                           database.add_columns("resident", ("note_for_test", "TEXT")),
                           locks=("resident",))
     stop, errors = threading.Event(), []
@@ -376,7 +411,7 @@ def test_a_step_that_locks_a_busy_table_waits_its_turn_and_the_writers_see_no_er
 def test_an_index_step_builds_concurrently_outside_a_transaction(app, db):
     """CREATE INDEX CONCURRENTLY refuses to run in a transaction: the step runs without one."""
     make_resident()
-    extra = database.Step(database.SCHEMA_VERSION + 1, "test: index resident(postal_code)",
+    extra = database.Step(database.LATEST_STEP + 1, "test: index resident(postal_code)",
                           database.build_index("resident", "resident_postal_code_test",
                                                ["postal_code"]), transaction=False)
     try:

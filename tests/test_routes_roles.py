@@ -3,7 +3,7 @@ import pytest
 
 import models
 
-from blueprints.web import ANY_STAFF, PUBLIC
+from blueprints.web import ANY_STAFF, MACHINE, PUBLIC
 from kenshin.access import sessions
 from kenshin.access.roles import ROLES
 
@@ -33,7 +33,7 @@ def test_every_route_declares_its_roles(app):
 
 
 def test_declared_roles_are_known(app):
-    known = set(ROLES) | {ANY_STAFF, PUBLIC}
+    known = set(ROLES) | {ANY_STAFF, PUBLIC, MACHINE}
     for rule, view in _rules(app):
         assert set(view.roles) <= known, rule.rule
 
@@ -44,6 +44,11 @@ def test_signed_out_visitor_reaches_only_public_routes(app, client):
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = client.open(_url(rule), method=method)
+            if MACHINE in view.roles:
+                # Another system's route: provision is off here (no token configured: 404), and a
+                # browser that carries this app's cookie from the redirects above is refused (403).
+                assert response.status_code in (403, 404), (method, rule.rule, response.status_code)
+                continue
             # A POST without a session is stopped by CSRF (400) or the gate (303): never served.
             assert response.status_code in (303, 400), (method, rule.rule, response.status_code)
             if response.status_code == 303:
@@ -78,6 +83,12 @@ def test_each_role_is_admitted_or_refused_as_declared(app, client, db, make_staf
         admitted = ANY_STAFF in view.roles or role in view.roles
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             token = _signed_in(client, person, token)
+            if MACHINE in view.roles:
+                # Never reachable from a staff browser session, whatever the role.
+                response = client.open(_url(rule), method=method, headers={"X-CSRFToken": token})
+                assert response.status_code == 403, (role, method, rule.rule, response.status_code)
+                assert response.get_json()["reason"] == "staff_session"
+                continue
             before = _denials()
             response = client.open(_url(rule), method=method, headers={"X-CSRFToken": token})
             denied = _denials() - before
@@ -87,3 +98,38 @@ def test_each_role_is_admitted_or_refused_as_declared(app, client, db, make_staf
             else:
                 assert response.status_code == 403 and denied == 1, \
                     (role, method, rule.rule, response.status_code)
+
+
+# What the maintainer (委託先・運用保守, SECURITY.md) may reach: the sign-in plumbing, the menu,
+# their own keys, imports as a job and the operations screens — no person, record, log detail
+# or export.
+MAINTAINER_MAY_REACH = ("auth.", "home.", "account.", "imports.", "operations.")
+
+
+def test_maintainer_reaches_no_person_record_log_or_export(app, client, db, make_staff):
+    from .factories import make_resident, make_screening
+
+    reachable = sorted({rule.endpoint for rule, view in _rules(app)
+                        if PUBLIC not in view.roles
+                        and ("maintainer" in view.roles or ANY_STAFF in view.roles)})
+    assert [e for e in reachable if not e.startswith(MAINTAINER_MAY_REACH)] == []
+
+    person = make_resident("987654321098", name="霧島　保子", kana="キリシマ　ヤスコ", sex=2)
+    screening = make_screening(person)
+    maintainer = make_staff("maintainer")
+    assert login(client, maintainer).get_json()["ok"]
+    token = page_csrf(client)
+    secrets = ("霧島", "キリシマ", "987654321098")
+    for rule, view in _rules(app):
+        if "GET" not in rule.methods or rule.endpoint in ("auth.lock", "static"):
+            continue
+        for record_id in (person.id, screening.id):
+            values = {arg: record_id if "int" in type(rule._converters[arg]).__name__.lower()
+                      else "987654321098" for arg in rule.arguments}
+            url = rule.build(values, append_unknown=False)[1]
+            token = _signed_in(client, maintainer, token)
+            response = client.get(url)
+            text = response.get_data(as_text=True)
+            assert not any(s in text for s in secrets), (rule.rule, response.status_code)
+            if rule.endpoint not in reachable and PUBLIC not in view.roles:
+                assert response.status_code in (403, 404), (rule.rule, response.status_code)

@@ -18,6 +18,9 @@ DISCLOSURE_ROLES = (SUPERVISOR,)            # disclosure requests (開示請求)
 STAFF_ADMIN_ROLES = (ADMIN,)                # staff accounts, institutions, long-logon notices
 AUDIT_READ_ROLES = (ADMIN, AUDITOR)         # audit log, unusual access
 IMPORT_ROLES = (ADMIN, MAINTAINER)          # resident registry import
+OPERATIONS_ROLES = (MAINTAINER, ADMIN)      # the operations screen (no personal data)
+PROVISION_ROLES = (SUPERVISOR,)             # held provision queries, the provision record, the flag
+PROVISION_LIST_ROLES = (SUPERVISOR, ADMIN, AUDITOR)  # the permitted-query list (no personal data)
 
 
 def role_labels(roles) -> str:

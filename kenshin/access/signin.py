@@ -80,9 +80,13 @@ def complete(rp: passkeys.RelyingParty, staff_id: int, challenge: bytes, credent
         _failed(staff, staff.login_id, terminal, "webauthn",
                 "retired" if staff.is_retired else "account locked")
         raise Refused(GENERIC_FAILURE)
+    from kenshin.operations import training
+
     try:
         with db.atomic():
             credential = passkeys.authenticate(rp, staff, challenge, credential_json, "login")
+            if not training.may_sign_in(staff):
+                raise _TrainingLapsed()
             token = sessions.start(staff, terminal, user_agent, replaces=old_token)
             (Staff.update(failed_logins=0, locked_until=None, last_login_at=now_utc())
              .where(Staff.id == staff.id).execute())
@@ -91,7 +95,18 @@ def complete(rp: passkeys.RelyingParty, staff_id: int, challenge: bytes, credent
     except Refused as exc:
         _failed(staff, staff.login_id, terminal, "webauthn", exc.reason)
         raise
+    except _TrainingLapsed:
+        # Both factors held: not a failed attempt (no count toward the lock), a refusal by rule.
+        with db.atomic():
+            audit.record("login.denied", audit.Actor.of_staff(staff, terminal), outcome="denied",
+                         object_type="staff", object_id=staff.id,
+                         details={"why": "training lapsed"})
+        raise Refused(training.LAPSED_MESSAGE)
     return token
+
+
+class _TrainingLapsed(Exception):
+    """Raised inside the sign-in transaction to roll it back (kenshin.operations.training)."""
 
 
 def unlock(rp: passkeys.RelyingParty, user_session, challenge: bytes, credential_json: str,

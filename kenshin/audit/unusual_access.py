@@ -1,7 +1,10 @@
 """Unusual access, listed for review (never blocked): views of persons outside office hours,
 a staff member opening far more persons on a day than their peers (more than `ratio` times
 the median of the others who opened anyone that day, and at least `minimum`), and a staff member opening a
-person who shares their family name (四日市市 2019: found only when a resident asked).
+person who shares their family name (四日市市 2019: found only when a resident asked), and a
+spike of provision queries refused for not being on the permitted-query list (照会許可用照合リスト):
+a day with at least `refusal_minimum` such refusals and more than `ratio` times the median of the
+period's other days (someone probing the network interface, or a list that went wrong).
 
 Works on `resident.view` events (the residents screens record them with the person as subject).
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from peewee import JOIN
 
@@ -23,6 +26,7 @@ from kenshin.core.holidays import is_office_day
 from kenshin.core.names import name_key
 
 VIEW = "resident.view"
+REFUSAL = "provision.refuse"  # kenshin.provision.queries.REFUSED_ACTION (audit sits below provision)
 MAX_DAYS = 92
 LIST_MAX = 1000
 
@@ -34,10 +38,12 @@ class Rules:
     ratio: float = 3.0
     minimum: int = 30
     closed_days: frozenset = frozenset()
+    refusal_minimum: int = 5
 
     def details(self) -> dict:
         return {"office": f"{self.office_start:%H:%M}-{self.office_end:%H:%M}",
-                "ratio": self.ratio, "minimum": self.minimum}
+                "ratio": self.ratio, "minimum": self.minimum,
+                "refusal_minimum": self.refusal_minimum}
 
 
 def _time(text: str, key: str, label: str, errors: dict) -> time | None:
@@ -72,9 +78,16 @@ def parse_rules(form, closed_days=frozenset(), defaults: Rules = Rules()) -> Rul
     except ValueError:
         errors.setdefault("minimum", []).append("最低件数は1以上の整数で入力してください")
         minimum = defaults.minimum
+    try:
+        refusal_minimum = int(form.get("refusal_minimum") or defaults.refusal_minimum)
+        if not 1 <= refusal_minimum <= 100_000:
+            raise ValueError
+    except ValueError:
+        errors.setdefault("refusal_minimum", []).append("拒否件数の基準は1以上の整数で入力してください")
+        refusal_minimum = defaults.refusal_minimum
     if errors:
         raise Invalid(errors)
-    return Rules(start, end, ratio, minimum, frozenset(closed_days))
+    return Rules(start, end, ratio, minimum, frozenset(closed_days), refusal_minimum)
 
 
 @dataclass
@@ -116,11 +129,20 @@ class SameName:
 
 
 @dataclass
+class RefusalSpike:
+    day: date
+    refusals: int
+    median: float  # of the period's other days
+    requesters: list[str]
+
+
+@dataclass
 class Findings:
     after_hours: list[View] = field(default_factory=list)
     after_hours_total: int = 0
     heavy: list[HeavyDay] = field(default_factory=list)
     same_name: list[SameName] = field(default_factory=list)
+    refusal_spikes: list[RefusalSpike] = field(default_factory=list)
 
 
 def family_name(name: str) -> str:
@@ -195,7 +217,32 @@ def find(period: Period, rules: Rules) -> Findings:
                 found.heavy.append(HeavyDay(day, login_id, name, division, count, median,
                                             len(peers)))
     found.same_name = sorted(pairs.values(), key=lambda p: (p.first, p.login_id))
+    found.refusal_spikes = refusal_spikes(period, rules)
     return found
+
+
+def refusal_spikes(period: Period, rules: Rules) -> list[RefusalSpike]:
+    """Days of the period with a spike of permitted-list refusals (see the module docstring)."""
+    begin, end = period.utc_bounds()
+    per_day: dict[date, list[str]] = {}
+    query = (AuditEvent.select(AuditEvent.at, AuditEvent.details)
+             .where((AuditEvent.action == REFUSAL) & (AuditEvent.at >= begin) & (AuditEvent.at < end)))
+    for at, details in query.tuples():
+        details = AuditEvent.details.python_value(details) if isinstance(details, str) else details
+        if (details or {}).get("reason") != "not_permitted":
+            continue  # a suspended person's refusal is the person's choice, not a probe
+        per_day.setdefault(to_jst(at).date(), []).append(str(details.get("requester", "")))
+    days = [period.start + timedelta(days=n) for n in range((period.end - period.start).days + 1)]
+    spikes = []
+    for day in days:
+        count = len(per_day.get(day, []))
+        if count < rules.refusal_minimum:
+            continue
+        others = [len(per_day.get(d, [])) for d in days if d != day]
+        median = statistics.median(others) if others else 0
+        if count > rules.ratio * median:
+            spikes.append(RefusalSpike(day, count, median, sorted(set(per_day[day]))))
+    return spikes
 
 
 def review(period: Period, rules: Rules, actor: audit.Actor) -> Findings:
@@ -204,5 +251,6 @@ def review(period: Period, rules: Rules, actor: audit.Actor) -> Findings:
         found = find(period, rules)
         audit.record("audit.unusual_review", actor, details=dict(
             period.details(), **rules.details(), after_hours=found.after_hours_total,
-            heavy=len(found.heavy), same_name=len(found.same_name)))
+            heavy=len(found.heavy), same_name=len(found.same_name),
+            refusal_spikes=len(found.refusal_spikes)))
     return found

@@ -17,7 +17,7 @@ REGISTRY_ITEMS = MappingProxyType({
     "atena_no": "宛名番号", "name": "氏名", "name_kana": "氏名の振り仮名", "sex": "性別",
     "birth_date": "生年月日", "postal_code": "郵便番号", "address": "住所",
     "resident_since": "住民となった日", "removed_on": "消除日", "removal_reason": "消除事由",
-    "use_suspended": "利用停止",
+    "use_suspended": "利用停止", "togo_atena_no": "団体内統合宛名番号",
 })
 
 

@@ -509,7 +509,7 @@ class _Person:
 
 RESIDENT_COLUMNS = ("id", "atena_no", "name", "name_kana", "kana_key", "name_key", "sex",
                     "birth_date", "postal_code", "address", "resident_since", "removed_on",
-                    "removal_reason", "updated_at")
+                    "removal_reason", "updated_at", "togo_atena_no")
 SCREENING_COLUMNS = ("resident_id", "exam", "target", "exam_date", "fiscal_year", "age",
                      "institution_id", "setting", "referral", "pending", "items", "status", "source",
                      "batch_id", "entered_at")
@@ -611,7 +611,7 @@ class _Generator:
                           else "職権消除")
         row = (resident_id, atena_no, name, kana, kkey, nkey, sex, birth.isoformat(), postal,
                address, since.isoformat(), removed.isoformat() if removed else None, reason,
-               self.now_text)
+               self.now_text, "9" + atena_no)  # 団体内統合宛名番号: unique as the 宛名番号 is
 
         p = _Person()
         p.id, p.sex, p.birth, p.ward = resident_id, sex, birth, ward

@@ -29,7 +29,7 @@ KIND = "residents"
 
 COLUMNS = Columns(
     required=("atena_no", "name", "name_kana", "sex", "birth_date", "address"),
-    optional=("postal_code", "resident_since", "removed_on", "removal_reason"),
+    optional=("postal_code", "resident_since", "removed_on", "removal_reason", "togo_atena_no"),
 )
 REMOVAL_REASONS = {"転出": "転出", "死亡": "死亡", "職権消除": "職権消除", "その他": "その他"}
 NAME_MAX = 60
@@ -37,12 +37,13 @@ ADDRESS_MAX = 200  # the column's size
 
 #: the registry items in file order; each is a column and a Resident field of the same name
 ITEMS = ("name", "name_kana", "sex", "birth_date", "postal_code", "address", "resident_since",
-         "removed_on", "removal_reason")
+         "removed_on", "removal_reason", "togo_atena_no")
 _DATE_ITEMS = ("birth_date", "resident_since", "removed_on")
 # positions in an item tuple
 _I = {name: i for i, name in enumerate(ITEMS)}
 _BIRTH, _SINCE, _REMOVED, _REASON = _I["birth_date"], _I["resident_since"], _I["removed_on"], _I["removal_reason"]
 _NAME, _KANA, _SEX = _I["name"], _I["name_kana"], _I["sex"]
+_TOGO = _I["togo_atena_no"]
 
 
 @dataclass
@@ -65,7 +66,9 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
     name = csvimport.text(NAME_MAX, "氏名")
     address = csvimport.text(ADDRESS_MAX, "住所", join_lines=True)
     reason = csvimport.code(REMOVAL_REASONS, "消除事由")
+    togo = csvimport.digits(1, 15, "団体内統合宛名番号")
     seen: set[str] = set()
+    seen_togo: set[str] = set()
     checked: list[_Checked] = []
     for record in reader.records():
         row = Row(record, problems, index)
@@ -82,7 +85,13 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
             row.take("resident_since", read_date),
             row.take("removed_on", read_date),
             row.take("removal_reason", reason),
+            row.take("togo_atena_no", togo),
         )
+        if values[_TOGO] and values[_TOGO] in seen_togo:
+            row.error("togo_atena_no", "この団体内統合宛名番号は、このファイルのもっと前の行にもあります"
+                                       "（後の行を無効とします）")
+        elif values[_TOGO]:
+            seen_togo.add(values[_TOGO])
         if key is not None:
             seen.add(key)
         if row.bad:  # the rules between cells still run on the cells that are fine
@@ -150,6 +159,22 @@ def _load_stored() -> dict[str, tuple]:
     return stored
 
 
+def _togo_holders(rows: list[_Checked], stored: dict[str, tuple]) -> dict[str, str]:
+    """団体内統合宛名番号 → the atena_no that will hold it once the file is in, for the numbers
+    the file does not give to someone else (a number moving between two people in one file is
+    fine: the old holder's row clears or changes it)."""
+    in_file = {row.atena_no: row.values[_TOGO] for row in rows if row.atena_no is not None}
+    holders = {}
+    for atena_no, (_, values) in stored.items():
+        togo = values[_TOGO]
+        if togo is None:
+            continue
+        after = in_file.get(atena_no, ABSENT)
+        if after is ABSENT or after == togo:
+            holders[togo] = atena_no  # still theirs after this file
+    return holders
+
+
 @dataclass
 class Plan:
     new: list[tuple]  # (atena_no, merged values)
@@ -162,11 +187,18 @@ def _plan(rows: list[_Checked], problems: Problems) -> Plan:
     stored = _load_stored()
     counts = {"new": 0, "changed": 0, "removed": 0, "unchanged": 0}
     new, changed = [], []
+    togo_holders = _togo_holders(rows, stored)
     for row in rows:
         hit = stored.get(row.atena_no) if row.atena_no is not None else None
         before = hit[1] if hit else None
         merged = _merge(row.values, before)
-        if not _cross_checks(row, merged, problems) or not row.ok:
+        ok = _cross_checks(row, merged, problems)
+        togo = row.values[_TOGO]
+        if togo and togo is not INVALID and togo_holders.get(togo, row.atena_no) != row.atena_no:
+            problems.add(row.line, "togo_atena_no",
+                         f"この団体内統合宛名番号は、すでに別の人（宛名番号 {togo_holders[togo]}）に登録されています")
+            ok = False
+        if not ok or not row.ok:
             continue
         if hit is None:
             counts["new"] += 1

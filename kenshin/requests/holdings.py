@@ -114,6 +114,8 @@ class Holdings:
     screenings: list[ScreeningRecord]
     registry_changes: list[RegistryChange]
     accesses: list[Access]
+    # 「私の情報を受け取った者」: answers sent to other offices through the intermediate server.
+    provided: list = field(default_factory=list)
 
     @property
     def item_labels(self) -> set[str]:
@@ -235,6 +237,14 @@ def _registry_changes(resident: Resident) -> list[RegistryChange]:
     return result
 
 
+def _actor_text(label: str) -> str:
+    if label.startswith("os:"):
+        return "システム（一括処理）"
+    if label.startswith("net:"):
+        return f"中間サーバー（照会元 {label[4:]}）"
+    return label
+
+
 def accesses(resident_id: int) -> list[Access]:
     """Who accessed this person, oldest first: when, staff name and division, what, outcome."""
     rows = (AuditEvent.select(AuditEvent.at, AuditEvent.action, AuditEvent.outcome,
@@ -246,7 +256,7 @@ def accesses(resident_id: int) -> list[Access]:
     for at, action, outcome, label, name, division in rows:
         if isinstance(at, str):
             at = datetime.fromisoformat(at)
-        result.append(Access(at, name or ("システム（一括処理）" if label.startswith("os:") else label),
+        result.append(Access(at, name or _actor_text(label),
                              division or "", action_label(action), outcome_label(outcome)))
     return result
 
@@ -261,6 +271,7 @@ def collect(resident: Resident) -> Holdings:
     ]
     registry = [
         ("その他識別情報（宛名番号）", resident.atena_no),
+        ("団体内統合宛名番号", resident.togo_atena_no or "（なし）"),
         ("住民となった日", _date_text(resident.resident_since) or "（記録なし）"),
         ("消除日", _date_text(resident.removed_on) or "（なし）"),
         ("消除事由", resident.removal_reason or "（なし）"),
@@ -269,5 +280,8 @@ def collect(resident: Resident) -> Holdings:
     seiri = [(n.number, f"{fiscal_year_label(n.fiscal_year)}（{n.fiscal_year}年度）") for n in
              SeiriNumber.select().where(SeiriNumber.resident == resident.id)
              .order_by(SeiriNumber.fiscal_year, SeiriNumber.id)]
+    from kenshin.provision.queries import provided_to_others
+
     return Holdings(resident, basic, registry, seiri, _screenings(resident),
-                    _registry_changes(resident), accesses(resident.id))
+                    _registry_changes(resident), accesses(resident.id),
+                    provided_to_others(resident.id))
