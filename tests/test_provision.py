@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from peewee import IntegrityError
 from markupsafe import escape
 from werkzeug.serving import make_server
 
@@ -420,3 +421,22 @@ def test_query_body_rules():
                 {"items": []}, {"items": "history"}, {"extra": 1}, {"person": True}):
         with pytest.raises(Invalid):
             queries.parse(dict(body(), **bad))
+
+
+def test_steps_6_and_7_give_an_older_database_the_togo_column_and_its_unique_index(db):
+    import database
+
+    make_resident("3001")
+    # a database at step 5: resident without 団体内統合宛名番号 (nor its index)
+    models.db.execute_sql('DROP INDEX "resident_togo_atena_no"')
+    models.db.execute_sql('ALTER TABLE "resident" DROP COLUMN "togo_atena_no"')
+    models.SchemaMigration.delete().where(models.SchemaMigration.version >= 6).execute()
+    assert database.schema_version() == 5
+    assert database.create_schema() == "upgraded"
+    assert "togo_atena_no" in {c.name for c in models.db.get_columns("resident")}
+    index = [i for i in models.db.get_indexes("resident") if i.name == "resident_togo_atena_no"]
+    assert [(i.columns, i.unique) for i in index] == [(["togo_atena_no"], True)]
+    make_resident("3002", togo_atena_no="900000000091")
+    with pytest.raises(IntegrityError), models.db.atomic():
+        make_resident("3003", togo_atena_no="900000000091")
+    assert database.create_schema() == "current"
