@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from math import ceil
+from typing import Iterable
 
 from kenshin.core.dates import JST, DateError, parse_date_or_none
 from kenshin.core.errors import Invalid
@@ -86,18 +87,25 @@ def export_reason(text: str | None) -> str:
     return reason
 
 
-def csv_bytes(header: list[str], rows: list[list]) -> bytes:
-    """UTF-8 with a BOM and CRLF line ends, which spreadsheet software on city PCs opens as UTF-8."""
-    buffer = io.StringIO()
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_bytes(header: list[str], rows: Iterable[Iterable]) -> bytes:
+    """The one CSV writer for every export (audit log, daily heads, inquiries, disclosures ...):
+    UTF-8 with a BOM and CRLF line ends, which spreadsheet software on city PCs opens as UTF-8,
+    and no cell that a spreadsheet would run as a formula (tests/test_security_findings.py
+    checks that no other module builds a csv.writer)."""
+    buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([_cell(v) for v in header])
     writer.writerows([_cell(v) for v in row] for row in rows)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def _cell(value) -> str:
-    """A cell that a spreadsheet will not run as a formula (=, +, -, @ at the start)."""
+    """A cell that a spreadsheet will not run as a formula: a leading =, +, -, @, tab or CR gets
+    a ' in front (OWASP's CSV-injection advice); quoting is the csv module's."""
     if value is None:
         return ""
     text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
