@@ -68,3 +68,42 @@ def test_every_export_goes_through_the_one_csv_writer():
                for path in (ROOT / folder).rglob("*.py")
                if re.search(r"csv\.(writer|DictWriter)\(", path.read_text("utf-8"))]
     assert writers == ["kenshin/core/listing.py"]
+
+
+# --- 3. cookies behind https --------------------------------------------------------------------
+
+HTTPS = "https://kenshin.example.lan"
+
+
+@pytest.mark.config(ORIGIN=HTTPS, RP_ID="kenshin.example.lan")
+def test_https_origin_gives_a_secure_host_prefixed_cookie_and_hsts(app, db, client, make_staff):
+    person = make_staff("clerk")
+    page = client.get("/login", base_url=HTTPS)
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+    response = client.post("/login", base_url=HTTPS, headers={"Referer": HTTPS + "/login"},
+                           data={"csrf_token": csrf_from(page.get_data(as_text=True)),
+                                 "login_id": person.login_id, "password": person.password})
+    assert response.status_code == 200 and "生体認証でログイン" in response.get_data(as_text=True)
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-kenshin=")
+    attributes = [part.strip().lower() for part in cookie.split(";")[1:]]
+    assert "secure" in attributes and "httponly" in attributes and "samesite=strict" in attributes
+    assert "path=/" in attributes and not [a for a in attributes if a.startswith("domain")]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_an_environment_https_origin_is_honoured_too(monkeypatch, tmp_path):
+    from app import create_app
+
+    monkeypatch.setenv("KENSHIN_ORIGIN", HTTPS)
+    app = create_app({"SECRET_KEY": "k", "AUDIT_KEY": "k",
+                      "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-kenshin"
+
+
+def test_plain_http_origin_keeps_an_unprefixed_cookie_without_hsts(app, client):
+    response = client.get("/login")
+    assert "Strict-Transport-Security" not in response.headers
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+    assert app.config["SESSION_COOKIE_NAME"] == "kenshin"
