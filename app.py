@@ -21,7 +21,8 @@ DEFAULTS = {
     "OFFICE_NAME": "保健福祉局 健康福祉部 健康支援課",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Strict",
-    "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
+    # An upload (registry extract, clinic file) may be this large; deploy/ says the same to nginx.
+    "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,
     "WTF_CSRF_SSL_STRICT": True,
     "RETENTION_YEARS": 5,  # 年度 a person removed from the registry is kept (kenshin.operations)
 }

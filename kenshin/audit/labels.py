@@ -97,6 +97,7 @@ ACTION_LABELS: dict[str, str] = {
     "import.residents": "住民記録連携ファイルの取込",
     "import.institutions": "協力医療機関ファイルの取込",
     "import.results": "検診結果ファイルの取込",
+    "import.upload": "取込ファイルの受付（確認の前）",
     "import.residents.preview": "住民記録連携ファイルの確認（取込前）",
     "import.results.preview": "検診結果ファイルの確認（取込前）",
     "demo.generate": "デモデータの作成",
