@@ -7,6 +7,8 @@ from kenshin.screening import catalogue
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
 from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.ids import parse_id
+from kenshin.core.listing import page_number
 from kenshin.screening.matching import IDENTITY_LABELS
 
 from .web import actor, menu, redirect_to, render, requires
@@ -21,7 +23,7 @@ PAGE = 100
 @menu("突合待ち", 110)
 def index():
     """突合待ちの一覧（古い順）: 理由・出どころ・検診・受診日."""
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_number(request.args.get("page"))
     items = reconciliation.open_items(actor(), limit=PAGE, offset=(page - 1) * PAGE)
     return render("queue/index.html", items=items, total=reconciliation.open_count(), page_no=page,
                   per_page=PAGE, exams=catalogue.EXAMS, sources=reconciliation.SOURCE_LABELS)
@@ -55,8 +57,8 @@ def show(item_id):
 
 def _chosen_resident_id(form) -> int | None:
     chosen = (form.get("resident_id") or "").strip()
-    if chosen.isdigit():
-        return int(chosen)
+    if chosen:
+        return parse_id(chosen) or -1
     atena = (form.get("atena_no") or "").strip()
     if atena:
         person = models.Resident.get_or_none(models.Resident.atena_no == atena)

@@ -17,10 +17,13 @@ from flask import (
     url_for,
 )
 
+from werkzeug.routing import IntegerConverter
+
 import models
 from kenshin import audit
 from kenshin.access import sessions
 from kenshin.access.roles import ROLES
+from kenshin.core.ids import MAX_ID
 
 PUBLIC = "public"
 ANY_STAFF = "any"  # any signed-in staff member, whatever their roles
@@ -237,6 +240,17 @@ def own_connection(view):
     return view
 
 
+class IdConverter(IntegerConverter):
+    """Every `<int:...>` route: a number beyond the databases' integer range matches no route
+    (404), instead of reaching a query that overflows (500). Installed as the `int` converter,
+    so routes added later are bounded too."""
+
+    regex = r"\d{1,19}"  # longer never matches (404 for every method, not a 405)
+
+    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):
+        super().__init__(map, fixed_digits, min, MAX_ID if max is None else max, signed)
+
+
 def _connect():
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if getattr(view, "own_connection", False):
@@ -251,6 +265,7 @@ def _close(exc):
 
 def init_app(app):
     """Install the gate, the headers and the connection handling on the app."""
+    app.url_map.converters["int"] = IdConverter
     app.before_request(_connect)
     app.before_request(_gate)
     app.after_request(_headers)

@@ -10,7 +10,7 @@ from kenshin.access.roles import ROLES
 from .conftest import login, page_csrf
 
 # Endpoints that are fine to call with made-up arguments in this walk.
-SAMPLE_ARGS = {"integer": 1, "default": "x", "unicode": "x", "string": "x", "path": "x"}
+SAMPLE_ARGS = {"integer": 1, "id": 1, "default": "x", "unicode": "x", "string": "x", "path": "x"}
 
 
 def _rules(app):

@@ -31,6 +31,15 @@ def make_resident(atena_no, name="千葉 花子", kana="チバ ハナコ", birth
         updated_at=dates.now_utc())
 
 
+def queue_item(kana="チバハナコ", birth=date(1970, 5, 1), sex=2):
+    """A keyed colorectal form that matched nobody, waiting in the queue."""
+    return models.QueueItem.create(
+        source="keyed", raw={"name_kana": kana, "birth_date": birth.isoformat(), "sex": str(sex),
+                             "items": {"fobt_result": "negative"}},
+        reason="該当なし", exam="colorectal", exam_date=date(2025, 6, 1), birth_date=birth, sex=sex,
+        kana_key=kana, created_at=dates.now_utc())
+
+
 def csv_rows(response):
     return list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
 
@@ -261,3 +270,60 @@ def test_repeated_rejected_imports_appear_on_the_unusual_access_list(app, db, cl
     section = html.split('id="rejected-imports"')[1].split("</section>")[0]
     assert "委託 太郎" in section and "3回" in section
     assert events("audit.unusual_review")[-1].details["rejected_imports"] == 1
+
+
+# --- 6. numbers beyond the databases' integer range ---------------------------------------------
+
+HUGE = "1" * 25
+
+
+def test_every_integer_route_answers_404_for_a_25_digit_id(app, db, client, make_staff):
+    from werkzeug.routing.converters import NumberConverter
+
+    person = make_staff("clerk", "supervisor", "admin", "auditor", "maintainer")
+    assert login(client, person).get_json()["ok"]
+    token = page_csrf(client)
+    walked = 0
+    for rule in app.url_map.iter_rules():
+        numeric = [a for a in rule.arguments if isinstance(rule._converters[a], NumberConverter)]
+        if not numeric:
+            continue
+        url = rule.rule
+        for arg in rule.arguments:
+            url = re.sub(r"<[^>]*:?%s>" % arg, HUGE if arg in numeric else "x", url)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, headers={"X-CSRFToken": token})
+            assert response.status_code == 404, (method, url, response.status_code)
+            walked += 1
+    assert walked > 30
+
+
+@pytest.mark.parametrize("path", ["/admin/staff?page=" + HUGE, "/admin/sessions?page=" + HUGE,
+                                  "/queue/?page=" + HUGE, "/inquiries/?page=" + HUGE,
+                                  "/disclosures/?page=" + HUGE, "/inquiries/?staff=" + HUGE])
+def test_query_numbers_beyond_the_range_are_refused_or_clamped(app, db, client, make_staff, path):
+    person = make_staff("clerk", "supervisor", "admin")
+    assert login(client, person).get_json()["ok"]
+    response = client.get(path)
+    assert response.status_code in (200, 422), response.status_code
+
+
+@pytest.mark.parametrize("path", ["/inquiries/new", "/disclosures/new"])
+def test_a_posted_resident_id_beyond_the_range_is_refused(app, db, client, make_staff, path):
+    make_resident("5001")
+    person = make_staff("clerk", "supervisor")
+    assert login(client, person).get_json()["ok"]
+    response = client.post(path, data={"csrf_token": page_csrf(client, path), "atena_no": "5001",
+                                       "resident_id": HUGE, "subject": "x", "channel": "窓口",
+                                       "kind": "disclosure", "requester_name": "千葉 花子"})
+    assert response.status_code == 422, response.status_code
+
+
+def test_a_queue_assignment_to_a_resident_id_beyond_the_range_is_refused(app, db, client,
+                                                                        make_staff):
+    item = queue_item()
+    person = make_staff("clerk")
+    assert login(client, person).get_json()["ok"]
+    response = client.post(f"/queue/{item.id}/assign", data={
+        "csrf_token": page_csrf(client, f"/queue/{item.id}"), "resident_id": HUGE})
+    assert response.status_code == 422, response.status_code

@@ -14,6 +14,7 @@ from kenshin.core.errors import Invalid
 from kenshin.core.textinput import ascii_text
 
 PER_PAGE = 50
+MAX_PAGE = 100_000
 REASON_MAX = 200
 
 
@@ -40,9 +41,10 @@ class Page:
 
 
 def page_number(text) -> int:
-    """A page number from a form or query value; anything unreadable is page 1."""
+    """A page number from a form or query value; anything unreadable is page 1, and a number
+    beyond MAX_PAGE is MAX_PAGE (the list then shows its last page)."""
     try:
-        return max(1, int(str(text or "1")))
+        return min(MAX_PAGE, max(1, int(str(text or "1").strip()[:12])))
     except ValueError:
         return 1
 

@@ -12,6 +12,7 @@ from kenshin.core.dates import today_jst
 from kenshin.core.errors import Invalid, NotFound
 from kenshin.core.textinput import ascii_text
 from kenshin.core import identifiers
+from kenshin.core.ids import parse_id
 from kenshin.registry.residents import in_programme
 
 
@@ -52,10 +53,8 @@ def confirmed(atena_no: str | None, resident_id: str | int | None) -> Resident |
     if not (atena_no or "").strip():
         return None
     number = clean_atena_no(atena_no)
-    try:
-        person = Resident.get_or_none(Resident.id == int(resident_id)) if resident_id else None
-    except (TypeError, ValueError):
-        person = None
+    number_id = parse_id(resident_id)
+    person = Resident.get_or_none(Resident.id == number_id) if number_id else None
     if person is None or person.atena_no != number:
         raise Invalid({"atena_no": ["「確認」を押して、対象の方の氏名・生年月日を確かめてください"]})
     return person
