@@ -327,3 +327,51 @@ def test_a_queue_assignment_to_a_resident_id_beyond_the_range_is_refused(app, db
     response = client.post(f"/queue/{item.id}/assign", data={
         "csrf_token": page_csrf(client, f"/queue/{item.id}"), "resident_id": HUGE})
     assert response.status_code == 422, response.status_code
+
+
+# --- 7. entry look-ups ----------------------------------------------------------------------------
+
+def entry_clerk(login_as):
+    client, person = login_as("clerk")
+    client.environ_base["HTTP_X_CSRFTOKEN"] = page_csrf(client)
+    return client
+
+
+def searches():
+    return [e for e in events("resident.search") if (e.details or {}).get("screen") == "entry"]
+
+
+def test_every_failed_entry_lookup_is_audited_with_its_criteria(app, db, login_as):
+    client = entry_clerk(login_as)
+    for number in ("900001", "900002", "900003", "900004", "900005"):
+        response = client.post("/entry/lookup", data={"atena_no": number, "sheet": "1"},
+                               headers={"HX-Request": "true"})
+        assert response.status_code == 200
+    client.post("/entry/lookup", data={"seiri_no": "R7-0001", "sheet": "1"},
+                headers={"HX-Request": "true"})
+    found = searches()
+    assert [e.details["criteria"] for e in found] == [
+        {"atena_no": n} for n in ("900001", "900002", "900003", "900004", "900005")] + [
+        {"seiri_no": "R7-0001"}]
+    assert all(e.details["hits"] == 0 and e.outcome == "not_found" for e in found)
+
+
+def test_an_entry_lookup_that_finds_someone_names_its_criteria_and_hit(app, db, login_as):
+    person = make_resident("900010")
+    client = entry_clerk(login_as)
+    client.post("/entry/lookup", data={"atena_no": "900010", "sheet": "1"},
+                headers={"HX-Request": "true"})
+    [view] = events("resident.view")
+    assert view.resident_id == person.id
+    assert view.details["criteria"] == {"atena_no": "900010"} and view.details["hits"] == 1
+
+
+def test_an_entry_candidate_search_keeps_its_criteria_and_hit_count(app, db, login_as):
+    make_resident("900020", kana="チバ ハナコ", birth=date(1970, 5, 1))
+    client = entry_clerk(login_as)
+    client.post("/entry/lookup", data={"name_kana": "ちば はなこ", "birth_date": "1970-05-01",
+                                       "sex": "2", "sheet": "1"}, headers={"HX-Request": "true"})
+    [search] = searches()
+    assert search.details["criteria"] == {"name_kana": "チバ　ハナコ", "birth_date": "1970-05-01",
+                                          "sex": 2}
+    assert search.details["hits"] == 1

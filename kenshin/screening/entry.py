@@ -82,25 +82,35 @@ class MatchPanel:
 
 def lookup(values: Mapping[str, str], actor: audit.Actor,
            already_shown: int | None = None) -> MatchPanel:
-    """Find the person of a form as typed so far; viewing a person (or a list) is audited."""
+    """Find the person of a form as typed so far. Every look-up is audited with its criteria and
+    hit count, as the search is: a person shown is a `resident.view` (once per sheet), a number
+    that names nobody, or a candidate search, a `resident.search` (issue 12, finding 7)."""
     typed = matching.read_identity(values)
     result = MatchPanel(typed)
     if "seiri_no" in typed.errors:  # e.g. a wrong check digit names nobody: say so, search nothing
         result.problem = typed.errors["seiri_no"][0]
         return result
     if typed.seiri_no or typed.atena_no:
+        criteria = {key: value for key, value in (("seiri_no", typed.seiri_no),
+                                                  ("atena_no", typed.atena_no)) if value}
         named = matching.named_by(typed.seiri_no, typed.atena_no)
         if named.reason:
             result.problem = named.reason
         else:
             result.person = Resident.get_by_id(named.found_id)
             result.agreement = matching.agreement(typed, result.person)
-        if result.person is not None and result.person.id != already_shown:
+        if result.person is None:
+            with db.atomic():
+                audit.record("resident.search", actor, object_type="resident", outcome="not_found",
+                             details={"screen": "entry", "criteria": criteria,
+                                      "hits": 2 if result.problem == matching.TWO_PEOPLE else 0})
+        elif result.person.id != already_shown:
             with db.atomic():
                 audit.record("resident.view", actor, resident=result.person.id,
                              object_type="resident", object_id=result.person.id,
                              details={"screen": "entry",
-                                      "by": "seiri_no" if typed.seiri_no else "atena_no"})
+                                      "by": "seiri_no" if typed.seiri_no else "atena_no",
+                                      "criteria": criteria, "hits": 1})
         return result
     if typed.kana_key and typed.birth_date and typed.sex:
         identity = matching.FormIdentity("", "", typed.name_kana, typed.kana_key, typed.birth_date,
@@ -110,6 +120,10 @@ def lookup(values: Mapping[str, str], actor: audit.Actor,
         with db.atomic():
             audit.record("resident.search", actor, object_type="resident",
                          details={"screen": "entry", "by": ["name_kana", "birth_date", "sex"],
+                                  "criteria": {"name_kana": typed.name_kana,
+                                               "birth_date": typed.birth_date.isoformat(),
+                                               "sex": typed.sex},
+                                  "hits": len(result.candidates),
                                   "results": len(result.candidates)})
     return result
 
