@@ -375,3 +375,84 @@ def test_an_entry_candidate_search_keeps_its_criteria_and_hit_count(app, db, log
     assert search.details["criteria"] == {"name_kana": "チバ　ハナコ", "birth_date": "1970-05-01",
                                           "sex": 2}
     assert search.details["hits"] == 1
+
+
+# --- 8. an enrollment link opened while signed in; the design point --------------------------------
+
+def enroll_with(client, token, authenticator, password="correct horse battery staple"):
+    """What the new person does with the link: password and first authenticator."""
+    assert client.get(f"/enroll/{token}").headers["Location"].endswith("/enroll")
+    page = client.get("/enroll")
+    csrf = csrf_from(page.get_data(as_text=True))
+    options = client.post("/enroll/options", headers={"X-CSRFToken": csrf})
+    return client.post("/enroll/complete", json={
+        "password": password, "password_confirm": password, "nickname": "窓口PC",
+        "credential": authenticator.register(options.get_json())}, headers={"X-CSRFToken": csrf})
+
+
+def new_account(admin_person, login_id="newclerk", terminal="127.0.0.1"):
+    from kenshin.access import staff as staff_domain
+
+    return staff_domain.create(login_id, "新人 花子", "健康支援課", ["clerk"],
+                               audit.Actor.of_staff(admin_person.staff, terminal))
+
+
+def test_opening_an_enrollment_link_while_signed_in_ends_the_server_session(
+        app, db, client, make_staff):
+    admin = make_staff("admin")
+    assert login(client, admin).get_json()["ok"]
+    with client.session_transaction() as flask_session:
+        sid = flask_session["sid"]
+    _, token = new_account(admin)
+    assert client.get(f"/enroll/{token}").status_code == 303
+    [row] = list(models.UserSession.select().where(models.UserSession.staff == admin.staff.id))
+    assert row.ended_at is not None and row.end_reason == "enroll_link"
+    ended = events("session.end")[-1]
+    assert ended.actor_id == admin.staff.id and ended.details["why"] == "enroll_link"
+    assert client.get("/").headers["Location"].endswith("/login")
+    assert sid  # the old cookie value names an ended session now
+
+
+def test_the_enrolled_person_sees_when_and_where_at_first_sign_in(app, db, client, make_staff, rp):
+    from .conftest import Person
+    from .softauthn import SoftAuthenticator
+
+    admin = make_staff("admin")
+    staff, token = new_account(admin, terminal="10.9.9.9")
+    authenticator = SoftAuthenticator(origin=rp.origin, rp_id=rp.rp_id)
+    assert enroll_with(app.test_client(), token, authenticator).get_json()["ok"]
+    person = Person(models.Staff.get_by_id(staff.id), "correct horse battery staple", authenticator)
+    assert login(client, person).get_json()["ok"]
+    html = client.get("/").get_data(as_text=True)
+    assert "このアカウントの利用登録" in html and "127.0.0.1" in html
+    assert dates.to_jst(events("staff.enroll")[-1].at).strftime("%H:%M") in html
+    again = app.test_client()
+    assert login(again, person).get_json()["ok"]
+    assert "このアカウントの利用登録" not in again.get("/").get_data(as_text=True)
+
+
+def test_an_enrollment_from_the_issuing_administrators_terminal_is_flagged(
+        app, db, client, make_staff, rp):
+    from .softauthn import SoftAuthenticator
+
+    admin = make_staff("admin", login_id="boss", name="管理 太郎")
+    assert login(client, admin).get_json()["ok"]
+    _, token = new_account(admin, login_id="puppet")
+    authenticator = SoftAuthenticator(origin=rp.origin, rp_id=rp.rp_id)
+    # The administrator enrolls the new account in their own browser, on their own terminal.
+    assert enroll_with(client, token, authenticator).get_json()["ok"]
+    enrolled = events("staff.enroll")[-1]
+    assert enrolled.details["issued_by"] == "boss"
+    assert enrolled.details["same_terminal_as_issuer"] is True
+    assert enrolled.details["opened_in_session_of"] == "boss"
+    # A fair one: issued from another terminal, enrolled elsewhere, no session open.
+    _, other = new_account(admin, login_id="fair", terminal="10.1.1.1")
+    assert enroll_with(app.test_client(), other,
+                       SoftAuthenticator(origin=rp.origin, rp_id=rp.rp_id)).get_json()["ok"]
+    assert "same_terminal_as_issuer" not in events("staff.enroll")[-1].details
+    auditor = app.test_client()
+    assert login(auditor, make_staff("auditor")).get_json()["ok"]
+    html = auditor.get(f"/unusual-access/?start={today()}&end={today()}").get_data(as_text=True)
+    section = html.split('id="self-enrolled"')[1].split("</section>")[0]
+    assert "puppet" in section and "管理 太郎" in section and "fair" not in section
+    assert events("audit.unusual_review")[-1].details["self_enrolled"] == 1

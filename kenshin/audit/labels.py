@@ -154,6 +154,12 @@ DETAIL_LABELS: dict[str, str] = {
     "stopped": "送付停止",
     "suspended": "利用停止で除外",
     "excluded": "職員の記録で除外",
+    "issued_by": "リンクの発行者",
+    "same_terminal_as_issuer": "発行者と同じ端末",
+    "opened_in_session_of": "リンクを開いたブラウザのセッション",
+    "criteria": "条件",
+    "hits": "該当件数",
+    "file_alone": "ファイル単体の確認",
 }
 
 
