@@ -1,13 +1,11 @@
 """突合待ち (reconciliation queue): parked forms and queued file rows, assigned or rejected."""
-from flask import Blueprint, flash, request
+from flask import Blueprint, flash, g, request
 
-import models
 from kenshin.access.roles import HEALTH_RESULT_ROLES
 from kenshin.screening import catalogue
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
 from kenshin.core.errors import Invalid, NotFound, Refused
-from kenshin.core.ids import parse_id
 from kenshin.core.listing import page_number
 from kenshin.screening.matching import IDENTITY_LABELS
 
@@ -55,28 +53,19 @@ def show(item_id):
     return _show(_detail(item_id))
 
 
-def _chosen_resident_id(form) -> int | None:
-    chosen = (form.get("resident_id") or "").strip()
-    if chosen:
-        return parse_id(chosen) or -1
-    atena = (form.get("atena_no") or "").strip()
-    if atena:
-        person = models.Resident.get_or_none(models.Resident.atena_no == atena)
-        return person.id if person else -1
-    return None
-
-
 @bp.post("/<int:item_id>/assign")
 @requires(*HEALTH_RESULT_ROLES)
 def assign(item_id):
     """選んだ住民に割り当てて記録する（すべての規則で再確認）."""
-    resident_id = _chosen_resident_id(request.form)
+    form = request.form
+    # Only a supervisor's form may carry the decision to record someone outside the programme;
+    # anyone else's is read without it, so nobody learns whether such a person exists.
+    outside = bool(form.get("outside_programme")) and g.staff.has_any_role("supervisor")
     try:
-        if resident_id is None:
-            raise Invalid({"resident_id": ["割り当てる住民を選ぶか、宛名番号を入力してください"]})
-        if resident_id == -1:
-            raise Invalid({"atena_no": ["この宛名番号の住民はいません"]})
-        recorded = reconciliation.assign(item_id, resident_id, actor(), note=request.form.get("note", ""))
+        resident_id = reconciliation.chosen_person(form.get("resident_id"), form.get("atena_no"),
+                                                   outside)
+        recorded = reconciliation.assign(item_id, resident_id, actor(), note=form.get("note", ""),
+                                         outside=outside)
     except Invalid as exc:
         return _show(_detail(item_id), 422, exc.errors, request.form)
     except screenings.Duplicate as exc:

@@ -240,7 +240,7 @@ def own_connection(view):
     return view
 
 
-class IdConverter(IntegerConverter):
+class BoundedIntConverter(IntegerConverter):
     """Every `<int:...>` route: a number beyond the databases' integer range matches no route
     (404), instead of reaching a query that overflows (500). Installed as the `int` converter,
     so routes added later are bounded too."""
@@ -265,7 +265,7 @@ def _close(exc):
 
 def init_app(app):
     """Install the gate, the headers and the connection handling on the app."""
-    app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["int"] = BoundedIntConverter
     app.before_request(_connect)
     app.before_request(_gate)
     app.after_request(_headers)

@@ -4,7 +4,7 @@ import csv
 import io
 import pathlib
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -33,8 +33,15 @@ def make_resident(atena_no, name="千葉 花子", kana="チバ ハナコ", birth
 
 def queue_item(kana="チバハナコ", birth=date(1970, 5, 1), sex=2):
     """A keyed colorectal form that matched nobody, waiting in the queue."""
+    from .screening_helpers import INSTITUTION, make_institution
+
+    if not models.Institution.select().where(models.Institution.code == INSTITUTION).exists():
+        make_institution()
     return models.QueueItem.create(
-        source="keyed", raw={"name_kana": kana, "birth_date": birth.isoformat(), "sex": str(sex),
+        source="keyed", raw={"seiri_no": "", "atena_no": "", "name": "", "name_kana": kana,
+                             "birth_date": birth.isoformat(), "sex": str(sex),
+                             "exam": "colorectal", "exam_date": "2025-06-01",
+                             "institution_code": INSTITUTION, "setting": "1",
                              "items": {"fobt_result": "negative"}},
         reason="該当なし", exam="colorectal", exam_date=date(2025, 6, 1), birth_date=birth, sex=sex,
         kana_key=kana, created_at=dates.now_utc())
@@ -456,3 +463,147 @@ def test_an_enrollment_from_the_issuing_administrators_terminal_is_flagged(
     section = html.split('id="self-enrolled"')[1].split("</section>")[0]
     assert "puppet" in section and "管理 太郎" in section and "fair" not in section
     assert events("audit.unusual_review")[-1].details["self_enrolled"] == 1
+
+
+# --- 1. people outside the programme --------------------------------------------------------------
+
+CHILD_KANA = "コドモ ハナコ"
+HX = {"HX-Request": "true"}
+
+
+def child(atena="600019", **extra):
+    """A 19-year-old with no screening: outside the programme."""
+    from kenshin.registry.residents import programme_birth_cutoff
+
+    birth = programme_birth_cutoff(dates.today_jst()) + timedelta(days=1)
+    return make_resident(atena, name="子供 花子", kana=CHILD_KANA, birth=birth, **extra)
+
+
+def screening_of(person, status):
+    from .resident_helpers import make_screening
+
+    return make_screening(person, exam="cervical", status=status,
+                          items={"symptoms": "0", "referral": "0"})
+
+
+def staff_client(login_as, *roles):
+    client, person = login_as(*roles)
+    client.environ_base["HTTP_X_CSRFTOKEN"] = page_csrf(client)
+    return client, person
+
+
+def shows_nothing_of(response, person):
+    """Neither the name nor the address (a typed 宛名番号 may be echoed back in its field)."""
+    html = response.get_data(as_text=True)
+    return person.name not in html and person.address not in html
+
+
+def test_screening_pages_of_someone_outside_the_programme_answer_404(app, db, login_as):
+    client, _ = staff_client(login_as, "clerk")
+    young = child()
+    for path in (f"/screenings/person/{young.id}", f"/screenings/summary/{young.id}"):
+        response = client.get(path)
+        assert response.status_code == 404 and shows_nothing_of(response, young), path
+
+
+def test_entry_lookup_and_candidates_do_not_show_someone_outside_the_programme(app, db, login_as):
+    client, _ = staff_client(login_as, "clerk")
+    young = child()
+    by_number = client.post("/entry/lookup", data={"atena_no": young.atena_no, "sheet": "1"},
+                            headers=HX)
+    assert shows_nothing_of(by_number, young)
+    by_kana = client.post("/entry/lookup", data={
+        "name_kana": CHILD_KANA, "birth_date": young.birth_date.isoformat(), "sex": "2",
+        "sheet": "1"}, headers=HX)
+    assert shows_nothing_of(by_kana, young)
+    assert events("resident.view") == []
+
+
+def test_entry_preview_and_save_refuse_someone_outside_the_programme(app, db, login_as):
+    from .screening_helpers import INSTITUTION, make_institution
+
+    make_institution()
+    client, _ = staff_client(login_as, "clerk")
+    young = child()
+    client.post("/entry/batch", data={"institution_code": INSTITUTION, "setting": "1",
+                                      "exam": "cervical"}, headers=HX)
+    form = {"name_kana": CHILD_KANA, "birth_date": "", "sex": "", "exam_date": "R7.6.2",
+            "symptoms": "0", "referral": "0", "sheet": "1"}
+    check = client.post("/entry/check", data=dict(form, matched_id=str(young.id), field="exam_date"),
+                        headers=HX)
+    assert f"{dates.age_at(young.birth_date, date(2025, 6, 2))}歳" not in check.get_data(as_text=True)
+    by_number = client.post("/entry/save", data=dict(form, atena_no=young.atena_no), headers=HX)
+    by_choice = client.post("/entry/save", data=dict(
+        form, birth_date=young.birth_date.isoformat(), sex="2", resident_id=str(young.id)),
+        headers=HX)
+    for response in (by_number, by_choice):
+        assert response.status_code == 422 and shows_nothing_of(response, young)
+    assert models.Screening.select().count() == 0
+
+
+def test_queue_candidates_and_assignment_leave_out_someone_outside_the_programme(
+        app, db, login_as):
+    client, _ = staff_client(login_as, "clerk")
+    young = child()
+    item = queue_item(kana="コドモハナコ", birth=young.birth_date, sex=2)
+    page = client.get(f"/queue/{item.id}")
+    assert page.status_code == 200 and shows_nothing_of(page, young)
+    for data in ({"resident_id": str(young.id)}, {"atena_no": young.atena_no}):
+        response = client.post(f"/queue/{item.id}/assign", data=dict(data, note="確認済み"))
+        assert response.status_code == 422 and shows_nothing_of(response, young)
+    assert models.Screening.select().count() == 0
+
+
+def test_a_supervisor_may_record_a_form_for_someone_outside_the_programme_explicitly(
+        app, db, login_as):
+    client, boss = staff_client(login_as, "supervisor")
+    young = child()
+    item = queue_item(kana="コドモハナコ", birth=young.birth_date, sex=2)
+    without_reason = client.post(f"/queue/{item.id}/assign", data={
+        "atena_no": young.atena_no, "outside_programme": "1", "note": ""})
+    assert without_reason.status_code == 422
+    response = client.post(f"/queue/{item.id}/assign", data={
+        "atena_no": young.atena_no, "outside_programme": "1", "note": "医師に確認、本人の受診"})
+    assert response.status_code == 303
+    [screening] = list(models.Screening.select())
+    assert screening.resident_id == young.id
+    [decision] = events("resident.outside_programme")
+    assert decision.actor_id == boss.staff.id and decision.resident_id == young.id
+    assert decision.details["reason"] == "医師に確認、本人の受診"
+
+
+def test_a_clerk_cannot_make_that_decision(app, db, login_as):
+    client, _ = staff_client(login_as, "clerk")
+    young = child()
+    item = queue_item(kana="コドモハナコ", birth=young.birth_date, sex=2)
+    response = client.post(f"/queue/{item.id}/assign", data={
+        "atena_no": young.atena_no, "outside_programme": "1", "note": "理由"})
+    assert response.status_code == 422 and models.Screening.select().count() == 0
+    assert events("resident.outside_programme") == []
+
+
+@pytest.mark.parametrize("path", ["/inquiries/new", "/disclosures/new"])
+def test_a_hand_built_final_post_cannot_attach_someone_outside_the_programme(
+        app, db, login_as, path):
+    client, _ = staff_client(login_as, "clerk", "supervisor")
+    young = child()
+    response = client.post(path, data={
+        "received_date": "令和7年6月2日", "received_time": "9:30", "channel": "窓口",
+        "requester_type": "本人", "requester_name": "子供 花子", "subject": "結果",
+        "kind": "disclosure", "received_on": "R7.4.1", "requester_relation": "本人",
+        "identity_document": "個人番号カード", "atena_no": young.atena_no,
+        "resident_id": str(young.id)})
+    assert response.status_code == 422 and young.address not in response.get_data(as_text=True)
+    assert models.Inquiry.select().count() == 0 and models.DisclosureRequest.select().count() == 0
+
+
+def test_only_a_confirmed_screening_brings_someone_into_the_programme(app, db, login_as):
+    client, _ = staff_client(login_as, "clerk")
+    young = child()
+    screening = screening_of(young, "pending")
+    assert client.get(f"/residents/{young.id}").status_code == 404
+    assert client.get(f"/screenings/person/{young.id}").status_code == 404
+    screening.status = "confirmed"
+    screening.save()
+    assert client.get(f"/residents/{young.id}").status_code == 200
+    assert client.get(f"/screenings/person/{young.id}").status_code == 200

@@ -34,6 +34,7 @@ ACTION_LABELS: dict[str, str] = {
     "resident.view": "対象者の閲覧",
     "resident.lookup": "宛名番号による対象者の確認",
     "resident.change": "対象者情報の変更",
+    "resident.outside_programme": "事業の対象外の方への記録（係長の判断）",
     "screening.view": "検診結果の閲覧",
     "screening.create": "検診結果の入力",
     "screening.correct": "検診結果の訂正",

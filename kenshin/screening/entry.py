@@ -21,8 +21,10 @@ from kenshin.screening import matching
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
 from kenshin.core.dates import age_at, fiscal_year, today_jst
-from kenshin.core.errors import Invalid, Refused
+from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.ids import parse_id
 from kenshin.core.textinput import ascii_text
+from kenshin.registry.residents import get_in_programme
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,14 @@ class Preview:
     cautions: list = field(default_factory=list)  # items that look wrong together (catalogue)
 
 
+def _person_or_none(resident_id) -> Resident | None:
+    """The person the panel matched, if in the programme (the form posts the id back)."""
+    try:
+        return get_in_programme(resident_id) if parse_id(resident_id) else None
+    except NotFound:
+        return None
+
+
 def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = None) -> Preview:
     """年度, age at the exam and the outcome (要精検 / 判定保留 / 精検不要) by the catalogue's rules, as
     far as the typed values allow."""
@@ -153,7 +163,7 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
     if batch.exam not in catalogue.EXAMS:
         return out
     typed = matching.read_identity(values)
-    person = Resident.get_or_none(Resident.id == resident_id) if resident_id else None
+    person = _person_or_none(resident_id)
     birth = person.birth_date if person else typed.birth_date
     sex = person.sex if person else typed.sex
     exam_date, problems = screenings.parse_exam_date(values.get("exam_date"), birth, today_jst())
@@ -223,10 +233,7 @@ def save(batch: Batch, values: Mapping[str, str], actor: audit.Actor,
         resident_id = result.resident_id
         how = "seiri_no" if identity.seiri_no else "atena_no"
     else:
-        chosen = ascii_text(values.get("resident_id"))
-        if not chosen.isdigit():
-            raise NotMatched(matching.NO_IDENTIFIER)
-        person = Resident.get_or_none(Resident.id == int(chosen))
+        person = _person_or_none(ascii_text(values.get("resident_id")))
         if person is None:
             raise NotMatched(matching.NO_IDENTIFIER)
         differs = matching.disagreements(identity, person)
