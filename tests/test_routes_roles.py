@@ -144,7 +144,7 @@ def test_every_route_taking_a_resident_id_answers_404_for_someone_outside_the_pr
     from kenshin.core.dates import today_jst
     from kenshin.registry.residents import programme_birth_cutoff
 
-    from .resident_helpers import make_resident, make_screening
+    from .factories import make_resident, make_screening
 
     young = make_resident("600019", birth=programme_birth_cutoff(today_jst()) + timedelta(days=1))
     make_screening(young, status="pending")  # one clerk's keying does not bring them in

@@ -33,7 +33,7 @@ def make_resident(atena_no, name="千葉 花子", kana="チバ ハナコ", birth
 
 def queue_item(kana="チバハナコ", birth=date(1970, 5, 1), sex=2):
     """A keyed colorectal form that matched nobody, waiting in the queue."""
-    from .screening_helpers import INSTITUTION, make_institution
+    from .factories import INSTITUTION, make_institution
 
     if not models.Institution.select().where(models.Institution.code == INSTITUTION).exists():
         make_institution()
@@ -480,7 +480,7 @@ def child(atena="600019", **extra):
 
 
 def screening_of(person, status):
-    from .resident_helpers import make_screening
+    from .factories import make_screening
 
     return make_screening(person, exam="cervical", status=status,
                           items={"symptoms": "0", "referral": "0"})
@@ -520,7 +520,7 @@ def test_entry_lookup_and_candidates_do_not_show_someone_outside_the_programme(a
 
 
 def test_entry_preview_and_save_refuse_someone_outside_the_programme(app, db, login_as):
-    from .screening_helpers import INSTITUTION, make_institution
+    from .factories import INSTITUTION, make_institution
 
     make_institution()
     client, _ = staff_client(login_as, "clerk")
