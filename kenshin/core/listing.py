@@ -97,11 +97,17 @@ def csv_bytes(header: list[str], rows: Iterable[Iterable]) -> bytes:
     UTF-8 with a BOM and CRLF line ends, which spreadsheet software on city PCs opens as UTF-8,
     and no cell that a spreadsheet would run as a formula (tests/test_security_findings.py
     checks that no other module builds a csv.writer)."""
+    return ("\ufeff" + csv_text(header, rows)).encode("utf-8")
+
+
+def csv_text(header: list[str], rows: Iterable[Iterable]) -> str:
+    """The same guarded CSV as text, CRLF line ends, for a file whose encoding a contract sets
+    (the invitations export for the print contractor: UTF-8 without a BOM, or cp932)."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([_cell(v) for v in header])
     writer.writerows([_cell(v) for v in row] for row in rows)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return buffer.getvalue()
 
 
 def _cell(value) -> str:
