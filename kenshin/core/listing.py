@@ -11,6 +11,7 @@ from typing import Iterable
 
 from kenshin.core.dates import JST, DateError, parse_date_or_none
 from kenshin.core.errors import Invalid
+from kenshin.core.spreadsheet import safe_cell
 from kenshin.core.textinput import ascii_text
 
 PER_PAGE = 50
@@ -89,9 +90,6 @@ def export_reason(text: str | None) -> str:
     return reason
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def csv_bytes(header: list[str], rows: Iterable[Iterable]) -> bytes:
     """The one CSV writer for every export (audit log, daily heads, inquiries, disclosures ...):
     UTF-8 with a BOM and CRLF line ends, which spreadsheet software on city PCs opens as UTF-8,
@@ -111,9 +109,5 @@ def csv_text(header: list[str], rows: Iterable[Iterable]) -> str:
 
 
 def _cell(value) -> str:
-    """A cell that a spreadsheet will not run as a formula: a leading =, +, -, @, tab or CR gets
-    a ' in front (OWASP's CSV-injection advice); quoting is the csv module's."""
-    if value is None:
-        return ""
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """A cell that a spreadsheet will not run as a formula (core.spreadsheet, OWASP's advice)."""
+    return safe_cell(value)
