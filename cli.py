@@ -1,7 +1,8 @@
 """The command line: `flask --app app <command>`, each command wired to one domain function.
 
     init-db | demo-data | create-user | first-admin | reset-user | audit-verify | audit-heads
-    import-residents | import-institutions | import-results | import-permitted
+    import-residents | import-institutions | import-results | import-fhir | import-permitted
+    report screenings
     rules show | invitations extract | invitations remind | invitations export
     backup | restore | purge                      (kenshin.operations, docs/OPERATIONS.md)
 """
@@ -24,7 +25,8 @@ def register_cli(app):
     """Wire the command-line commands to domain functions."""
     for command in (init_db, demo_data, create_user, first_admin, reset_user, audit_verify,
                     audit_heads, import_residents, import_institutions, import_results,
-                    rules_group, invitations_group, import_permitted, backup, restore, purge):
+                    import_fhir, rules_group, invitations_group, import_permitted, backup,
+                    restore, purge, report):
         app.cli.add_command(command)
 
 
@@ -202,6 +204,25 @@ import_permitted = _import_command(
     "Import the permitted-query list (照会許可用照合リスト) the network publishes: the whole list, "
     "all or nothing, FORMATS.md.",
     permitted.ACTION, permitted.import_file)
+
+
+@click.command("import-fhir")
+@click.argument("paths", nargs=-1, required=True)
+def import_fhir(paths):
+    """Import clinic results as IG FHIR bundles (files, folders, .zip): one set, all or nothing."""
+    from kenshin.fhir import importer
+
+    _ensure_schema()
+    actor = audit.Actor.system()
+    try:
+        bundles = importer.collect(list(paths))
+    except csvimport.CannotOpen as exc:
+        csvimport.record_unreadable(importer.ACTION, ", ".join(os.path.basename(p) for p in paths)[:200],
+                                    exc.reason, actor)
+        _fail(f"import-fhir: {exc.reason}", 2)
+    if not bundles:
+        _fail("import-fhir: バンドル（.json）がありません", 2)
+    _import_outcome(importer.run(bundles, actor))
 
 
 def _import_outcome(result):
@@ -411,3 +432,24 @@ def invitations_export(run, output, encoding, reason):
     if result.warning():
         click.echo(result.warning(), err=True)
     click.echo(result.summary())
+
+
+@click.group("report")
+def report():
+    """Yearly statistics (FORMATS.md "Screening report")."""
+
+
+@report.command("screenings")
+@click.option("--fiscal-year", "fiscal_year", type=click.IntRange(1900, 2200), required=True,
+              help="年度 (the year it begins in April)")
+@click.option("--output", "output", required=True, help="the CSV file to write")
+def report_screenings(fiscal_year, output):
+    """Counts of counted screenings of a 年度 by exam, sex, age band, setting and 初回, as CSV."""
+    from kenshin.statistics import report as screening_report
+
+    _ensure_schema()
+    try:
+        count = screening_report.write(fiscal_year, output, audit.Actor.system())
+    except OSError as exc:
+        _fail(f"report screenings: cannot write {output}: {exc.strerror}")
+    click.echo(f"report screenings fiscal_year={fiscal_year} rows={count}")

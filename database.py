@@ -11,7 +11,8 @@ from peewee import PostgresqlDatabase, SqliteDatabase
 
 from models import ALL_MODELS, SchemaInfo, db
 
-SCHEMA_VERSION = 3  # 2: 判定保留 (pending); 3: audit_event.resident_id without a constraint, resident ids never reused
+SCHEMA_VERSION = 4  # 2: 判定保留 (pending); 3: audit_event.resident_id without a constraint, resident ids
+# never reused; 4: reminder runs and statistics settings (new tables only)
 
 
 class _SqliteDatabase(SqliteDatabase):
@@ -126,7 +127,9 @@ def _backfill_pending() -> None:
                    f"AND ({grade} = 'A' OR {sputum} IN ('A', 'C'))")
 
 
-# Steps that change stored values, by the schema version they bring the database to.
+# Steps that change stored values, by the schema version they bring the database to. Schema 3
+# (issue 16) only adds tables (statistics_setting, reminder_run, reminder), which create_tables
+# makes; it has no step, and the version says an older database was upgraded.
 UPGRADES = {2: _backfill_pending}
 
 

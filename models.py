@@ -731,6 +731,39 @@ class ProvisionStep(BaseModel):
 
     class Meta:
         indexes = ((("query", "at"), False),)
+class StatisticsSetting(BaseModel):
+    """A setting of follow-up and statistics, edited by a supervisor (audited with before/after):
+    the days after which a 未把握 person gets a 受診勧奨 letter, and the national 許容値 / 目標値
+    of the process indicators (kenshin.statistics.settings holds the defaults and their sources)."""
+
+    key = CharField(max_length=64, unique=True)
+    value = CharField(max_length=32)
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    at = DateTimeField()
+
+
+class ReminderRun(BaseModel):
+    """One print run of 受診勧奨 letters (to people) or 精検結果連絡票 (to 精検 institutions)."""
+
+    kind = CharField(max_length=12)  # letter | request
+    fiscal_year = SmallIntegerField()
+    exam = CharField(max_length=24, default="")  # "" = every exam
+    after_days = IntegerField(null=True)
+    count = IntegerField()
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    at = DateTimeField()
+
+
+class Reminder(BaseModel):
+    """A referred screening a print run covered: shown on that person's line of the worklist."""
+
+    run = ForeignKeyField(ReminderRun, backref="reminders", on_delete="RESTRICT")
+    screening = ForeignKeyField(Screening, on_delete="RESTRICT", backref="+")
+    kind = CharField(max_length=12)
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("screening", "kind"), False),)
 
 
 ALL_MODELS = [
@@ -742,4 +775,5 @@ ALL_MODELS = [
     SeiriCounter, ScreeningRuleSet, ScreeningRule,
     InvitationRun, Invitation, InvitationExclusion, PermittedQuery, ProvisionSetting,
     ProvisionQuery, ProvisionStep,
+    StatisticsSetting, ReminderRun, Reminder,
 ]

@@ -27,12 +27,12 @@ def register_all(app):
 
     from . import account, admin, audit_log, auth, disclosures, home, inquiries, long_logon
     from . import imports, incidents, operations, residents, training, unusual_access
-    from . import entry, extensions, institutions, invitations, queue, result_files, screenings
-    from . import provision, provision_api, verify
+    from . import entry, extensions, fhir_files, followup, institutions, invitations, queue
+    from . import provision, provision_api, result_files, screenings, statistics, verify
     for module in (auth, home, account, admin, inquiries, disclosures, audit_log, long_logon,
                    unusual_access, residents, imports, institutions, extensions, entry, queue,
-                   screenings, result_files, verify, invitations, provision, provision_api,
-                   operations, incidents, training):
+                   screenings, result_files, fhir_files, verify, invitations, provision,
+                   provision_api, operations, incidents, training, followup, statistics):
         app.register_blueprint(module.bp)
     # The intermediate server's JSON interface authenticates with its bearer token, which a
     # browser never sends by itself; it has no staff session to protect (provision_api.py).

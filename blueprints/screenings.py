@@ -60,8 +60,23 @@ def _context(screening, changes, **extra):
                "settings": catalogue.SETTINGS, "values_visible": visible,
                # who keyed, who verified, each difference: for supervisors (issue 8 oversight)
                "trace": verification.trace(screening) if "supervisor" in me.roles else None}
+    context["followup_link"] = _followup_link(screening)
     context.update(extra)
     return context
+
+
+def _followup_link(screening) -> dict:
+    """The derived link, both ways: a referred screening's 精密検査, a 精密検査's screenings."""
+    from kenshin.followup import link
+
+    if screening.status != "confirmed":
+        return {}
+    if screening.exam in link.FOLLOWUP_EXAMS:
+        return {"followed": link.followed_screenings(screening)}
+    if screening.referral and link.has_followup(screening.exam):
+        return {"followups": link.followups_of(screening),
+                "until": link.one_year_after(screening.exam_date)}
+    return {}
 
 
 def _view(screening_id, reveal=False):

@@ -163,7 +163,7 @@ def test_every_table_that_depends_on_a_person_is_a_decision():
     assert seen == {"resident_change", "seiri_number", "screening", "screening_change",
                     "screening_keying", "screening_difference", "queue_item", "inquiry",
                     "inquiry_entry", "disclosure_request", "disclosure_entry",
-                    "invitation_exclusion", "provision_query", "provision_step"}
+                    "invitation_exclusion", "provision_query", "provision_step", "reminder"}
 
 
 def _provided(person, received_at):

@@ -94,6 +94,13 @@ ACTION_LABELS: dict[str, str] = {
     "invitations.exclude_end": "受診券の送付除外の終了",
     # files
     "print": "印刷",
+    # follow-up and statistics
+    "followup.list": "精検管理の一覧の閲覧",
+    "followup.reminder_run": "受診勧奨・精検結果連絡票の印刷",
+    "report.screenings": "検診統計ファイルの作成",
+    "statistics.view": "検診統計・プロセス指標の閲覧",
+    "statistics.drill_down": "統計の内訳（対象者）の閲覧",
+    "statistics.settings": "許容値・目標値等の設定変更",
     "export": "ファイル出力",
     "import.residents": "住民記録連携ファイルの取込",
     "import.institutions": "協力医療機関ファイルの取込",
@@ -101,6 +108,9 @@ ACTION_LABELS: dict[str, str] = {
     "import.upload": "取込ファイルの受付（確認の前）",
     "import.residents.preview": "住民記録連携ファイルの確認（取込前）",
     "import.results.preview": "検診結果ファイルの確認（取込前）",
+    "import.fhir": "検診結果（FHIR）の取込",
+    "import.fhir.preview": "検診結果（FHIR）の確認（取込前）",
+    "fhir.export": "受診歴のFHIR出力（本人開示・転出先）",
     "demo.generate": "デモデータの作成",
     # the audit log itself and its reviews
     "audit.view": "監査ログの閲覧",

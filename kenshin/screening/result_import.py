@@ -89,6 +89,9 @@ class _Checked:
     institution_code: str
     setting: int
     items: dict
+    # Set by a front-end that knows the row must wait whoever it names (an imperfect FHIR bundle)
+    queue_reason: str = ""
+    file_name: str = ""  # the row's own file when one import reads several (else the source's)
 
 
 def _check_rows(reader: Reader, today: date, enabled: frozenset[str]) -> list[_Checked]:
@@ -206,6 +209,8 @@ def _waiting(first: date, last: date) -> dict[tuple, tuple]:
 
 
 def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
+    """Match, find duplicates and split into recorded and queued; `problems.add(line, column,
+    reason)` hears of a screening repeated within the file (kenshin.fhir feeds it too)."""
     counts = {"recorded": 0, "queued": 0, "duplicates": 0}
     plan = Plan([], [], counts, 0)
     if not rows:
@@ -219,7 +224,7 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
     seen: dict[tuple, _Checked] = {}
     accepted = []
     for row, result in zip(rows, matches):
-        if result.matched:
+        if result.matched and not row.queue_reason:
             key = ("person", result.resident_id, row.exam, row.exam_date, row.target)
             existing = stored.get(key[1:])
         else:
@@ -239,12 +244,14 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
             counts["duplicates"] += 1
             if _differs(row, *existing):
                 plan.different += 1
-        elif result.matched:
+        elif result.matched and not row.queue_reason:
             counts["recorded"] += 1
             plan.screenings.append((row, result.resident_id))
         else:
             counts["queued"] += 1
-            plan.queued.append((row, result.reason))
+            reason = row.queue_reason if result.matched else "; ".join(
+                r for r in (result.reason, row.queue_reason) if r)
+            plan.queued.append((row, reason))
     return plan
 
 
@@ -279,7 +286,7 @@ def _write(plan: Plan, source: Source, actor: audit.Actor, counts: dict) -> int 
                     "institution_code": row.institution_code, "setting": setting_text(row.setting),
                     "items": row.items})
         identity = row.identity
-        queue_rows.append(("file", source.file_name, row.line, batch.id, QueueItem.raw.db_value(raw),
+        queue_rows.append(("file", row.file_name or source.file_name, row.line, batch.id, QueueItem.raw.db_value(raw),
                            reason[:reconciliation.REASON_MAX], row.exam, row.target,
                            row.exam_date.isoformat(), identity.birth_date.isoformat(), identity.sex,
                            identity.kana_key, identity.seiri_no or None, identity.atena_no or None,
