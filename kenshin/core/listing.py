@@ -98,11 +98,12 @@ def csv_bytes(header: list[str], rows: Iterable[Iterable]) -> bytes:
     return ("\ufeff" + csv_text(header, rows)).encode("utf-8")
 
 
-def csv_text(header: list[str], rows: Iterable[Iterable]) -> str:
-    """The same guarded CSV as text, CRLF line ends, for a file whose encoding a contract sets
-    (the invitations export for the print contractor: UTF-8 without a BOM, or cp932)."""
+def csv_text(header: list[str], rows: Iterable[Iterable], line_end: str = "\r\n") -> str:
+    """The same guarded CSV as text, CRLF line ends unless told, for a file whose encoding a
+    contract sets (the invitations export for the print contractor: UTF-8 without a BOM, or
+    cp932; the screening report: UTF-8 with LF)."""
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator=line_end)
     writer.writerow([_cell(v) for v in header])
     writer.writerows([_cell(v) for v in row] for row in rows)
     return buffer.getvalue()
