@@ -21,7 +21,8 @@ DEFAULTS = {
     "OFFICE_NAME": "保健福祉局 健康福祉部 健康支援課",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Strict",
-    "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
+    # An upload (registry extract, clinic file) may be this large; deploy/ says the same to nginx.
+    "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,
     "WTF_CSRF_SSL_STRICT": True,
     # How long a SQLite writer waits for another's transaction before the request is retried.
     "SQLITE_BUSY_TIMEOUT_MS": 10000,
@@ -60,9 +61,13 @@ def _complete_config(app):
     for name, file_name in (("SECRET_KEY", "secret_key"), ("AUDIT_KEY", "audit_key")):
         if not app.config.get(name):
             app.config[name] = _instance_secret(app, file_name)
-    secure = app.config["ORIGIN"].startswith("https://")
-    app.config.setdefault("SESSION_COOKIE_SECURE", secure)
-    app.config.setdefault("SESSION_COOKIE_NAME", "__Host-kenshin" if secure else "kenshin")
+    # Set, not setdefault: Flask already defines these two, so a default would never apply.
+    # Served over https, the cookie is Secure and __Host- (no Domain, Path=/), and web.py sends HSTS.
+    secure = str(app.config["ORIGIN"]).lower().startswith("https://")
+    app.config["SESSION_COOKIE_SECURE"] = secure
+    app.config["SESSION_COOKIE_NAME"] = "__Host-kenshin" if secure else "kenshin"
+    app.config["SESSION_COOKIE_DOMAIN"] = None
+    app.config["SESSION_COOKIE_PATH"] = "/"
     # The CSRF token lives as long as a session may: a lock screen left open must still unlock.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", int(app.config["SESSION_MAX_SECONDS"]))
 

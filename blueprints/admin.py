@@ -10,6 +10,7 @@ from kenshin.access import credentials
 from kenshin.access import staff as staff_domain
 from kenshin.access.roles import ROLES, STAFF_ADMIN_ROLES
 from kenshin.core.errors import Invalid, Refused
+from kenshin.core.listing import page_number
 
 from .web import actor, menu, policy, redirect_to, render, requires
 
@@ -60,7 +61,7 @@ def _link_page(person, token: str, heading: str):
 @menu("職員管理", 710)
 def staff_list():
     """職員一覧: 役割、所属、最終ログイン、状態 (paged)."""
-    listing = staff_domain.listing(request.args.get("page", 1, type=int))
+    listing = staff_domain.listing(page_number(request.args.get("page")))
     return render("admin/staff_list.html", "admin/_staff_table.html", listing=listing,
                   labels=staff_domain.STATUS_LABELS)
 
@@ -169,5 +170,5 @@ def staff_reset(staff_id):
 @menu("利用中のセッション", 720)
 def session_list():
     """利用中のセッション: 誰が、どの端末で、いつから、最終操作、ロック中か."""
-    listing = staff_domain.open_sessions(policy(), request.args.get("page", 1, type=int))
+    listing = staff_domain.open_sessions(policy(), page_number(request.args.get("page")))
     return render("admin/sessions.html", listing=listing, current_session=g.user_session.id)

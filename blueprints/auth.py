@@ -8,12 +8,14 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 import models
+from kenshin import audit
 from kenshin.access import passkeys
 from kenshin.access import sessions
 from kenshin.access import signin
 from kenshin.access import staff as staff_domain
 from kenshin.core.errors import Invalid, NotFound, Refused
 
+from .filters import jst
 from .web import (
     ANY_STAFF,
     actor,
@@ -83,6 +85,8 @@ def login_verify():
     staff_id = _pending_staff_id()
     if staff_id is None:
         return json_error("パスワードの確認からやり直してください。", 409)
+    previous_login = models.Staff.select(models.Staff.last_login_at).where(
+        models.Staff.id == staff_id).scalar()
     try:
         token = signin.complete(relying_party(), staff_id, passkeys.challenge_from_text(session.get("challenge")),
                                 request.get_data(as_text=True), terminal(),
@@ -92,6 +96,10 @@ def login_verify():
         return json_error(exc.reason, 403)
     session.clear()
     session["sid"] = token
+    notice = staff_domain.enrollment_notice(staff_id, previous_login)
+    if notice is not None:
+        flash(f"このアカウントの利用登録は {jst(notice.at)} に、端末 {notice.terminal} から行われました。"
+              "ご自身の登録でなければ、すぐにシステム利用管理者と監査担当に連絡してください。", "info")
     return jsonify({"ok": True, "redirect": url_for("home.index")})
 
 
@@ -177,9 +185,20 @@ def heartbeat():
 @bp.get("/enroll/<token>")
 @public
 def enroll_link(token):
-    """Take the one-time token out of the URL into the session, then show the form."""
+    """Take the one-time token out of the URL into the session, then show the form.
+
+    A session open in this browser is ended on the server (audited), not only forgotten by the
+    cookie; whose it was is kept for the enrollment's audit event (issue 12, finding 8)."""
+    opened_by = None
+    user_session = sessions.get(session.get("sid"))
+    if user_session is not None and user_session.ended_at is None:
+        sessions.end(user_session, audit.Actor.of_staff(user_session.staff, terminal()),
+                     "enroll_link")
+        opened_by = user_session.staff_id
     session.clear()
     session["enroll_token"] = token
+    if opened_by is not None:
+        session["enroll_opened_by"] = opened_by
     return redirect_to("auth.enroll")
 
 
@@ -221,7 +240,8 @@ def enroll_complete():
         staff_domain.enroll(relying_party(), person, payload.get("password", ""),
                             payload.get("password_confirm", ""), payload.get("nickname", ""),
                             passkeys.challenge_from_text(session.get("challenge")),
-                            payload.get("credential", ""), terminal())
+                            payload.get("credential", ""), terminal(),
+                            opened_by=session.get("enroll_opened_by"))
     except Invalid as exc:
         return json_error("　".join(m for ms in exc.errors.values() for m in ms), 422)
     except Refused as exc:

@@ -11,6 +11,7 @@ from kenshin.access.roles import DISCLOSURE_ROLES, RESULT_IMPORT_ROLES
 from kenshin.fhir import export as fhir_export
 from kenshin.fhir import importer
 from kenshin.imports import csvimport, uploads
+from kenshin.registry import residents
 
 from .web import actor, menu, redirect_to, render, requires
 
@@ -99,6 +100,7 @@ def cancel():
 @requires(*DISCLOSURE_ROLES)
 def export(resident_id: int):
     """その人の受診歴を、受診ごとに1つのFHIRバンドル（複数は .zip）で出力する（本人開示・転出先）."""
+    residents.get_in_programme(resident_id)  # the same 404 as every loader, before the form
     purpose = request.form.get("purpose", "")
     if purpose not in fhir_export.PURPOSES:
         abort(400)

@@ -1,12 +1,12 @@
 """突合待ち (reconciliation queue): parked forms and queued file rows, assigned or rejected."""
-from flask import Blueprint, flash, request
+from flask import Blueprint, flash, g, request
 
-import models
 from kenshin.access.roles import HEALTH_RESULT_ROLES
 from kenshin.screening import catalogue
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
 from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.listing import page_number
 from kenshin.screening.matching import IDENTITY_LABELS
 
 from .web import actor, menu, redirect_to, render, requires
@@ -21,7 +21,7 @@ PAGE = 100
 @menu("突合待ち", 110)
 def index():
     """突合待ちの一覧（古い順）: 理由・出どころ・検診・受診日."""
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_number(request.args.get("page"))
     items = reconciliation.open_items(actor(), limit=PAGE, offset=(page - 1) * PAGE)
     return render("queue/index.html", items=items, total=reconciliation.open_count(), page_no=page,
                   per_page=PAGE, exams=catalogue.EXAMS, sources=reconciliation.SOURCE_LABELS)
@@ -53,28 +53,19 @@ def show(item_id):
     return _show(_detail(item_id))
 
 
-def _chosen_resident_id(form) -> int | None:
-    chosen = (form.get("resident_id") or "").strip()
-    if chosen.isdigit():
-        return int(chosen)
-    atena = (form.get("atena_no") or "").strip()
-    if atena:
-        person = models.Resident.get_or_none(models.Resident.atena_no == atena)
-        return person.id if person else -1
-    return None
-
-
 @bp.post("/<int:item_id>/assign")
 @requires(*HEALTH_RESULT_ROLES)
 def assign(item_id):
     """選んだ住民に割り当てて記録する（すべての規則で再確認）."""
-    resident_id = _chosen_resident_id(request.form)
+    form = request.form
+    # Only a supervisor's form may carry the decision to record someone outside the programme;
+    # anyone else's is read without it, so nobody learns whether such a person exists.
+    outside = bool(form.get("outside_programme")) and g.staff.has_any_role("supervisor")
     try:
-        if resident_id is None:
-            raise Invalid({"resident_id": ["割り当てる住民を選ぶか、宛名番号を入力してください"]})
-        if resident_id == -1:
-            raise Invalid({"atena_no": ["この宛名番号の住民はいません"]})
-        recorded = reconciliation.assign(item_id, resident_id, actor(), note=request.form.get("note", ""))
+        resident_id = reconciliation.chosen_person(form.get("resident_id"), form.get("atena_no"),
+                                                   outside)
+        recorded = reconciliation.assign(item_id, resident_id, actor(), note=form.get("note", ""),
+                                         outside=outside)
     except Invalid as exc:
         return _show(_detail(item_id), 422, exc.errors, request.form)
     except screenings.Duplicate as exc:

@@ -54,7 +54,7 @@ def preview():
         return _page(form, status=422)
     upload = form.file.data
     source = csvimport.Source.from_bytes(upload.filename, upload.read(), form.encoding.data)
-    result = result_import.preview(source, actor())
+    result = result_import.preview(source, actor(), problem_limit=SHOWN_PROBLEMS)
     token = uploads.save(_directory(), source, g.staff.id, result_import.KIND) if result.accepted else None
     return _page(UploadForm(formdata=None), result, token, 200 if result.accepted else 422)
 
@@ -69,7 +69,7 @@ def confirm():
     """確認したファイルを取り込む（もう一度すべて検査し、全部かゼロか）."""
     upload = _upload()
     try:
-        result = result_import.run(upload.source, actor())
+        result = result_import.run(upload.source, actor(), problem_limit=SHOWN_PROBLEMS)
     finally:
         uploads.discard(_directory(), upload.token)
     if result.accepted:

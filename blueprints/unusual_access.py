@@ -43,4 +43,5 @@ def index():
              "minimum": str(defaults.minimum), "refusal_minimum": str(defaults.refusal_minimum)}
     shown.update({k: v for k, v in values.items() if v})
     return render("unusual_access/index.html", values=shown, found=found, errors=errors,
-                  list_max=unusual_access.LIST_MAX, status=422 if errors else 200)
+                  list_max=unusual_access.LIST_MAX, rejected_min=defaults.rejected_imports,
+                  status=422 if errors else 200)

@@ -17,11 +17,14 @@ from flask import (
     url_for,
 )
 
+from werkzeug.routing import IntegerConverter
+
 import database
 import models
 from kenshin import audit
 from kenshin.access import sessions
 from kenshin.access.roles import ROLES
+from kenshin.core.ids import MAX_ID
 
 PUBLIC = "public"
 ANY_STAFF = "any"  # any signed-in staff member, whatever their roles
@@ -238,6 +241,17 @@ def own_connection(view):
     return view
 
 
+class BoundedIntConverter(IntegerConverter):
+    """Every `<int:...>` route: a number beyond the databases' integer range matches no route
+    (404), instead of reaching a query that overflows (500). Installed as the `int` converter,
+    so routes added later are bounded too."""
+
+    regex = r"\d{1,19}"  # longer never matches (404 for every method, not a 405)
+
+    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):
+        super().__init__(map, fixed_digits, min, MAX_ID if max is None else max, signed)
+
+
 def _connect():
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if getattr(view, "own_connection", False):
@@ -285,6 +299,7 @@ def _retrying(full_dispatch_request):
 
 def init_app(app):
     """Install the gate, the headers, the connection handling and the retry on the app."""
+    app.url_map.converters["int"] = BoundedIntConverter
     app.full_dispatch_request = _retrying(app.full_dispatch_request)
     app.before_request(_connect)
     app.before_request(_gate)

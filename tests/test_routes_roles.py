@@ -10,7 +10,7 @@ from kenshin.access.roles import ROLES
 from .conftest import login, page_csrf
 
 # Endpoints that are fine to call with made-up arguments in this walk.
-SAMPLE_ARGS = {"integer": 1, "default": "x", "unicode": "x", "string": "x", "path": "x"}
+SAMPLE_ARGS = {"integer": 1, "boundedint": 1, "default": "x", "unicode": "x", "string": "x", "path": "x"}
 
 
 def _rules(app):
@@ -133,3 +133,33 @@ def test_maintainer_reaches_no_person_record_log_or_export(app, client, db, make
             assert not any(s in text for s in secrets), (rule.rule, response.status_code)
             if rule.endpoint not in reachable and PUBLIC not in view.roles:
                 assert response.status_code in (403, 404), (rule.rule, response.status_code)
+
+
+def test_every_route_taking_a_resident_id_answers_404_for_someone_outside_the_programme(
+        app, client, db, make_staff):
+    """A 19-year-old with no counted screening: every route with a resident id in its URL answers
+    404 to anyone (issue 12, finding 1), as if nobody had that id."""
+    from datetime import timedelta
+
+    from kenshin.core.dates import today_jst
+    from kenshin.registry.residents import programme_birth_cutoff
+
+    from .factories import make_resident, make_screening
+
+    young = make_resident("600019", birth=programme_birth_cutoff(today_jst()) + timedelta(days=1))
+    make_screening(young, status="pending")  # one clerk's keying does not bring them in
+    person = make_staff(*ROLES)
+    assert login(client, person).get_json()["ok"]
+    token = page_csrf(client)
+    walked = []
+    for rule, view in _rules(app):
+        if "resident_id" not in rule.arguments:
+            continue
+        url = rule.build({arg: young.id if arg == "resident_id" else 1 for arg in rule.arguments},
+                         append_unknown=False)[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, headers={"X-CSRFToken": token})
+            assert response.status_code == 404, (method, rule.rule, response.status_code)
+            assert young.name not in response.get_data(as_text=True)
+            walked.append(rule.endpoint)
+    assert {"residents.person", "screenings.person", "screenings.summary"} <= set(walked)

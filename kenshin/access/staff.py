@@ -14,7 +14,7 @@ from datetime import timedelta
 from peewee import Case
 
 from database import is_postgres
-from models import Credential, Staff, UserSession, db
+from models import AuditEvent, Credential, Staff, UserSession, db
 
 from kenshin import audit
 from kenshin.access import sessions
@@ -78,9 +78,61 @@ def by_enrollment_token(token: str) -> Staff:
     return staff
 
 
+#: the events that hand out an enrollment link (the person who caused them saw the link)
+LINK_ACTIONS = ("staff.create", "staff.reset", "staff.enroll_link")
+
+
+def _link_issue(staff: Staff):
+    """The event that issued the staff member's current enrollment link (None if not found)."""
+    return (AuditEvent.select()
+            .where(AuditEvent.action.in_(LINK_ACTIONS) & (AuditEvent.at >= staff.created_at)
+                   & (AuditEvent.object_type == "staff") & (AuditEvent.object_id == str(staff.id)))
+            .order_by(AuditEvent.seq.desc()).first())
+
+
+def _issuer_details(staff: Staff, terminal: str, opened_by: int | None) -> dict:
+    """What the enrollment event says about who saw the link (a detective control: an
+    administrator sees every link they issue, so they could enroll as someone else). The
+    unusual-access review lists enrollments from the issuer's own terminal or session."""
+    details = {}
+    issued = _link_issue(staff)
+    if issued is not None:
+        details["issued_by"] = issued.actor_label
+        if issued.terminal and issued.terminal == terminal:
+            details["same_terminal_as_issuer"] = True
+    if opened_by is not None:
+        opener = Staff.get_or_none(Staff.id == opened_by)
+        details["opened_in_session_of"] = opener.login_id if opener else str(opened_by)
+    return details
+
+
+@dataclass(frozen=True)
+class EnrollmentNotice:
+    at: object  # UTC, as stored
+    terminal: str
+
+
+def enrollment_notice(staff_id: int, previous_login) -> EnrollmentNotice | None:
+    """At the first sign-in after an enrollment: when and from which terminal it was done, so
+    that the person notices an enrollment they did not make themselves."""
+    staff = Staff.get_or_none(Staff.id == staff_id)
+    if staff is None:
+        return None
+    event = (AuditEvent.select(AuditEvent.at, AuditEvent.terminal)
+             .where((AuditEvent.action == "staff.enroll") & (AuditEvent.at >= staff.created_at)
+                    & (AuditEvent.actor == staff.id))
+             .order_by(AuditEvent.seq.desc()).first())
+    if event is None or (previous_login is not None and previous_login > event.at):
+        return None
+    return EnrollmentNotice(event.at, event.terminal or "不明")
+
+
 def enroll(rp, staff: Staff, password: str, confirm: str, nickname: str, challenge: bytes,
-           credential_json: str, terminal: str) -> None:
-    """Finish an enrollment: the password and the first authenticator, or nothing at all."""
+           credential_json: str, terminal: str, opened_by: int | None = None) -> None:
+    """Finish an enrollment: the password and the first authenticator, or nothing at all.
+
+    `opened_by` is the staff member whose session was open in the browser that opened the link
+    (that session was ended then); the event records it with the link's issuer."""
     from kenshin.access import passkeys
     from kenshin.access.passwords import check_new_password, hash_password
 
@@ -94,7 +146,8 @@ def enroll(rp, staff: Staff, password: str, confirm: str, nickname: str, challen
                       enroll_expires_at=None, failed_logins=0, locked_until=None)
          .where(Staff.id == staff.id).execute())
         audit.record("staff.enroll", actor, object_type="staff", object_id=staff.id,
-                     details={"credential": credential.nickname, "aaguid": credential.aaguid})
+                     details={"credential": credential.nickname, "aaguid": credential.aaguid,
+                              **_issuer_details(staff, terminal, opened_by)})
 
 
 def first_admin(login_id: str, actor: audit.Actor, link_hours: int) -> tuple[Staff, str | None]:

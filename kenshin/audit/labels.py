@@ -34,6 +34,7 @@ ACTION_LABELS: dict[str, str] = {
     "resident.view": "対象者の閲覧",
     "resident.lookup": "宛名番号による対象者の確認",
     "resident.change": "対象者情報の変更",
+    "resident.outside_programme": "事業の対象外の方への記録（係長の判断）",
     "screening.view": "検診結果の閲覧",
     "screening.create": "検診結果の入力",
     "screening.correct": "検診結果の訂正",
@@ -104,6 +105,7 @@ ACTION_LABELS: dict[str, str] = {
     "import.residents": "住民記録連携ファイルの取込",
     "import.institutions": "協力医療機関ファイルの取込",
     "import.results": "検診結果ファイルの取込",
+    "import.upload": "取込ファイルの受付（確認の前）",
     "import.residents.preview": "住民記録連携ファイルの確認（取込前）",
     "import.results.preview": "検診結果ファイルの確認（取込前）",
     "import.fhir": "検診結果（FHIR）の取込",
@@ -163,6 +165,12 @@ DETAIL_LABELS: dict[str, str] = {
     "stopped": "送付停止",
     "suspended": "利用停止で除外",
     "excluded": "職員の記録で除外",
+    "issued_by": "リンクの発行者",
+    "same_terminal_as_issuer": "発行者と同じ端末",
+    "opened_in_session_of": "リンクを開いたブラウザのセッション",
+    "criteria": "条件",
+    "hits": "該当件数",
+    "file_alone": "ファイル単体の確認",
 }
 
 

@@ -7,13 +7,11 @@ events, an export at most EXPORT_MAX and a print at most PRINT_MAX events.
 """
 from __future__ import annotations
 
-import csv
-import io
 import operator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import reduce
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from peewee import JOIN, fn
 
@@ -25,6 +23,7 @@ from kenshin.audit.labels import action_label, detail_label, outcome_label
 from kenshin.core.dates import JST, DateError, format_both, parse_date, to_jst, today_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
 from kenshin.core import identifiers
+from kenshin.core.listing import csv_bytes
 
 MAX_DAYS = 366
 PAGE_SIZE = 50
@@ -308,20 +307,12 @@ CSV_HEADER = ["通番", "日時（日本時間）", "ログインID", "職員氏
               "操作コード", "宛名番号", "対象者氏名", "対象の種類", "対象ID", "結果", "詳細"]
 
 
-def _csv_bytes(header: list[str], rows: Iterable[list]) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-
 def export_csv(flt: LogFilter, actor: audit.Actor) -> tuple[str, bytes, int]:
     """The matching events as CSV for Excel (UTF-8 with BOM, Japanese header); recorded with the
     count and the filter. Returns (file name, bytes, count)."""
     with db.atomic():
         rows, resident = _all_rows(flt, EXPORT_MAX, "ファイル出力")
-        data = _csv_bytes(CSV_HEADER, ([
+        data = csv_bytes(CSV_HEADER, ([
             r.seq, r.at_jst.strftime("%Y-%m-%d %H:%M:%S"), r.login_id, r.staff_name, r.division,
             r.role, r.terminal, r.action_label, r.action, r.atena_no, r.resident_name,
             r.object_type, r.object_id, r.outcome_label, r.details] for r in rows))
@@ -392,7 +383,7 @@ def heads(period: Period, actor: audit.Actor, how: str = "view") -> list[Head]:
 
 
 def heads_csv(rows: list[Head]) -> bytes:
-    return _csv_bytes(["日付", "和暦", "その日の最後の通番", "ハッシュ（HMAC-SHA256）"],
+    return csv_bytes(["日付", "和暦", "その日の最後の通番", "ハッシュ（HMAC-SHA256）"],
                       ([h.day.isoformat(), format_both(h.day).split(" ")[0], h.seq, h.hash]
                        for h in rows))
 

@@ -5,8 +5,13 @@ person who shares their family name (四日市市 2019: found only when a reside
 spike of provision queries refused for not being on the permitted-query list (照会許可用照合リスト):
 a day with at least `refusal_minimum` such refusals and more than `ratio` times the median of the
 period's other days (someone probing the network interface, or a list that went wrong).
+Also a staff member whose file imports were rejected again and again on one day (repeated
+previews can probe stored records: issue 12, finding 5), and an enrollment completed from the
+terminal or the session of the administrator who issued its link (an administrator sees every
+link they issue, so they could enroll as someone else).
 
-Works on `resident.view` events (the residents screens record them with the person as subject).
+Works on `resident.view` events (the residents screens record them with the person as subject)
+and on rejected `import.*` events.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from kenshin.core.names import name_key
 
 VIEW = "resident.view"
 REFUSAL = "provision.refuse"  # kenshin.provision.queries.REFUSED_ACTION (audit sits below provision)
+IMPORT_ACTIONS = ("import.residents", "import.results", "import.institutions")
+ENROLL = "staff.enroll"
 MAX_DAYS = 92
 LIST_MAX = 1000
 
@@ -39,11 +46,13 @@ class Rules:
     minimum: int = 30
     closed_days: frozenset = frozenset()
     refusal_minimum: int = 5
+    rejected_imports: int = 3  # rejected import attempts by one person on one day
 
     def details(self) -> dict:
         return {"office": f"{self.office_start:%H:%M}-{self.office_end:%H:%M}",
                 "ratio": self.ratio, "minimum": self.minimum,
-                "refusal_minimum": self.refusal_minimum}
+                "refusal_minimum": self.refusal_minimum,
+                "rejected_imports_at_least": self.rejected_imports}
 
 
 def _time(text: str, key: str, label: str, errors: dict) -> time | None:
@@ -137,12 +146,49 @@ class RefusalSpike:
 
 
 @dataclass
+class RejectedImports:
+    day: date
+    login_id: str
+    staff_name: str
+    division: str
+    attempts: int
+    files: int  # distinct checksums
+
+
+@dataclass
+class SelfEnrolled:
+    at: datetime  # UTC as stored
+    login_id: str  # the account enrolled
+    staff_name: str
+    issued_by: str
+    issuer_name: str
+    terminal: str
+    same_terminal: bool
+    issuer_session: bool
+
+    @property
+    def at_jst(self) -> datetime:
+        return to_jst(self.at)
+
+
+def self_enrolled_suspect(details: dict | None) -> bool:
+    """Was this enrollment completed from the issuing administrator's terminal or session?
+    (kenshin.access.staff writes these keys into the `staff.enroll` event.)"""
+    details = details or {}
+    return bool(details.get("same_terminal_as_issuer")) or (
+        bool(details.get("opened_in_session_of"))
+        and details.get("opened_in_session_of") == details.get("issued_by"))
+
+
+@dataclass
 class Findings:
     after_hours: list[View] = field(default_factory=list)
     after_hours_total: int = 0
     heavy: list[HeavyDay] = field(default_factory=list)
     same_name: list[SameName] = field(default_factory=list)
     refusal_spikes: list[RefusalSpike] = field(default_factory=list)
+    rejected_imports: list[RejectedImports] = field(default_factory=list)
+    self_enrolled: list[SelfEnrolled] = field(default_factory=list)
 
 
 def family_name(name: str) -> str:
@@ -218,6 +264,8 @@ def find(period: Period, rules: Rules) -> Findings:
                                             len(peers)))
     found.same_name = sorted(pairs.values(), key=lambda p: (p.first, p.login_id))
     found.refusal_spikes = refusal_spikes(period, rules)
+    found.rejected_imports = _rejected_imports(begin, end, rules)
+    found.self_enrolled = _self_enrolled(begin, end)
     return found
 
 
@@ -244,6 +292,47 @@ def refusal_spikes(period: Period, rules: Rules) -> list[RefusalSpike]:
             spikes.append(RefusalSpike(day, count, median, sorted(set(per_day[day]))))
     return spikes
 
+def _self_enrolled(begin: datetime, end: datetime) -> list[SelfEnrolled]:
+    query = (AuditEvent
+             .select(AuditEvent.at, AuditEvent.actor_label, Staff.name, AuditEvent.terminal,
+                     AuditEvent.details)
+             .join(Staff, JOIN.LEFT_OUTER, on=(AuditEvent.actor == Staff.id))
+             .where((AuditEvent.action == ENROLL) & (AuditEvent.at >= begin) & (AuditEvent.at < end))
+             .order_by(AuditEvent.at, AuditEvent.seq))
+    rows = [(at, login_id, name, terminal,
+             AuditEvent.details.python_value(details) if isinstance(details, str) else details)
+            for at, login_id, name, terminal, details in query.tuples()]
+    flagged = [row for row in rows if self_enrolled_suspect(row[4])]
+    issuers = {s.login_id: s.name for s in Staff.select(Staff.login_id, Staff.name).where(
+        Staff.login_id.in_([(row[4] or {}).get("issued_by", "") for row in flagged] or [""]))}
+    return [SelfEnrolled(at, login_id, name or "", details.get("issued_by", ""),
+                         issuers.get(details.get("issued_by", ""), ""), terminal,
+                         bool(details.get("same_terminal_as_issuer")),
+                         details.get("opened_in_session_of") == details.get("issued_by"))
+            for at, login_id, name, terminal, details in flagged][:LIST_MAX]
+
+
+def _rejected_imports(begin: datetime, end: datetime, rules: Rules) -> list[RejectedImports]:
+    """People with at least `rules.rejected_imports` rejected import attempts (previews and
+    confirmations) on one Japan-time day."""
+    query = (AuditEvent
+             .select(AuditEvent.at, AuditEvent.actor, AuditEvent.actor_label, Staff.name,
+                     Staff.division, AuditEvent.details)
+             .join(Staff, JOIN.LEFT_OUTER, on=(AuditEvent.actor == Staff.id))
+             .where(AuditEvent.action.in_(IMPORT_ACTIONS) & (AuditEvent.outcome == "rejected")
+                    & (AuditEvent.at >= begin) & (AuditEvent.at < end)))
+    per_day: dict[tuple, list] = {}
+    for at, staff_id, login_id, staff_name, division, details in query.tuples():
+        details = AuditEvent.details.python_value(details) if isinstance(details, str) else details
+        key = (to_jst(at).date(), staff_id, login_id)
+        entry = per_day.setdefault(key, [staff_name or "", division or "", 0, set()])
+        entry[2] += 1
+        entry[3].add((details or {}).get("sha256"))
+    return [RejectedImports(day, login_id, name, division, attempts, len(files))
+            for (day, _sid, login_id), (name, division, attempts, files) in sorted(
+                per_day.items(), key=lambda kv: (kv[0][0], kv[0][2]))
+            if attempts >= rules.rejected_imports][:LIST_MAX]
+
 
 def review(period: Period, rules: Rules, actor: audit.Actor) -> Findings:
     """The review's lists; the review itself is recorded with its counts."""
@@ -252,5 +341,6 @@ def review(period: Period, rules: Rules, actor: audit.Actor) -> Findings:
         audit.record("audit.unusual_review", actor, details=dict(
             period.details(), **rules.details(), after_hours=found.after_hours_total,
             heavy=len(found.heavy), same_name=len(found.same_name),
-            refusal_spikes=len(found.refusal_spikes)))
+            refusal_spikes=len(found.refusal_spikes),
+            rejected_imports=len(found.rejected_imports), self_enrolled=len(found.self_enrolled)))
     return found

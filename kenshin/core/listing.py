@@ -7,12 +7,15 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from math import ceil
+from typing import Iterable
 
 from kenshin.core.dates import JST, DateError, parse_date_or_none
 from kenshin.core.errors import Invalid
+from kenshin.core.spreadsheet import safe_cell
 from kenshin.core.textinput import ascii_text
 
 PER_PAGE = 50
+MAX_PAGE = 100_000
 REASON_MAX = 200
 
 
@@ -39,9 +42,10 @@ class Page:
 
 
 def page_number(text) -> int:
-    """A page number from a form or query value; anything unreadable is page 1."""
+    """A page number from a form or query value; anything unreadable is page 1, and a number
+    beyond MAX_PAGE is MAX_PAGE (the list then shows its last page)."""
     try:
-        return max(1, int(str(text or "1")))
+        return min(MAX_PAGE, max(1, int(str(text or "1").strip()[:12])))
     except ValueError:
         return 1
 
@@ -86,18 +90,25 @@ def export_reason(text: str | None) -> str:
     return reason
 
 
-def csv_bytes(header: list[str], rows: list[list]) -> bytes:
-    """UTF-8 with a BOM and CRLF line ends, which spreadsheet software on city PCs opens as UTF-8."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+def csv_bytes(header: list[str], rows: Iterable[Iterable]) -> bytes:
+    """The one CSV writer for every export (audit log, daily heads, inquiries, disclosures ...):
+    UTF-8 with a BOM and CRLF line ends, which spreadsheet software on city PCs opens as UTF-8,
+    and no cell that a spreadsheet would run as a formula (tests/test_security_findings.py
+    checks that no other module builds a csv.writer)."""
+    return ("\ufeff" + csv_text(header, rows)).encode("utf-8")
+
+
+def csv_text(header: list[str], rows: Iterable[Iterable], line_end: str = "\r\n") -> str:
+    """The same guarded CSV as text, CRLF line ends unless told, for a file whose encoding a
+    contract sets (the invitations export for the print contractor: UTF-8 without a BOM, or
+    cp932; the screening report: UTF-8 with LF)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator=line_end)
+    writer.writerow([_cell(v) for v in header])
     writer.writerows([_cell(v) for v in row] for row in rows)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return buffer.getvalue()
 
 
 def _cell(value) -> str:
-    """A cell that a spreadsheet will not run as a formula (=, +, -, @ at the start)."""
-    if value is None:
-        return ""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A cell that a spreadsheet will not run as a formula (core.spreadsheet, OWASP's advice)."""
+    return safe_cell(value)

@@ -18,6 +18,7 @@ from fhir.resources.R4B.bundle import Bundle
 from models import Institution, Resident, Screening, db
 
 from kenshin import audit
+from kenshin.registry import residents
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import NotFound
 from kenshin.fhir import ig, mapping
@@ -143,9 +144,7 @@ def history(resident_id: int, actor: audit.Actor, purpose: str) -> tuple[str, by
     """(file name, bytes): one .json for one screening, a .zip of them for several; audited."""
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}")
-    person = Resident.get_or_none(Resident.id == resident_id)
-    if person is None:
-        raise NotFound("住民が見つかりません")
+    person = residents.get_in_programme(resident_id)
     rows = list(Screening.select().where((Screening.resident == person.id) & (Screening.status != VOID))
                 .order_by(Screening.exam_date, Screening.id))
     if not rows:

@@ -114,28 +114,43 @@ class Problem:
 
 
 class Problems:
-    """Every problem found in a file, printable in line order."""
+    """The problems found in a file, printable in line order.
 
-    def __init__(self):
+    With a `limit` (the upload screens: a hostile file can have a problem in every cell) only the
+    `limit` first problems by line are kept and the rest are only counted, so memory stays
+    bounded; without one (the command line, FORMATS.md: "printing every problem") all are kept."""
+
+    def __init__(self, limit: int | None = None):
         self._items: list[Problem] = []
         self._order: dict[str, int] = {}
+        self.limit = limit
+        self.total = 0
 
     def set_columns(self, header: list[str]) -> None:
         for position, name in enumerate(header):
             self._order.setdefault(name, position)
 
     def add(self, line: int, column: str, reason: str) -> None:
+        self.total += 1
         order = -1 if column == WHOLE_ROW else self._order.get(column, 10_000)
         self._items.append(Problem(line, order, column, reason))
+        if self.limit is not None and len(self._items) >= 2 * self.limit:
+            self._items = sorted(self._items)[:self.limit]
+
+    @property
+    def full(self) -> bool:
+        """True once more problems were found than are kept: the rest are only counted."""
+        return self.limit is not None and self.total >= self.limit
 
     def __bool__(self) -> bool:
-        return bool(self._items)
+        return self.total > 0
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self.total
 
     def sorted(self) -> list[Problem]:
-        return sorted(self._items)
+        kept = sorted(self._items)
+        return kept if self.limit is None else kept[:self.limit]
 
     def lines(self) -> list[str]:
         return [str(p) for p in self.sorted()]
@@ -201,6 +216,7 @@ class Reader:
     source: Source
     columns: Columns
     problems: Problems = field(default_factory=Problems)
+    problem_limit: int | None = None
     header: list[str] = field(default_factory=list)
     present: frozenset[str] = frozenset()
     index: dict[str, int] = field(default_factory=dict)
@@ -208,7 +224,10 @@ class Reader:
     records_seen: int = 0
 
     def __post_init__(self):
-        self._lines, self._bad = _physical_lines(self.source.data, self.source.encoding)
+        if self.problem_limit is not None:
+            self.problems.limit = self.problem_limit
+        self._bad: set[int] = set()
+        self._lines = _physical_lines(self.source.data, self.source.encoding, self._bad)
         self._reader = csv.reader(self._lines, strict=True)
         self._read_header()
 
@@ -299,25 +318,28 @@ class Reader:
             yield Record(number, fields, header)
 
 
-def _physical_lines(data: bytes, codec: str) -> tuple[list[str], set[int]]:
-    """The file's lines (\\n, \\r\\n or \\r endings kept) decoded one by one, and the numbers of
-    the lines whose bytes could not be decoded (they are read with U+FFFD in their place)."""
-    if data.startswith(BOM) and codec == "utf-8":
-        data = data[len(BOM):]
+_BYTE_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _physical_lines(data: bytes, codec: str, bad: set[int]) -> Iterator[str]:
+    """The file's lines (\\n, \\r\\n or \\r endings kept) decoded, one at a time (never a list
+    of every line: a large file must not be held twice more). The numbers of lines whose bytes
+    could not be decoded go into `bad` as they are read (they come with U+FFFD in their place)."""
+    start = len(BOM) if data.startswith(BOM) and codec == "utf-8" else 0
     try:
-        text = data.decode(codec)
+        text = str(memoryview(data)[start:], codec)
     except UnicodeDecodeError:
-        pass
-    else:
-        return io.StringIO(text, newline="").readlines(), set()
-    lines, bad = [], set()
-    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
+        text = None
+    if text is not None:
+        yield from io.StringIO(text, newline="")
+        return
+    for number, match in enumerate(_BYTE_LINE.finditer(data, start), start=1):
+        raw = match.group()
         try:
-            lines.append(raw.decode(codec))
+            yield raw.decode(codec)
         except UnicodeDecodeError:
-            lines.append(raw.decode(codec, "replace"))
             bad.add(number)
-    return lines, bad
+            yield raw.decode(codec, "replace")
 
 
 def _csv_reason(exc: csv.Error) -> str:
@@ -566,6 +588,15 @@ class Result:
     problems: list[Problem] = field(default_factory=list)
     written: bool = False
     batch_id: int | None = None
+    problem_total: int = 0  # every problem found; `problems` may hold only the first ones
+
+    def set_problems(self, problems: Problems) -> None:
+        self.problems = problems.sorted()
+        self.problem_total = len(problems)
+
+    @property
+    def problem_count(self) -> int:
+        return max(self.problem_total, len(self.problems))
 
     @property
     def accepted(self) -> bool:
@@ -592,11 +623,26 @@ def audit_details(result: Result, source: Source, extra: dict | None = None) -> 
     details = {"file": result.file_name, "sha256": result.sha256, "encoding": source.encoding,
                "outcome": result.outcome, "counts": result.counts, "bytes": len(source.data)}
     if result.problems:
-        details["problems"] = len(result.problems)
+        details["problems"] = result.problem_count
     if result.batch_id is not None:
         details["batch"] = result.batch_id
     details.update(extra or {})
     return details
+
+
+UPLOAD_ACTION = "import.upload"
+
+
+def record_upload(kind: str, source: Source, actor) -> None:
+    """The audit event of a file received on screen, written (and committed) before the file is
+    read, so that an attempt whose reading never ends (a worker killed for its memory or its
+    time) is still in the log with its name, size and checksum."""
+    from kenshin import audit
+
+    with db.atomic():
+        audit.record(UPLOAD_ACTION, actor, object_type="file", object_id=source.sha256,
+                     details={"kind": kind, "file": source.file_name, "sha256": source.sha256,
+                              "bytes": len(source.data), "encoding": source.encoding})
 
 
 def record_unreadable(action: str, file_name: str, reason: str, actor) -> None:

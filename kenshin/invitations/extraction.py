@@ -17,9 +17,7 @@ Values put into SQL text are dates, integers and catalogue codes produced here, 
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import tempfile
 from contextlib import contextmanager
@@ -35,6 +33,7 @@ from models import (Invitation, InvitationExclusion, InvitationRun, Resident, Se
 from kenshin import audit
 from kenshin.core.dates import fiscal_year_bounds, now_utc, today_jst
 from kenshin.core.errors import Invalid, NotFound
+from kenshin.core.listing import csv_text
 from kenshin.invitations import rules as rules_mod
 from kenshin.invitations import seiri
 from kenshin.screening import catalogue
@@ -553,13 +552,10 @@ class ExportResult:
 
 
 def export_bytes(found: Letters, encoding: str = "utf-8") -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for x in found.letters:
-        writer.writerow([x.seiri_no, x.atena_no, x.name, x.name_kana, x.postal_code, x.address,
-                         x.birth_date.isoformat(), str(x.sex), " ".join(x.exams)])
-    text = buffer.getvalue()
+    # The one guarded CSV writer (issue 12, finding 2): no cell runs as a spreadsheet formula.
+    text = csv_text(EXPORT_COLUMNS, ([x.seiri_no, x.atena_no, x.name, x.name_kana, x.postal_code,
+                                      x.address, x.birth_date.isoformat(), str(x.sex),
+                                      " ".join(x.exams)] for x in found.letters))
     try:
         return text.encode(encoding)
     except UnicodeEncodeError:

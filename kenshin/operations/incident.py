@@ -9,8 +9,6 @@ shows, and the report says so. Producing the list or the CSV is itself audited.
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,7 +21,7 @@ from kenshin.audit.labels import action_label
 from kenshin.audit.log import Period
 from kenshin.core.dates import to_jst
 from kenshin.core.errors import Invalid
-from kenshin.core.spreadsheet import safe_cell
+from kenshin.core.listing import csv_bytes
 
 KINDS = {"staff": "職員", "terminal": "端末", "batch": "取込"}
 VIEW = "incident.view"
@@ -181,22 +179,20 @@ CSV_HEADER = ["宛名番号", "氏名", "氏名カナ", "生年月日", "郵便�
 def export_csv(scope: Scope, actor: audit.Actor) -> tuple[str, bytes, int]:
     """The people as CSV for Excel (UTF-8 with BOM), every text cell through the formula guard."""
     report = build(scope, actor, EXPORT)
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
+    rows = []
     for p in report.people:
-        writer.writerow([safe_cell(v) for v in (
+        rows.append([
             p.atena_no, p.name, p.name_kana, p.birth_date.isoformat() if p.birth_date else "",
             p.postal_code, p.address, p.actions_text,
             to_jst(p.first).strftime("%Y-%m-%d %H:%M:%S") if p.first else "",
             to_jst(p.last).strftime("%Y-%m-%d %H:%M:%S") if p.last else "",
-            f"保存期間経過により消去済み（内部番号 {p.resident_id}）" if p.purged else "")])
+            f"保存期間経過により消去済み（内部番号 {p.resident_id}）" if p.purged else ""])
     for label, count in report.unnamed:
-        writer.writerow([safe_cell(v) for v in (
-            "", "", "", "", "", "", label, "", "", f"対象者を特定しない操作 {count}件（一覧・検索など）")])
+        rows.append(["", "", "", "", "", "", label, "", "",
+                     f"対象者を特定しない操作 {count}件（一覧・検索など）"])
     if report.queue_rows:
-        writer.writerow(["", "", "", "", "", "", "突合待ちの行", "", "",
-                         f"{report.queue_rows}件（本人未特定）"])
-    data = ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        rows.append(["", "", "", "", "", "", "突合待ちの行", "", "",
+                     f"{report.queue_rows}件（本人未特定）"])
+    data = csv_bytes(CSV_HEADER, rows)  # the one guarded CSV writer (core.listing)
     name = (f"incident-{scope.kind}-{scope.period.start:%Y%m%d}-{scope.period.end:%Y%m%d}.csv")
     return name, data, len(report.people)

@@ -12,7 +12,8 @@ from kenshin.core.dates import today_jst
 from kenshin.core.errors import Invalid, NotFound
 from kenshin.core.textinput import ascii_text
 from kenshin.core import identifiers
-from kenshin.registry.residents import in_programme
+from kenshin.core.ids import parse_id
+from kenshin.registry.residents import get_in_programme, in_programme
 
 
 def clean_atena_no(text: str | None) -> str:
@@ -52,9 +53,11 @@ def confirmed(atena_no: str | None, resident_id: str | int | None) -> Resident |
     if not (atena_no or "").strip():
         return None
     number = clean_atena_no(atena_no)
+    # The same check as every loader: a hand-built POST naming someone outside the programme
+    # gets the answer of a person never confirmed.
     try:
-        person = Resident.get_or_none(Resident.id == int(resident_id)) if resident_id else None
-    except (TypeError, ValueError):
+        person = get_in_programme(resident_id) if parse_id(resident_id) else None
+    except NotFound:
         person = None
     if person is None or person.atena_no != number:
         raise Invalid({"atena_no": ["「確認」を押して、対象の方の氏名・生年月日を確かめてください"]})

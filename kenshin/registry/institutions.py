@@ -273,7 +273,7 @@ def import_file(source: csvimport.Source, actor: audit.Actor) -> csvimport.Resul
     result = csvimport.Result(KIND, source.file_name, source.sha256)
     with db.atomic():
         if reader.problems:
-            result.problems = reader.problems.sorted()
+            result.set_problems(reader.problems)
         else:
             new, changed, counts = _plan(rows)
             result.counts = counts

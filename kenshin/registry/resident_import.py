@@ -58,8 +58,13 @@ class _Checked:
     ok: bool = True
 
 
-def _check_rows(reader: Reader, today: date) -> list[_Checked]:
-    """Check every record on its own; later rows repeating an atena_no are the invalid ones."""
+def _check_rows(reader: Reader, today: date, keep: bool = True) -> tuple[list[_Checked], int]:
+    """Check every record on its own; later rows repeating an atena_no are the invalid ones.
+
+    Returns the rows kept for the comparison with the stored records, and how many rows were
+    read. A row is not kept when `keep` is False (the file alone: the maintainer's preview) or
+    once the file has more problems than are kept (it is rejected already, and a hostile file
+    must not grow the worker): its own rules between items still run, so its problems count."""
     problems, index = reader.problems, reader.index
     read_date = csvimport.DateReader(today, iso=True)
     sex = csvimport.code(labels.SEXES, "性別")
@@ -70,7 +75,9 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
     seen: set[str] = set()
     seen_togo: set[str] = set()
     checked: list[_Checked] = []
+    read = 0
     for record in reader.records():
+        read += 1
         row = Row(record, problems, index)
         key = row.take("atena_no", csvimport.atena_no, required=True)
         if key is not None and key in seen:
@@ -96,8 +103,12 @@ def _check_rows(reader: Reader, today: date) -> list[_Checked]:
             seen.add(key)
         if row.bad:  # the rules between cells still run on the cells that are fine
             values = tuple(INVALID if column in row.bad else v for column, v in zip(ITEMS, values))
-        checked.append(_Checked(record.line, key, values, row.ok))
-    return checked
+        one = _Checked(record.line, key, values, row.ok)
+        if keep and not problems.full:
+            checked.append(one)
+        else:
+            _cross_checks(one, _merge(values, None), problems)
+    return checked, read
 
 
 def _merge(new: tuple, stored: tuple | None) -> tuple:
@@ -252,38 +263,67 @@ def _write(plan: Plan, source: Source, actor: audit.Actor) -> int | None:
 
 # --- the entry points ----------------------------------------------------------------------------
 
-def _read(source: Source, today: date | None) -> tuple[Reader, list[_Checked]]:
+def _read(source: Source, today: date | None, problem_limit: int | None = None,
+          keep: bool = True) -> tuple[Reader, list[_Checked], int]:
     from kenshin.core.dates import today_jst
 
-    reader = Reader(source, COLUMNS)
-    rows = [] if reader.refused else _check_rows(reader, today or today_jst())
-    return reader, rows
+    reader = Reader(source, COLUMNS, problem_limit=problem_limit)
+    rows, read = ([], 0) if reader.refused else _check_rows(reader, today or today_jst(), keep)
+    return reader, rows, read
 
 
-def _conclude(source: Source, reader: Reader, rows: list[_Checked]) -> tuple[csvimport.Result, Plan | None]:
+#: what the person who may not read stored records sees when the file disagrees with them
+STORED_CONFLICT = ("登録済みの住民記録と合わない行が{count}件あるため、取り込めません（何も登録していません）。"
+                   "どの行かは、システム利用管理者が取込の画面かコマンドで確認してください")
+
+
+def _conclude(source: Source, reader: Reader, rows: list[_Checked],
+              conflict_detail: bool = True) -> tuple[csvimport.Result, Plan | None]:
+    """The result and the plan. Without `conflict_detail` (the maintainer), problems that only
+    the comparison with the stored records finds are reported as one count, never by line and
+    reason, so that repeated attempts cannot read a stored item (issue 12, finding 5)."""
     result = csvimport.Result(KIND, source.file_name, source.sha256)
-    plan = None if reader.refused else _plan(rows, reader.problems)
+    if reader.refused or (reader.problems and not conflict_detail):
+        result.set_problems(reader.problems)
+        return result, None
+    plan = _plan(rows, reader.problems)
     if reader.problems:
-        result.problems = reader.problems.sorted()
+        if conflict_detail:
+            result.set_problems(reader.problems)
+        else:
+            result.problems = [csvimport.Problem(1, -1, csvimport.WHOLE_ROW, STORED_CONFLICT.format(
+                count=len(reader.problems)))]
+            result.problem_total = len(reader.problems)
         return result, None
     result.counts = plan.counts
     return result, plan
 
 
-def check(source: Source, today: date | None = None) -> csvimport.Result:
-    """Read and check the whole file against the stored records, and count; write nothing."""
-    reader, rows = _read(source, today)
-    return _conclude(source, reader, rows)[0]
+def check(source: Source, today: date | None = None, *, problem_limit: int | None = None,
+          against_stored: bool = True) -> csvimport.Result:
+    """Read and check the whole file and count; write nothing. With `against_stored` the rows
+    are compared with the stored records (new / changed / removed / unchanged); without it the
+    file is checked alone and only its rows are counted (`rows`)."""
+    reader, rows, read = _read(source, today, problem_limit, keep=against_stored)
+    if against_stored:
+        return _conclude(source, reader, rows)[0]
+    result = csvimport.Result(KIND, source.file_name, source.sha256)
+    if reader.problems:
+        result.set_problems(reader.problems)
+    else:
+        result.counts = {"rows": read}
+    return result
 
 
 def run(source: Source, actor: audit.Actor, *, today: date | None = None,
-        audit_extra: dict | None = None) -> csvimport.Result:
+        audit_extra: dict | None = None, problem_limit: int | None = None,
+        conflict_detail: bool = True) -> csvimport.Result:
     """Import a resident extract: all or nothing, one audit event either way."""
     # The file is read and checked before the transaction (it needs no database), so the
     # write lock is held only while the stored records are compared and written.
-    reader, rows = _read(source, today)
+    reader, rows, _read_count = _read(source, today, problem_limit)
     with db.atomic():
-        result, plan = _conclude(source, reader, rows)
+        result, plan = _conclude(source, reader, rows, conflict_detail)
         if plan is not None:
             result.batch_id = _write(plan, source, actor)
             result.written = result.batch_id is not None
@@ -296,16 +336,20 @@ def run(source: Source, actor: audit.Actor, *, today: date | None = None,
     return result
 
 
-def preview(source: Source, actor: audit.Actor, *, today: date | None = None) -> csvimport.Result:
+def preview(source: Source, actor: audit.Actor, *, today: date | None = None,
+            problem_limit: int | None = None, against_stored: bool = True) -> csvimport.Result:
     """Check an uploaded file and count what it would change; write nothing but the audit event.
 
     A file with problems ends its attempt here (an `import.residents` event, rejected); a valid
-    one is logged as previewed and is imported only when the same person confirms it (`run`)."""
-    result = check(source, today)
+    one is logged as previewed and is imported only when the same person confirms it (`run`).
+    The attempt is recorded before the file is read (csvimport.record_upload)."""
+    csvimport.record_upload(KIND, source, actor)
+    result = check(source, today, problem_limit=problem_limit, against_stored=against_stored)
+    extra = {"stage": "preview"} if against_stored else {"stage": "preview", "file_alone": True}
     with db.atomic():
         audit.record(ACTION if result.problems else ACTION + ".preview", actor, object_type="file",
                      object_id=source.sha256, outcome=result.outcome if result.problems else "ok",
-                     details=csvimport.audit_details(result, source, {"stage": "preview"}))
+                     details=csvimport.audit_details(result, source, extra))
     return result
 
 

@@ -1,8 +1,10 @@
 """Finding a resident and showing one — only people in the screening programme, every access audited.
 
 The programme (assessment III.2): people aged 20 or more on the day (Japan time, the legal age
-rule), and anyone younger who already has a screening on file. Nobody else is ever returned
-by a search or shown, whoever asks. The rule is part of every query (`programme_condition`).
+rule), and anyone younger who already has a counted (confirmed) screening on file — a pending
+(未確定) record keyed by one clerk does not bring anyone in (issue 12, finding 1). Nobody else is
+ever returned by a search or shown, whoever asks: every query carries `programme_condition`, and
+every loader of one person goes through `get_in_programme` (the same NotFound, so the same 404).
 """
 from __future__ import annotations
 
@@ -47,16 +49,16 @@ def programme_birth_cutoff(today: date) -> date:
 
 def programme_condition(today: date):
     """The programme rule as the WHERE part of a peewee query on Resident: aged 20 or more on
-    `today`, or screened at least once (a screening that is not void)."""
+    `today`, or with at least one counted (confirmed) screening."""
     screened = fn.EXISTS(Screening.select(Screening.id).where(
-        (Screening.resident == Resident.id) & (Screening.status != "void")))
+        (Screening.resident == Resident.id) & (Screening.status == "confirmed")))
     return (Resident.birth_date <= programme_birth_cutoff(today)) | screened
 
 
 # The same rule written out for the search's own SQL (resident aliased `r`; {p} is the parameter
 # for programme_birth_cutoff). tests/test_resident_search.py checks that both select the same people.
 PROGRAMME_SQL = ("(r.birth_date <= {p} OR EXISTS (SELECT 1 FROM screening s "
-                 "WHERE s.resident_id = r.id AND s.status <> 'void'))")
+                 "WHERE s.resident_id = r.id AND s.status = 'confirmed'))")
 
 
 def get_in_programme(resident_id, today: date | None = None) -> Resident:

@@ -20,6 +20,7 @@ from kenshin.core.textinput import clean_text
 from kenshin.core.textinput import ascii_text
 from kenshin.core.dates import JST, DateError, now_utc, parse_date, to_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.ids import parse_id
 from kenshin.core.listing import Page, csv_bytes, export_reason, paginate, period, utc_bounds
 
 CHANNELS = ("窓口", "電話", "文書", "メール")
@@ -211,10 +212,10 @@ def parse_filters(status: str | None = "", date_from: str | None = "", date_to: 
     first, last = period(date_from, date_to, errors)
     staff_id = None
     if (staff or "").strip():
-        if not str(staff).isdigit():
+        if parse_id(staff) is None:
             errors["staff"] = ["担当者を選び直してください"]
         else:
-            staff_id = int(staff)
+            staff_id = parse_id(staff)
     if errors:
         raise Invalid(errors)
     return Filters(status or "", first, last, staff_id)

@@ -21,8 +21,10 @@ from kenshin.screening import matching
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
 from kenshin.core.dates import age_at, fiscal_year, today_jst
-from kenshin.core.errors import Invalid, Refused
+from kenshin.core.errors import Invalid, NotFound, Refused
+from kenshin.core.ids import parse_id
 from kenshin.core.textinput import ascii_text
+from kenshin.registry.residents import get_in_programme
 
 
 @dataclass(frozen=True)
@@ -82,25 +84,35 @@ class MatchPanel:
 
 def lookup(values: Mapping[str, str], actor: audit.Actor,
            already_shown: int | None = None) -> MatchPanel:
-    """Find the person of a form as typed so far; viewing a person (or a list) is audited."""
+    """Find the person of a form as typed so far. Every look-up is audited with its criteria and
+    hit count, as the search is: a person shown is a `resident.view` (once per sheet), a number
+    that names nobody, or a candidate search, a `resident.search` (issue 12, finding 7)."""
     typed = matching.read_identity(values)
     result = MatchPanel(typed)
     if "seiri_no" in typed.errors:  # e.g. a wrong check digit names nobody: say so, search nothing
         result.problem = typed.errors["seiri_no"][0]
         return result
     if typed.seiri_no or typed.atena_no:
+        criteria = {key: value for key, value in (("seiri_no", typed.seiri_no),
+                                                  ("atena_no", typed.atena_no)) if value}
         named = matching.named_by(typed.seiri_no, typed.atena_no)
         if named.reason:
             result.problem = named.reason
         else:
             result.person = Resident.get_by_id(named.found_id)
             result.agreement = matching.agreement(typed, result.person)
-        if result.person is not None and result.person.id != already_shown:
+        if result.person is None:
+            with db.atomic():
+                audit.record("resident.search", actor, object_type="resident", outcome="not_found",
+                             details={"screen": "entry", "criteria": criteria,
+                                      "hits": 2 if result.problem == matching.TWO_PEOPLE else 0})
+        elif result.person.id != already_shown:
             with db.atomic():
                 audit.record("resident.view", actor, resident=result.person.id,
                              object_type="resident", object_id=result.person.id,
                              details={"screen": "entry",
-                                      "by": "seiri_no" if typed.seiri_no else "atena_no"})
+                                      "by": "seiri_no" if typed.seiri_no else "atena_no",
+                                      "criteria": criteria, "hits": 1})
         return result
     if typed.kana_key and typed.birth_date and typed.sex:
         identity = matching.FormIdentity("", "", typed.name_kana, typed.kana_key, typed.birth_date,
@@ -110,6 +122,10 @@ def lookup(values: Mapping[str, str], actor: audit.Actor,
         with db.atomic():
             audit.record("resident.search", actor, object_type="resident",
                          details={"screen": "entry", "by": ["name_kana", "birth_date", "sex"],
+                                  "criteria": {"name_kana": typed.name_kana,
+                                               "birth_date": typed.birth_date.isoformat(),
+                                               "sex": typed.sex},
+                                  "hits": len(result.candidates),
                                   "results": len(result.candidates)})
     return result
 
@@ -132,6 +148,14 @@ class Preview:
     cautions: list = field(default_factory=list)  # items that look wrong together (catalogue)
 
 
+def _person_or_none(resident_id) -> Resident | None:
+    """The person the panel matched, if in the programme (the form posts the id back)."""
+    try:
+        return get_in_programme(resident_id) if parse_id(resident_id) else None
+    except NotFound:
+        return None
+
+
 def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = None) -> Preview:
     """年度, age at the exam and the outcome (要精検 / 判定保留 / 精検不要) by the catalogue's rules, as
     far as the typed values allow."""
@@ -139,7 +163,7 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
     if batch.exam not in catalogue.EXAMS:
         return out
     typed = matching.read_identity(values)
-    person = Resident.get_or_none(Resident.id == resident_id) if resident_id else None
+    person = _person_or_none(resident_id)
     birth = person.birth_date if person else typed.birth_date
     sex = person.sex if person else typed.sex
     exam_date, problems = screenings.parse_exam_date(values.get("exam_date"), birth, today_jst())
@@ -209,10 +233,7 @@ def save(batch: Batch, values: Mapping[str, str], actor: audit.Actor,
         resident_id = result.resident_id
         how = "seiri_no" if identity.seiri_no else "atena_no"
     else:
-        chosen = ascii_text(values.get("resident_id"))
-        if not chosen.isdigit():
-            raise NotMatched(matching.NO_IDENTIFIER)
-        person = Resident.get_or_none(Resident.id == int(chosen))
+        person = _person_or_none(ascii_text(values.get("resident_id")))
         if person is None:
             raise NotMatched(matching.NO_IDENTIFIER)
         differs = matching.disagreements(identity, person)

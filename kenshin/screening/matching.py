@@ -174,17 +174,27 @@ class Match:
         return self.resident_id is not None
 
 
+def _in_programme():
+    """The programme rule for today (registry.residents: one home, the same NotFound)."""
+    from kenshin.registry.residents import programme_condition
+
+    return programme_condition(today_jst())
+
+
 class RegistryFinder:
-    """Finds people by 整理番号 and 宛名番号; this one asks the database every time."""
+    """Finds people by 整理番号 and 宛名番号; this one asks the database every time, and finds
+    only people in the programme: a keyed form for anyone else names nobody (a supervisor may
+    still record it from the queue, by an explicit decision: reconciliation.assign)."""
 
     def by_seiri(self, number: str) -> Person | None:
         row = (Resident.select(Resident.id, Resident.birth_date, Resident.sex, Resident.kana_key)
-               .join(SeiriNumber).where(SeiriNumber.number == number).tuples().first())
+               .join(SeiriNumber).where((SeiriNumber.number == number) & _in_programme())
+               .tuples().first())
         return Person(*row) if row else None
 
     def by_atena(self, number: str) -> Person | None:
         row = (Resident.select(Resident.id, Resident.birth_date, Resident.sex, Resident.kana_key)
-               .where(Resident.atena_no == number).tuples().first())
+               .where((Resident.atena_no == number) & _in_programme()).tuples().first())
         return Person(*row) if row else None
 
 
@@ -289,8 +299,10 @@ def _plain_name(name: str) -> str:
 def candidates(identity: FormIdentity, found_id: int | None = None,
                limit: int = CANDIDATE_LIMIT) -> list[Candidate]:
     """People offered for a form: 生年月日 + 性別 + kana key, kanji-variant names, and whoever an
-    identifier named (even when something disagrees). Ordered: number first, then by kana."""
-    base = (Resident.birth_date == identity.birth_date) & (Resident.sex == identity.sex)
+    identifier named (even when something disagrees). Ordered: number first, then by kana.
+    Only people in the programme are offered."""
+    base = ((Resident.birth_date == identity.birth_date) & (Resident.sex == identity.sex)
+            & _in_programme())
     found: dict[int, Resident] = {}
     for person in Resident.select().where(base & (Resident.kana_key == identity.kana_key)).limit(limit):
         found[person.id] = person
@@ -300,7 +312,7 @@ def candidates(identity: FormIdentity, found_id: int | None = None,
                        .limit(limit)):
             found.setdefault(person.id, person)
     if found_id is not None and found_id not in found:
-        person = Resident.get_or_none(Resident.id == found_id)
+        person = Resident.select().where((Resident.id == found_id) & _in_programme()).first()
         if person is not None:
             found[person.id] = person
     same_reading = sum(1 for p in found.values() if p.kana_key == identity.kana_key)

@@ -14,7 +14,9 @@ from models import ImportBatch, QueueItem, Resident, db
 
 from kenshin import audit
 from kenshin.screening import screenings
-from kenshin.core.dates import now_utc, parse_date
+from kenshin.core.dates import now_utc, parse_date, today_jst
+from kenshin.core.ids import parse_id
+from kenshin.core.textinput import ascii_text
 from kenshin.core.errors import Invalid, NotFound, Refused
 from kenshin.screening.matching import IDENTITY_LABELS, FormIdentity, Person, candidates, disagreements
 
@@ -133,17 +135,52 @@ def detail(item_id: int, actor: audit.Actor) -> Detail:
     return Detail(item, identity, offered)
 
 
+def chosen_person(resident_id: str | None, atena_no: str | None, outside: bool = False) -> int:
+    """The person a clerk chose for a form: a candidate's id or a typed 宛名番号. Only people in
+    the programme, unless `outside` (a supervisor's decision, checked again by assign); a
+    number naming nobody in reach gets the same answer as one naming nobody at all."""
+    from kenshin.registry.residents import get_in_programme, programme_condition
+
+    chosen = (resident_id or "").strip()
+    atena = ascii_text(atena_no or "")
+    if chosen:
+        number = parse_id(chosen)
+        try:
+            if number is None:
+                raise NotFound("resident")
+            return (Resident.get_by_id(number) if outside else get_in_programme(number)).id
+        except (NotFound, Resident.DoesNotExist):
+            raise Invalid({"resident_id": ["候補から選び直してください"]}) from None
+    if not atena:
+        raise Invalid({"resident_id": ["割り当てる住民を選ぶか、宛名番号を入力してください"]})
+    query = Resident.select(Resident.id).where(Resident.atena_no == atena)
+    if not outside:
+        query = query.where(programme_condition(today_jst()))
+    person = query.first()
+    if person is None:
+        raise Invalid({"atena_no": ["この宛名番号の住民はいません"]})
+    return person.id
+
+
 def assign(item_id: int, resident_id: int, actor: audit.Actor, note: str = "",
-           status: str | None = None) -> screenings.Recorded:
+           status: str | None = None, outside: bool = False) -> screenings.Recorded:
     """Record the waiting form against a person chosen by the clerk (every rule re-checked).
 
     A parked paper form is recorded pending (未確定) until a second keying agrees; a clinic-file
-    row confirmed (screenings.record decides by source)."""
+    row confirmed (screenings.record decides by source). Only people in the programme; with
+    `outside`, a supervisor's explicit decision (its reason is the note), anyone on the
+    registry, audited as `resident.outside_programme` (screenings.record)."""
+    from kenshin.registry.residents import get_in_programme
+
     with db.atomic():
         item = get(item_id)
         if item.status != OPEN:
             raise Refused("この項目はすでに処理されています")
-        person = Resident.get_or_none(Resident.id == resident_id)
+        try:
+            person = get_in_programme(resident_id)
+            outside = False  # in the programme after all: no decision to record
+        except NotFound:
+            person = Resident.get_or_none(Resident.id == resident_id) if outside else None
         if person is None:
             raise NotFound("住民が見つかりません")
         identity = identity_of(item)
@@ -158,7 +195,8 @@ def assign(item_id: int, resident_id: int, actor: audit.Actor, note: str = "",
             person, exam=raw["exam"], exam_date=parse_date(raw["exam_date"]),
             institution=raw["institution_code"], setting=raw["setting"], items=raw["items"],
             actor=actor, source=item.source, status=status, batch=batch,
-            audit_details={"queue_item": item.id}, keyed_by=item.created_by_id)
+            audit_details={"queue_item": item.id}, keyed_by=item.created_by_id,
+            outside=screenings.OutsideProgramme(note) if outside else None)
         (QueueItem.update(status=ASSIGNED, resolved_by=actor.staff_id, resolved_at=now_utc(),
                           resolution=(note or "").strip()[:400] or None,
                           screening=recorded.screening.id)

@@ -151,6 +151,8 @@ def _check_rows(reader: Reader, today: date, enabled: frozenset[str]) -> list[_C
                     row.error("sex" if key == "-" else key, WOMEN_ONLY if key == "-" else message)
         if not row.ok or None in (kana, birth, sex, exam, exam_date, code, setting):
             continue
+        if problems.full:
+            continue  # rejected already with more problems than are kept: only count the rest
         key = kana_keys.get(kana)
         if key is None:
             key = kana_keys[kana] = kana_key(kana)
@@ -299,30 +301,32 @@ def _conclude(source: Source, reader: Reader, rows: list[_Checked]) -> tuple[Res
     # within the file is reported together with the other problems.
     plan = None if reader.refused else _plan(rows, reader.problems)
     if reader.problems:
-        result.problems = reader.problems.sorted()
+        result.set_problems(reader.problems)
         return result, None
     result.counts = dict(plan.counts)
     result.different = plan.different
     return result, plan
 
 
-def _read(source: Source, today: date | None) -> tuple[Reader, list[_Checked]]:
+def _read(source: Source, today: date | None,
+          problem_limit: int | None = None) -> tuple[Reader, list[_Checked]]:
     enabled = extensions.enabled_codes()
-    reader = Reader(source, columns(enabled))
+    reader = Reader(source, columns(enabled), problem_limit=problem_limit)
     rows = [] if reader.refused else _check_rows(reader, today or today_jst(), enabled)
     return reader, rows
 
 
-def check(source: Source, today: date | None = None) -> ResultsResult:
+def check(source: Source, today: date | None = None, *,
+          problem_limit: int | None = None) -> ResultsResult:
     """Read, check, match and count the whole file; write nothing (the upload screen's preview)."""
-    reader, rows = _read(source, today)
+    reader, rows = _read(source, today, problem_limit)
     return _conclude(source, reader, rows)[0]
 
 
 def run(source: Source, actor: audit.Actor, *, today: date | None = None,
-        audit_extra: dict | None = None) -> ResultsResult:
+        audit_extra: dict | None = None, problem_limit: int | None = None) -> ResultsResult:
     """Import a results file: all or nothing, idempotent, one audit event either way."""
-    reader, rows = _read(source, today)
+    reader, rows = _read(source, today, problem_limit)
     with db.atomic():
         result, plan = _conclude(source, reader, rows)
         counts = {**result.counts, "different": result.different}
@@ -339,10 +343,13 @@ def run(source: Source, actor: audit.Actor, *, today: date | None = None,
     return result
 
 
-def preview(source: Source, actor: audit.Actor, *, today: date | None = None) -> ResultsResult:
+def preview(source: Source, actor: audit.Actor, *, today: date | None = None,
+            problem_limit: int | None = None) -> ResultsResult:
     """Check an uploaded file and count what it would record, queue and skip; write nothing but
-    the audit event (a file with problems ends its attempt here: `import.results`, rejected)."""
-    result = check(source, today)
+    the audit event (a file with problems ends its attempt here: `import.results`, rejected).
+    The attempt is recorded before the file is read (csvimport.record_upload)."""
+    csvimport.record_upload(KIND, source, actor)
+    result = check(source, today, problem_limit=problem_limit)
     details = csvimport.audit_details(result, source, {"stage": "preview"})
     details["counts"] = {**result.counts, "different": result.different} if result.accepted else {}
     with db.atomic():

@@ -225,12 +225,34 @@ class Recorded:
 
 
 def _resident(resident) -> Resident:
-    if isinstance(resident, Resident):
-        return resident
-    found = Resident.get_or_none(Resident.id == resident)
-    if found is None:
-        raise NotFound("住民が見つかりません")
-    return found
+    """A person in the programme (registry.residents.get_in_programme); NotFound otherwise."""
+    from kenshin.registry.residents import get_in_programme
+
+    return get_in_programme(resident.id if isinstance(resident, Resident) else resident)
+
+
+@dataclass(frozen=True)
+class OutsideProgramme:
+    """A supervisor's explicit decision to record a form for someone outside the programme (a
+    child's form is an error on paper far more often than a real case): who and why."""
+
+    reason: str
+
+
+def _person_for_record(resident, actor: audit.Actor, outside: OutsideProgramme | None) -> Resident:
+    """The person a new record is for: in the programme, or, only with a supervisor's decision
+    and its reason, anyone on the registry (the decision is audited with the record)."""
+    if outside is None:
+        return _resident(resident)
+    if "supervisor" not in actor.roles:
+        raise Refused("事業の対象外の方への記録は、係長だけが判断できます")
+    if not (outside.reason or "").strip():
+        raise Invalid({"note": ["事業の対象外の方として記録する理由を入力してください"]})
+    person = resident if isinstance(resident, Resident) else Resident.get_or_none(
+        Resident.id == resident)
+    if person is None:
+        raise NotFound("該当する方はいません")
+    return person
 
 
 def _staff_id(actor: audit.Actor) -> int | None:
@@ -240,14 +262,17 @@ def _staff_id(actor: audit.Actor) -> int | None:
 def record(resident, *, exam, exam_date, institution, setting, items: Mapping[str, str | None],
            actor: audit.Actor, source: str = KEYED, status: str | None = None, batch=None,
            today: date | None = None, audit_action: str = "screening.create",
-           audit_details: dict | None = None, keyed_by: int | None = None) -> Recorded:
+           audit_details: dict | None = None, keyed_by: int | None = None,
+           outside: OutsideProgramme | None = None) -> Recorded:
     """Check and write one screening of `resident` with its audit event, in one transaction.
 
     A keyed form also keeps its keying (round 1) by `keyed_by` — the clerk who keyed the paper,
     when that is not the one recording it (a form parked and assigned later) — or by the actor.
     The status defaults by source: a keyed form is pending (未確定) until a second keying agrees
     (kenshin.verification); a clinic-file row is confirmed.
-    Raises Invalid (errors by column) or Duplicate (with the existing record's id).
+    Only a person in the programme can be recorded; anyone else needs `outside`, a supervisor's
+    decision, which is audited (`resident.outside_programme`) in the same transaction.
+    Raises Invalid (errors by column), Duplicate (with the existing record's id) or NotFound.
     """
     if status is None:
         status = PENDING if source == KEYED else CONFIRMED
@@ -255,7 +280,7 @@ def record(resident, *, exam, exam_date, institution, setting, items: Mapping[st
         raise ValueError(f"a new screening is pending or confirmed, not {status!r}")
     if source not in (KEYED, FILE):
         raise ValueError(f"unknown source {source!r}")
-    person = _resident(resident)
+    person = _person_for_record(resident, actor, outside)
     checked, errors = check(exam=exam, exam_date=exam_date, institution=institution, setting=setting,
                             items=items, sex=person.sex, birth_date=person.birth_date, today=today)
     if errors:
@@ -290,6 +315,10 @@ def record(resident, *, exam, exam_date, institution, setting, items: Mapping[st
         details.update(audit_details or {})
         audit.record(audit_action, actor, resident=person.id, object_type="screening",
                      object_id=screening.id, details=details)
+        if outside is not None:
+            audit.record("resident.outside_programme", actor, resident=person.id,
+                         object_type="screening", object_id=screening.id,
+                         details={"exam": checked.exam, "reason": outside.reason.strip()[:200]})
     return Recorded(screening, found_warnings)
 
 

@@ -8,13 +8,12 @@ follow-up attendance by the derived link (kenshin.followup.link). 精密検査 r
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 
 import database
 from models import db
 
+from kenshin.core import listing
 from kenshin.followup.link import FOLLOWUP_EXAMS, followup_match_sql, within_year_sql
 from kenshin.screening.screenings import CONFIRMED
 from kenshin.statistics.basis import FISCAL_YEAR_START, exam_rules, outcome_columns, report_exams
@@ -147,11 +146,7 @@ def rows(fiscal_year: int) -> list[Row]:
 
 def csv_text(report_rows: list[Row]) -> str:
     """The report file: the header of FORMATS.md, one line per row (plain UTF-8, LF)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(r.values() for r in report_rows)
-    return buffer.getvalue()
+    return listing.csv_text(COLUMNS, (r.values() for r in report_rows), line_end="\n")
 
 
 def write(fiscal_year: int, path: str, actor) -> int:

@@ -80,6 +80,7 @@ def test_supervisor_edits_a_rule_runs_an_extraction_and_prints(app, page, office
 
     page.go_back()
     page.get_by_role("button", name="宛名ラベルを印刷する（ロット1）").click()
+    expect(page.locator(".label-sheet .label")).to_have_count(2)  # the sheet, not the page before
     text = pdf_text(page, tmp_path / "labels.pdf")
     assert "〒260-0026" in text and "千葉 花子 様" in text and "若葉 一子 様" in text
 
