@@ -197,18 +197,18 @@ def raw_statements(searches) -> list[tuple[str, list]]:
     return statements
 
 
-def time_raw(database, statements) -> list[float]:
+def time_raw(conn, statements) -> list[float]:
     times = []
     for sql, params in statements:
         started = time.perf_counter()
-        cursor = database.cursor()
+        cursor = conn.cursor()
         cursor.execute(sql, params)
         cursor.fetchall()
         times.append((time.perf_counter() - started) * 1000)
     return times
 
 
-def explain(database, searches) -> None:
+def explain(conn, searches) -> None:
     seen = set()
     today = dates.today_jst()
     postgres = database.is_postgres()
@@ -218,7 +218,7 @@ def explain(database, searches) -> None:
         seen.add(kind)
         sql, params = residents.search_query(residents.parse_criteria(form), today)
         prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
-        rows = database.execute_sql(prefix + sql, params).fetchall()
+        rows = conn.execute_sql(prefix + sql, params).fetchall()
         plan = [r[0] for r in rows] if postgres else [r[-1] for r in rows]
         print(f"plan {kind}: " + " | ".join(line.strip() for line in plan))
 
@@ -250,11 +250,11 @@ def main() -> None:
     time_app(client, token, warmup)
     app_ms = time_app(client, token, searches)
     with app.app_context():
-        database = models.db
-        database.connect(reuse_if_open=True)
-        time_raw(database, warm_statements)
-        raw_ms = time_raw(database, statements)
-        database.close()
+        conn = models.db
+        conn.connect(reuse_if_open=True)
+        time_raw(conn, warm_statements)
+        raw_ms = time_raw(conn, statements)
+        conn.close()
 
     by_kind: dict[str, tuple[list, list]] = {}
     for (kind, _), a, r in zip(searches, app_ms, raw_ms):
