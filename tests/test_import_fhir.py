@@ -14,7 +14,7 @@ from kenshin.screening import catalogue
 
 from .factories import make_institution, make_resident
 
-REF = Path("/work/shared/reference/emunicipal-checkup-ig")
+REF = Path(__file__).parent / "fixtures" / "fhir"  # the IG's two sample bundles
 SAMPLE_INSTITUTION = "1311234567"
 LUNG = json.loads((REF / "example-lung.json").read_text(encoding="utf-8"))
 CERVICAL = json.loads((REF / "example-cervical.json").read_text(encoding="utf-8"))
