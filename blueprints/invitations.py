@@ -125,19 +125,27 @@ def index():
     return _index()
 
 
+def _with_year_and_date(step):
+    """Read 年度 and 基準日 from the form and call `step(fy, as_of, actor)`: (fy, values, result,
+    None), or (fy, values, None, the page again with the errors)."""
+    fy = _year_arg()
+    (as_of,), errors = _dates("as_of")
+    values = {"fiscal_year": str(fy), "as_of": request.form.get("as_of", "")}
+    if not errors:
+        try:
+            return fy, values, step(fy, as_of, actor()), None
+        except Invalid as exc:
+            errors = exc.errors
+    return fy, values, None, _index(422, fy=fy, values=values, errors=errors)
+
+
 @bp.post("/preview")
 @requires("supervisor")
 def preview():
     """件数の確認: 検診ごとの件数（前年度を並べて）。何も書き込まない."""
-    fy = _year_arg()
-    (as_of,), errors = _dates("as_of")
-    values = {"fiscal_year": str(fy), "as_of": request.form.get("as_of", "")}
-    if errors:
-        return _index(422, fy=fy, values=values, errors=errors)
-    try:
-        result = extraction.preview(fy, as_of, actor())
-    except Invalid as exc:
-        return _index(422, fy=fy, values=values, errors=exc.errors)
+    fy, values, result, refused = _with_year_and_date(extraction.preview)
+    if refused:
+        return refused
     return _index(fy=fy, values=values, preview=result)
 
 
@@ -145,15 +153,9 @@ def preview():
 @requires("supervisor")
 def run():
     """抽出を実行する（当初抽出、または追加抽出と送付停止）."""
-    fy = _year_arg()
-    (as_of,), errors = _dates("as_of")
-    values = {"fiscal_year": str(fy), "as_of": request.form.get("as_of", "")}
-    if errors:
-        return _index(422, fy=fy, values=values, errors=errors)
-    try:
-        result = extraction.extract(fy, as_of, actor())
-    except Invalid as exc:
-        return _index(422, fy=fy, values=values, errors=exc.errors)
+    fy, values, result, refused = _with_year_and_date(extraction.extract)
+    if refused:
+        return refused
     flash(f"抽出しました（{extraction.KIND_LABELS[result.kind]}）: {result.people}人・{result.invitations}件、"
           f"送付停止 {result.stopped}人、利用停止により除外 {result.suspended}人。", "ok")
     return redirect_to("invitations.show", run_id=result.run_id)
