@@ -174,8 +174,11 @@ def _gate():
     if PUBLIC in roles or MACHINE in roles:
         return None
 
-    user_session = sessions.get(session.get("sid"))
-    state = sessions.evaluate(user_session, policy())
+    # One look-up, which also records the activity when it counts (a usable session, a role
+    # the route admits, not a passive poll): see sessions.for_request.
+    user_session, state = sessions.for_request(
+        session.get("sid"), policy(), touch=not getattr(view, "passive", False),
+        roles=None if ANY_STAFF in roles else roles)
     if state.status == "ended":
         if user_session is not None and user_session.ended_at is None:
             sessions.end(user_session, audit.Actor.of_staff(user_session.staff, terminal()),
@@ -197,8 +200,6 @@ def _gate():
             audit.record("access.denied", actor(), outcome="denied",
                          details={"endpoint": request.endpoint, "method": request.method})
         abort(403)
-    if not getattr(view, "passive", False):
-        sessions.touch(user_session)
     return None
 
 

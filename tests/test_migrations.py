@@ -95,7 +95,9 @@ class _Statements(logging.Handler):
 
     def emit(self, record):
         message = record.msg
-        self.sql.append(message[0] if isinstance(message, tuple) else str(message))
+        sql = message[0] if isinstance(message, tuple) else str(message)
+        # PostgreSQL sends a transaction's BEGIN with its first statement (database.py).
+        self.sql.append(sql.removeprefix("BEGIN; "))
 
 
 @contextmanager

@@ -14,6 +14,8 @@ from kenshin import audit
 from kenshin.core.dates import now_utc
 
 # Activity is written at most this often, so that a busy page does not write on every request.
+# The lock and logoff timers therefore count from the last activity written: a session may lock
+# and log off up to TOUCH_EVERY earlier than its very last request would say, never later.
 TOUCH_EVERY = timedelta(seconds=5)
 
 
@@ -50,11 +52,108 @@ def start(staff: Staff, terminal: str, user_agent: str, replaces: str | None = N
 
 
 def get(token: str | None) -> UserSession | None:
-    """The open session for a cookie token, with its staff member, or None."""
+    """The session for a cookie token, with its staff member, or None (ended ones too)."""
     if not token:
         return None
-    return (UserSession.select(UserSession, Staff).join(Staff)
-            .where(UserSession.id == _id(token)).first())
+    row = db.execute_sql(_statements()["get"], (_id(token),)).fetchone()
+    return _from_row(row)
+
+
+# --- the gate's statements, built once (compiling a peewee query costs more than running it) ----
+
+_SESSION_FIELDS = tuple(UserSession._meta.sorted_fields)
+_STAFF_FIELDS = tuple(Staff._meta.sorted_fields)
+_built: dict[str, dict[str, str]] = {}
+
+
+def _statements() -> dict[str, str]:
+    """Raw SQL of the lookup (and, on PostgreSQL, of the lookup that also records activity),
+    once per kind of database."""
+    from database import is_postgres
+
+    kind = "pg" if is_postgres() else "sqlite"
+    if kind not in _built:
+        p = db.param
+        columns = ", ".join([f"s.{f.column_name}" for f in _SESSION_FIELDS]
+                            + [f"st.{f.column_name}" for f in _STAFF_FIELDS])
+        tables = (f"FROM {UserSession._meta.table_name} s "
+                  f"JOIN {Staff._meta.table_name} st ON st.id = s.staff_id WHERE s.id = {p}")
+        built = {
+            "get": f"SELECT {columns} {tables}",
+            "touch": (f"UPDATE {UserSession._meta.table_name} SET last_seen_at = {p} "
+                      f"WHERE id = {p} AND ended_at IS NULL AND locked_at IS NULL "
+                      f"AND last_seen_at <= {p}"),
+        }
+        if kind == "pg":
+            # One round trip: the CTE writes the activity when the rules allow it, and the
+            # SELECT (which sees the row as it was before the CTE) answers what the gate judges.
+            # The WHERE is `evaluate` saying "ok" + due + a role the route admits.
+            touch = (f"UPDATE {UserSession._meta.table_name} u SET last_seen_at = {p} "
+                     f"FROM {Staff._meta.table_name} t "
+                     f"WHERE u.id = {p} AND t.id = u.staff_id AND u.ended_at IS NULL "
+                     f"AND u.locked_at IS NULL AND t.status <> 'retired' AND u.created_at > {p} "
+                     f"AND u.last_seen_at > {p} AND u.last_seen_at <= {p}")
+            built["get_touch_any"] = (f"WITH touched AS ({touch} RETURNING u.id) "
+                                      f"SELECT {columns}, EXISTS (SELECT 1 FROM touched) {tables}")
+            built["get_touch_roles"] = (
+                f"WITH touched AS ({touch} AND string_to_array(t.roles, ',') && {p}::text[] "
+                f"RETURNING u.id) SELECT {columns}, EXISTS (SELECT 1 FROM touched) {tables}")
+        _built[kind] = built
+    return _built[kind]
+
+
+def _from_row(row) -> UserSession | None:
+    if row is None:
+        return None
+    n = len(_SESSION_FIELDS)
+    user_session = UserSession(__no_default__=1, **{
+        f.name if f.name != "staff" else "staff_id": f.python_value(v)
+        for f, v in zip(_SESSION_FIELDS, row[:n])})
+    person = Staff(__no_default__=1, **{f.name: f.python_value(v)
+                                         for f, v in zip(_STAFF_FIELDS, row[n:n + len(_STAFF_FIELDS)])})
+    user_session.staff = person
+    user_session._dirty.clear()
+    person._dirty.clear()
+    return user_session
+
+
+def for_request(token: str | None, policy: "Policy", *, touch: bool,
+                roles: frozenset | None = None, now: datetime | None = None):
+    """The gate's look-up: (session or None, its State), recording activity when `touch` and the
+    session is usable, the last recorded activity is TOUCH_EVERY old or more, and the person
+    holds one of `roles` (None: any role) — the same rule as evaluate() followed by touch().
+
+    PostgreSQL: one statement (look-up and activity together). SQLite: the look-up, and the
+    activity write only when it is due (at most once per TOUCH_EVERY per session)."""
+    now = now or now_utc()
+    if not token:
+        return None, evaluate(None, policy, now)
+    sid = _id(token)
+    statements = _statements()
+    touched = False
+    if touch and "get_touch_any" in statements:
+        idle_limit = min(policy.lock_after, policy.logoff_after)
+        params = [now, sid, now - timedelta(seconds=policy.max_age),
+                  now - timedelta(seconds=idle_limit), now - TOUCH_EVERY]
+        if roles is None:
+            sql = statements["get_touch_any"]
+        else:
+            sql, params = statements["get_touch_roles"], params + [sorted(roles)]
+        row = db.execute_sql(sql, params + [sid]).fetchone()
+        if row is not None:
+            touched = bool(row[-1])
+            row = row[:-1]
+        user_session = _from_row(row)
+        state = evaluate(user_session, policy, now)
+    else:
+        user_session = _from_row(db.execute_sql(statements["get"], (sid,)).fetchone())
+        state = evaluate(user_session, policy, now)
+        if (touch and state.status == "ok" and now - user_session.last_seen_at >= TOUCH_EVERY
+                and (roles is None or user_session.staff.has_any_role(*roles))):
+            touched = db.execute_sql(statements["touch"], (now, sid, now - TOUCH_EVERY)).rowcount == 1
+    if touched:
+        user_session.last_seen_at = now
+    return user_session, state
 
 
 @dataclass(frozen=True)
@@ -98,14 +197,6 @@ def live(policy: Policy, now: datetime | None = None):
         UserSession.ended_at.is_null()
         & (UserSession.last_seen_at > now - timedelta(seconds=policy.logoff_after))
         & (UserSession.created_at > now - timedelta(seconds=policy.max_age)))
-
-
-def touch(session: UserSession, now: datetime | None = None) -> None:
-    """Record activity (throttled)."""
-    now = now or now_utc()
-    if now - session.last_seen_at >= TOUCH_EVERY:
-        UserSession.update(last_seen_at=now).where(UserSession.id == session.id).execute()
-        session.last_seen_at = now
 
 
 def lock(session: UserSession, actor: audit.Actor, why: str) -> None:

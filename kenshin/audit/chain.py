@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
@@ -141,26 +142,63 @@ def _json_default(value):
 
 _INSERT_COLUMNS = ("seq", "at", "actor", "actor_label", "role", "terminal", "action", "resident",
                    "object_type", "object_id", "outcome", "details", "prev_hash", "hash")
-_statements: dict[str, tuple[str, str, str, bool]] = {}
+_statements: dict[str, tuple[str, str]] = {}
+SQLITE_MAC_FUNCTION = "kenshin_audit_mac"
+# SQLite's clock as the event's time, read once per statement (so, under the write lock): the
+# text DateTimeField reads back, to the millisecond.
+_SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 
 
-def _sql() -> tuple[str, str, str, bool]:
-    """The three statements of a write, as raw SQL (built once per kind of database): a view
-    that records pays for three round trips, not for three peewee query compilations."""
+def _sql() -> tuple[str, str]:
+    """The statements of an append, as raw SQL built once per kind of database (a view that
+    records pays for round trips, not for peewee query compilations).
+
+    PostgreSQL, two round trips: take the head (its row lock is held until commit), then one
+    statement inserts the event and moves the head's hash. SQLite, one statement: the INSERT …
+    SELECT reads the head under the write lock the statement takes, the HMAC is computed by
+    kenshin_audit_mac (this process's key, registered on the connection; the key never reaches
+    the database), and the trigger audit_event_moves_head (schema step 11) moves the head in
+    the same statement."""
     from database import is_postgres
 
     kind = "pg" if is_postgres() else "sqlite"
     if kind not in _statements:
         head, event, p = AuditHead._meta.table_name, AuditEvent._meta, db.param
         columns = ", ".join(event.fields[name].column_name for name in _INSERT_COLUMNS)
-        insert = (f"INSERT INTO {event.table_name} ({columns}) "
-                  f"VALUES ({', '.join([p] * len(_INSERT_COLUMNS))})")
-        set_hash = f"UPDATE {head} SET hash = {p}"
-        if kind == "pg":  # one round trip for the event and the head's new hash
-            insert = f"WITH e AS ({insert} RETURNING id) {set_hash} RETURNING (SELECT id FROM e)"
-        _statements[kind] = (f"UPDATE {head} SET seq = seq + 1 RETURNING seq, hash", insert,
-                             set_hash, kind == "pg")
+        if kind == "pg":
+            insert = (f"WITH e AS (INSERT INTO {event.table_name} ({columns}) "
+                      f"VALUES ({', '.join([p] * len(_INSERT_COLUMNS))}) RETURNING id) "
+                      f"UPDATE {head} SET hash = {p} RETURNING (SELECT id FROM e)")
+            _statements[kind] = (f"UPDATE {head} SET seq = seq + 1 RETURNING seq, hash", insert)
+        else:
+            given = ", ".join([p] * 10)  # actor … details, as in _INSERT_COLUMNS
+            insert = (f"INSERT INTO {event.table_name} ({columns}) "
+                      f"SELECT h.seq + 1, {_SQLITE_NOW}, {given}, h.hash, "
+                      f"{SQLITE_MAC_FUNCTION}(h.hash, h.seq + 1, {_SQLITE_NOW}, {p}) "
+                      f"FROM {head} h WHERE h.id = {HEAD_ID} RETURNING id, seq, at, prev_hash, hash")
+            _statements[kind] = ("", insert)
     return _statements[kind]
+
+
+def _sqlite_mac(prev: str, seq: int, at_text: str, tail: str) -> str:
+    """The event's HMAC inside SQLite's INSERT: `tail` is the canonical JSON after seq and at
+    (actor … details, closing bracket), `at_text` SQLite's 'YYYY-MM-DD HH:MM:SS.fff'."""
+    payload = f'{prev}[{seq},"{at_text[:10]}T{at_text[11:]}000",{tail}'
+    return hmac.digest(_key, payload.encode(), "sha256").hex()
+
+
+def _with_sqlite_mac() -> None:
+    """Register kenshin_audit_mac on this SQLite database object (each new connection gets it)."""
+    database = db.obj
+    if not getattr(database, "_kenshin_audit_mac", False):
+        database.register_function(_sqlite_mac, SQLITE_MAC_FUNCTION, 4)
+        database._kenshin_audit_mac = True
+
+
+def _create_head() -> None:
+    """The very first event: create the one head row. A concurrent first writer waits on the
+    primary key, finds the row there, and takes the next number."""
+    AuditHead.insert(id=HEAD_ID, seq=0, hash=GENESIS).on_conflict_ignore().execute()
 
 
 def _next_head(next_sql: str) -> tuple[int, str]:
@@ -171,15 +209,17 @@ def _next_head(next_sql: str) -> tuple[int, str]:
             return rows[0]
         if rows:
             raise RuntimeError("audit_head must have exactly one row")
-        # The very first event: create the one row. A concurrent first writer waits on the
-        # primary key, finds the row there, and takes the next number.
-        AuditHead.insert(id=HEAD_ID, seq=0, hash=GENESIS).on_conflict_ignore().execute()
+        _create_head()
     raise RuntimeError("audit_head could not be created")
 
 
 def record(action: str, actor: Actor, *, resident=None, object_type: str = "", object_id="",
            outcome: str = "ok", details: dict | None = None) -> AuditEvent:
-    """Append one event inside the caller's transaction; if it cannot be written, the change fails."""
+    """Append one event inside the caller's transaction (or in its own, outside one); if it
+    cannot be written, the change fails.
+
+    No savepoint of its own: on PostgreSQL a failed statement fails the caller's whole
+    transaction, and on SQLite the append is a single statement, which is all or nothing."""
     resident_id = getattr(resident, "id", resident)
     resident_id = None if resident_id is None else int(resident_id)
     staff_id = None if actor.staff_id is None else int(actor.staff_id)
@@ -191,10 +231,33 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
         raise ValueError("audit action must not be empty")
     if len(object_id) > 64:
         raise ValueError("audit object_id must be at most 64 characters")
+    if _key is None:
+        raise RuntimeError("audit key not configured")
     label, role, terminal = actor.label[:64], (actor.role or "")[:100], (actor.terminal or "")[:64]
     details = _clean_details(details)
-    next_sql, insert_sql, hash_sql, returning = _sql()
-    with db.atomic():
+    details_text = AuditEvent.details.db_value(details)
+    next_sql, insert_sql = _sql()
+    if not next_sql:  # SQLite: one statement
+        _with_sqlite_mac()
+        tail = _ENCODER.encode([staff_id, label, role, terminal, action, resident_id, object_type,
+                                object_id, outcome, details])[1:]
+        values = (staff_id, label, role, terminal, action, resident_id, object_type, object_id,
+                  outcome, details_text, tail)
+        for _ in range(3):
+            rows = db.execute_sql(insert_sql, values).fetchall()
+            if rows:
+                break
+            _create_head()
+        else:
+            raise RuntimeError("audit_head could not be created")
+        event_id, head_seq, at, prev, digest = rows[0]
+        db.after_commit(_count_committed)  # now, outside a transaction
+        return AuditEvent(id=event_id, seq=head_seq, at=AuditEvent.at.python_value(at),
+                          actor=staff_id, actor_label=label, role=role, terminal=terminal,
+                          action=action, resident=resident_id, object_type=object_type,
+                          object_id=object_id, outcome=outcome, details=details,
+                          prev_hash=prev, hash=digest)
+    with (nullcontext() if db.in_transaction() else db.atomic()):
         db.after_commit(_count_committed)
         head_seq, prev = _next_head(next_sql)
         at = now_utc()
@@ -202,12 +265,8 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
                              object_type, object_id, outcome, details)
         digest = _mac(prev, payload)
         values = (head_seq, at, staff_id, label, role, terminal, action, resident_id, object_type,
-                  object_id, outcome, AuditEvent.details.db_value(details), prev, digest)
-        if returning:
-            event_id = db.execute_sql(insert_sql, values + (digest,)).fetchone()[0]
-        else:
-            event_id = db.execute_sql(insert_sql, values).lastrowid
-            db.execute_sql(hash_sql, (digest,))
+                  object_id, outcome, details_text, prev, digest)
+        event_id = db.execute_sql(insert_sql, values + (digest,)).fetchone()[0]
     return AuditEvent(id=event_id, **dict(zip(_INSERT_COLUMNS, values[:11])), details=details,
                       prev_hash=prev, hash=digest)
 

@@ -287,14 +287,19 @@ def _as_date(value):
 
 
 def search(criteria: Criteria, actor: audit.Actor, today: date | None = None) -> SearchResult:
-    """Run a search and audit it (its criteria, not its results) in one transaction."""
+    """Run a search and audit it (its criteria and hit count, not its results); no result is
+    returned unless its event was written.
+
+    The query runs before the event's transaction, not inside it: it writes nothing, and on
+    SQLite a transaction here would hold the one write lock for the whole query (every other
+    clerk's save and search waiting). The event then takes the audit head only for its own
+    statements. A search is 5 round trips at most (tests/test_request_round_trips.py)."""
     today = today or dates.today_jst()
     sql, params = search_query(criteria, today)
-    with db.atomic():
-        rows = db.execute_sql(sql, params).fetchall()
-        audit.record("resident.search", actor, object_type="resident", outcome="ok",
-                     details={"criteria": criteria.for_audit(), "hits": min(len(rows), MAX_RESULTS),
-                              "more": len(rows) > MAX_RESULTS})
+    rows = db.execute_sql(sql, params).fetchall()
+    audit.record("resident.search", actor, object_type="resident", outcome="ok",
+                 details={"criteria": criteria.for_audit(), "hits": min(len(rows), MAX_RESULTS),
+                          "more": len(rows) > MAX_RESULTS})
     found = []
     for rid, atena, name, kana, sex, birth, postal, address, removed, reason, suspended \
             in rows[:MAX_RESULTS]:
