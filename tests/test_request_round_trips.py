@@ -1,10 +1,12 @@
-"""The fixed cost of a request, counted in database round trips (statements sent on the DB-API
-cursor, BEGIN and COMMIT included): a search, a person page and an authenticated page that does
-nothing. A behaviour test — it counts statements, never times them (bench/search.py times)."""
+"""The fixed cost of a request, counted in database round trips (statements the driver sends,
+BEGIN, COMMIT and the pool's liveness ping included): a search, and an authenticated request
+that does nothing. A behaviour test — it counts statements, never times them (bench/search.py
+times them)."""
 import contextlib
 from datetime import timedelta
 
 import pytest
+from peewee import SqliteDatabase
 
 import models
 from kenshin.core.dates import now_utc
@@ -17,33 +19,68 @@ SEARCH_MAX = 5
 
 @contextlib.contextmanager
 def counting():
-    """Every statement the app sends while the block runs (sql text, in order)."""
+    """Every statement sent while the block runs (SQL text, in order), BEGIN and COMMIT included.
+    PostgreSQL: counted by a cursor class on each driver connection, so the pool's liveness
+    ping counts too. SQLite (in-process, no ping): counted on the cursors peewee takes — the
+    driver's trace callback would also report a trigger's sub-programs, which are part of
+    their statement."""
     sent: list[str] = []
     database = models.db.obj
-    real_cursor = type(database).cursor
 
-    class Counted:
-        def __init__(self, cursor):
-            self._cursor = cursor
+    def note(sql):
+        sent.append(" ".join(str(sql).split())[:160])
 
-        def execute(self, sql, params=()):
-            sent.append(" ".join(str(sql).split())[:160])
-            return self._cursor.execute(sql, params)
+    if isinstance(database, SqliteDatabase):
+        real_cursor = type(database).cursor
 
-        def __getattr__(self, name):
-            return getattr(self._cursor, name)
+        class Noted:
+            def __init__(self, cursor):
+                self._cursor = cursor
 
-        def __iter__(self):
-            return iter(self._cursor)
+            def execute(self, sql, params=()):
+                note(sql)
+                return self._cursor.execute(sql, params)
 
-    def cursor(self, *args, **kwargs):
-        return Counted(real_cursor(self, *args, **kwargs))
+            def __getattr__(self, name):
+                return getattr(self._cursor, name)
 
-    database.cursor = cursor.__get__(database)
+            def __iter__(self):
+                return iter(self._cursor)
+
+        database.cursor = lambda *args, **kwargs: Noted(real_cursor(database, *args, **kwargs))
+        try:
+            yield sent
+        finally:
+            del database.cursor
+        return
+
+    import psycopg2.extensions
+
+    class Counted(psycopg2.extensions.cursor):
+        def execute(self, sql, params=None):
+            note(sql.decode() if isinstance(sql, bytes) else sql)
+            return super().execute(sql, params)
+
+    def pooled() -> list:
+        return ([conn for _ts, _n, conn in database._connections]
+                + [entry.connection for entry in database._in_use.values()])
+
+    for conn in pooled():
+        conn.cursor_factory = Counted
+    real_connect = database._connect
+
+    def connect():
+        conn = real_connect()
+        conn.cursor_factory = Counted
+        return conn
+
+    database._connect = connect
     try:
         yield sent
     finally:
-        del database.cursor
+        del database._connect
+        for conn in pooled():
+            conn.cursor_factory = None
 
 
 @pytest.fixture
