@@ -164,14 +164,19 @@ def make_database(url: str, sqlite_busy_ms: int = 10000):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         # BEGIN IMMEDIATE: a deferred transaction that read first cannot upgrade to a write once
         # another worker has committed (SQLITE_BUSY_SNAPSHOT is not waited out by busy_timeout).
-        return _SqliteDatabase(path, max_connections=16, timeout=10, check_same_thread=False,
-                               lock_type="IMMEDIATE", pragmas={
+        from kenshin.audit.chain import SQLITE_MAC_FUNCTION, sqlite_mac
+
+        database = _SqliteDatabase(path, max_connections=16, timeout=10, check_same_thread=False,
+                                   lock_type="IMMEDIATE", pragmas={
             "journal_mode": "wal",
             "foreign_keys": 1,
             "synchronous": "normal",
             "busy_timeout": int(sqlite_busy_ms),
             "cache_size": -64000,
         })
+        # The audit chain's HMAC inside its one-statement append (kenshin.audit.chain._sql).
+        database.register_function(sqlite_mac, SQLITE_MAC_FUNCTION, 4)
+        return database
     if parsed.scheme in ("postgres", "postgresql"):
         # A small pool per worker: a new PostgreSQL connection costs more than most requests.
         return _postgres_class()(

@@ -157,7 +157,7 @@ def _sql() -> tuple[str, str]:
     statement inserts the event and moves the head's hash. SQLite, one statement: the INSERT …
     SELECT reads the head under the write lock the statement takes, the HMAC is computed by
     kenshin_audit_mac (this process's key, registered on the connection; the key never reaches
-    the database), and the trigger audit_event_moves_head (schema step 11) moves the head in
+    the database; database.make_database registers it on every connection), and the trigger audit_event_moves_head (schema step 11) moves the head in
     the same statement."""
     from database import is_postgres
 
@@ -180,19 +180,11 @@ def _sql() -> tuple[str, str]:
     return _statements[kind]
 
 
-def _sqlite_mac(prev: str, seq: int, at_text: str, tail: str) -> str:
+def sqlite_mac(prev: str, seq: int, at_text: str, tail: str) -> str:
     """The event's HMAC inside SQLite's INSERT: `tail` is the canonical JSON after seq and at
     (actor … details, closing bracket), `at_text` SQLite's 'YYYY-MM-DD HH:MM:SS.fff'."""
     payload = f'{prev}[{seq},"{at_text[:10]}T{at_text[11:]}000",{tail}'
     return hmac.digest(_key, payload.encode(), "sha256").hex()
-
-
-def _with_sqlite_mac() -> None:
-    """Register kenshin_audit_mac on this SQLite database object (each new connection gets it)."""
-    database = db.obj
-    if not getattr(database, "_kenshin_audit_mac", False):
-        database.register_function(_sqlite_mac, SQLITE_MAC_FUNCTION, 4)
-        database._kenshin_audit_mac = True
 
 
 def _create_head() -> None:
@@ -238,7 +230,6 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
     details_text = AuditEvent.details.db_value(details)
     next_sql, insert_sql = _sql()
     if not next_sql:  # SQLite: one statement
-        _with_sqlite_mac()
         tail = _ENCODER.encode([staff_id, label, role, terminal, action, resident_id, object_type,
                                 object_id, outcome, details])[1:]
         values = (staff_id, label, role, terminal, action, resident_id, object_type, object_id,
