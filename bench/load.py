@@ -301,6 +301,7 @@ class Clerk:
         self.saved: list[tuple[int, int, str, str]] = []  # screening id, resident id, exam, day
         self.refused = 0
         self.errors: list[str] = []
+        self.notes: list[str] = []
         self.forms = 0
         self.exam = None
 
@@ -388,6 +389,12 @@ class Clerk:
                 self.errors.append("entry: 200 without 保存しました")
         elif status == 422:
             self.refused += 1
+            if self.refused <= 2:  # why, in the report (a duplicate of the demo's data, say)
+                summary = text.split('class="error-summary"', 1)[-1] if "error-summary" in text else text
+                found = [f.strip() for f in re.findall(r'class="error"[^>]*>([^<]+)', text) if f.strip()]
+                if "error-summary" in text:
+                    found.insert(0, " ".join(re.sub(r"<[^>]+>", " ", summary.split(">", 1)[-1].split("</div>", 1)[0]).split())[:200])
+                self.notes.append(f"entry refused: {' / '.join(found[:3])}")
 
 
 # --- running gunicorn -------------------------------------------------------------------------
@@ -472,6 +479,7 @@ def check(url: str, clerks: list[Clerk], head_seq: int):
     import models
     from app import create_app
     from kenshin import audit
+    from peewee import fn
 
     app = create_app({"DATABASE_URL": url, "AUDIT_KEY": AUDIT_KEY, "SECRET_KEY": SECRET})
     lost = doubled = 0
@@ -481,7 +489,7 @@ def check(url: str, clerks: list[Clerk], head_seq: int):
         ids = [c.staff_id for c in clerks]
         counts = {}
         for actor, action, n in (models.AuditEvent.select(models.AuditEvent.actor, models.AuditEvent.action,
-                                                          models.fn.COUNT(models.AuditEvent.id))
+                                                          fn.COUNT(models.AuditEvent.id))
                                  .where((models.AuditEvent.seq > head_seq) & models.AuditEvent.actor.in_(ids))
                                  .group_by(models.AuditEvent.actor, models.AuditEvent.action).tuples()):
             counts[(actor, action)] = n
@@ -504,7 +512,7 @@ def check(url: str, clerks: list[Clerk], head_seq: int):
                 doubled += max(0, looked - want)
         saved = [(c, s) for c in clerks for s in c.saved]
         events = {}
-        for object_id, n in (models.AuditEvent.select(models.AuditEvent.object_id, models.fn.COUNT(models.AuditEvent.id))
+        for object_id, n in (models.AuditEvent.select(models.AuditEvent.object_id, fn.COUNT(models.AuditEvent.id))
                              .where((models.AuditEvent.seq > head_seq) & (models.AuditEvent.object_type == "screening")
                                     & models.AuditEvent.actor.in_(ids))
                              .group_by(models.AuditEvent.object_id).tuples()):
@@ -587,8 +595,11 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=0)
     parser.add_argument("--import-after", type=float, default=10.0, help="seconds into the run")
     parser.add_argument("--plain", action="store_true", help="app:create_app() without the timer")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="default: a new one each run (a repeated run would key the same forms again)")
     args = parser.parse_args()
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1, 1_000_000)
     if args.users < 1 or args.users > 1000 or args.seconds < 1 or args.seconds > 3600:
         sys.exit("--users 1..1000, --seconds 1..3600")
     os.makedirs(DATA, exist_ok=True)
@@ -600,6 +611,7 @@ def main() -> None:
     staff, people, institution, head_seq = prepare(url, args.users, args.residents, args.screenings,
                                                    args.seed, origin)
     path = import_file(url, args.import_rows, args.seed) if args.import_rows else None
+    log(f"seed {args.seed}")
     server, access = start_server(url, port, args.plain, args.workers)
     try:
         clerks = [Clerk(n, sid, login, auth, port, people, institution, args.seed)
@@ -654,6 +666,8 @@ def main() -> None:
         else:
             log(f"import failed or did not run: {window}")
             errors += 1
+    for line in [n for c in clerks for n in c.notes][:5]:
+        log(line)
     shown = [e for c in clerks for e in c.errors][:10]
     for line in shown:
         log(f"error: {line}")
