@@ -431,10 +431,12 @@ def _load(resident_id: int, actor: audit.Actor, action: str, today: date | None,
                          outcome="not_found", details=details)
             record = None
         else:
-            audit.record(action, actor, resident=resident, object_type="resident",
-                         object_id=resident.id, details=details)
             record = PersonRecord(resident, dates.age_at(resident.birth_date, today), today,
                                   _screenings(resident.id), _changes(resident.id))
+            # The event last: the audit head is held from here to the commit only, not while
+            # the screenings and history are read (every other audited request waits on it).
+            audit.record(action, actor, resident=resident, object_type="resident",
+                         object_id=resident.id, details=details)
     if record is None:
         raise NotFound("該当する方はいません")
     return record
