@@ -12,7 +12,6 @@ import hmac
 import json
 import re
 import threading
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
@@ -142,7 +141,7 @@ def _json_default(value):
 
 _INSERT_COLUMNS = ("seq", "at", "actor", "actor_label", "role", "terminal", "action", "resident",
                    "object_type", "object_id", "outcome", "details", "prev_hash", "hash")
-_statements: dict[str, tuple[str, str]] = {}
+_statements: dict[str, tuple[str, str]] = {}  # "pg", "pg-own", "sqlite"
 SQLITE_MAC_FUNCTION = "kenshin_audit_mac"
 # SQLite's clock as the event's time, read once per statement (so, under the write lock): the
 # text DateTimeField reads back, to the millisecond.
@@ -170,6 +169,13 @@ def _sql() -> tuple[str, str]:
                       f"VALUES ({', '.join([p] * len(_INSERT_COLUMNS))}) RETURNING id) "
                       f"UPDATE {head} SET hash = {p} RETURNING (SELECT id FROM e)")
             _statements[kind] = (f"UPDATE {head} SET seq = seq + 1 RETURNING seq, hash", insert)
+            # An event in a transaction of its own (a search): BEGIN travels with the head's
+            # UPDATE and COMMIT with the INSERT — two round trips, the head held for one.
+            _statements["pg-own"] = (
+                f"BEGIN; UPDATE {head} SET seq = seq + 1 RETURNING seq, hash",
+                f"WITH e AS (INSERT INTO {event.table_name} ({columns}) "
+                f"VALUES ({', '.join([p] * len(_INSERT_COLUMNS))})) "
+                f"UPDATE {head} SET hash = {p}; COMMIT")
         else:
             given = ", ".join([p] * 10)  # actor … details, as in _INSERT_COLUMNS
             insert = (f"INSERT INTO {event.table_name} ({columns}) "
@@ -248,18 +254,56 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
                           action=action, resident=resident_id, object_type=object_type,
                           object_id=object_id, outcome=outcome, details=details,
                           prev_hash=prev, hash=digest)
-    with (nullcontext() if db.in_transaction() else db.atomic()):
-        db.after_commit(_count_committed)
-        head_seq, prev = _next_head(next_sql)
-        at = now_utc()
-        payload = _canonical(head_seq, at, staff_id, label, role, terminal, action, resident_id,
-                             object_type, object_id, outcome, details)
-        digest = _mac(prev, payload)
-        values = (head_seq, at, staff_id, label, role, terminal, action, resident_id, object_type,
-                  object_id, outcome, details_text, prev, digest)
-        event_id = db.execute_sql(insert_sql, values + (digest,)).fetchone()[0]
+    if not db.in_transaction():
+        return _append_alone(staff_id, label, role, terminal, action, resident_id, object_type,
+                             object_id, outcome, details, details_text)
+    db.after_commit(_count_committed)  # in the caller's transaction: counted at its commit
+    head_seq, prev = _next_head(next_sql)
+    at = now_utc()
+    payload = _canonical(head_seq, at, staff_id, label, role, terminal, action, resident_id,
+                         object_type, object_id, outcome, details)
+    digest = _mac(prev, payload)
+    values = (head_seq, at, staff_id, label, role, terminal, action, resident_id, object_type,
+              object_id, outcome, details_text, prev, digest)
+    event_id = db.execute_sql(insert_sql, values + (digest,)).fetchone()[0]
     return AuditEvent(id=event_id, **dict(zip(_INSERT_COLUMNS, values[:11])), details=details,
                       prev_hash=prev, hash=digest)
+
+
+def _append_alone(staff_id, label, role, terminal, action, resident_id, object_type, object_id,
+                  outcome, details, details_text) -> AuditEvent:
+    """PostgreSQL, outside a transaction: the event in a transaction of its own, sent as two
+    messages ("BEGIN; UPDATE audit_head …" and "WITH … INSERT …; COMMIT"), so the head's row
+    lock is held for one round trip and the commit. The event's id is not read back (the
+    COMMIT's empty answer is the last one): the returned event has none."""
+    next_sql, insert_sql = _statements["pg-own"]
+    for _ in range(3):
+        try:
+            rows = db.execute_sql(next_sql).fetchall()
+            if len(rows) > 1:
+                raise RuntimeError("audit_head must have exactly one row")
+            if rows:
+                head_seq, prev = rows[0]
+                at = now_utc()
+                payload = _canonical(head_seq, at, staff_id, label, role, terminal, action,
+                                     resident_id, object_type, object_id, outcome, details)
+                digest = _mac(prev, payload)
+                values = (head_seq, at, staff_id, label, role, terminal, action, resident_id,
+                          object_type, object_id, outcome, details_text, prev, digest)
+                db.execute_sql(insert_sql, values + (digest,))
+        except BaseException:
+            try:
+                db.execute_sql("ROLLBACK")
+            except Exception:  # noqa: BLE001 - the connection itself failed: the first error counts
+                pass
+            raise
+        if rows:
+            _count_committed()
+            return AuditEvent(id=None, **dict(zip(_INSERT_COLUMNS, values[:11])),
+                              details=details, prev_hash=prev, hash=digest)
+        db.execute_sql("ROLLBACK")
+        _create_head()
+    raise RuntimeError("audit_head could not be created")
 
 
 _committed = threading.local()
