@@ -14,7 +14,7 @@ from kenshin.core.dates import now_utc
 from .conftest import page_csrf
 from .factories import make_resident
 
-SEARCH_MAX = 5  # the bound; PostgreSQL needs 4 (session, query, head, event + commit), SQLite 3-4
+SEARCH_MAX = 5  # the bound: PostgreSQL 4 (session, query, BEGIN+head, event+COMMIT), SQLite 3; +1 when the activity write is due
 
 
 @contextlib.contextmanager
