@@ -39,7 +39,7 @@ from kenshin.registry import residents  # noqa: E402
 import clerk  # noqa: E402  (bench/clerk.py)
 
 DATA = os.path.join(ROOT, "bench", "data")
-AUDIT_KEY = "bench"
+AUDIT_KEY = "bench-audit-key"  # every bench's key: a database two benches share keeps one chain
 SEIRI_SAMPLE = 20_000
 VARIANTS = {"高": "髙", "崎": "﨑", "辺": "邊", "斎": "齋", "沢": "澤", "浜": "濱", "島": "嶋"}
 
