@@ -461,7 +461,7 @@ def import_file(url: str, rows: int, seed: int) -> str:
     return path
 
 
-def run_import(url: str, path: str, port: int, window: list) -> None:
+def run_import(url: str, path: str, window: list) -> None:
     env = dict(os.environ, KENSHIN_DATABASE_URL=url, KENSHIN_AUDIT_KEY=AUDIT_KEY,
                KENSHIN_SECRET_KEY=SECRET)
     flask = os.path.join(os.path.dirname(sys.executable), "flask")
@@ -554,7 +554,7 @@ def pct(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def server_breakdown(window_start_wall: float) -> list[str]:
+def server_breakdown() -> list[str]:
     rows = []
     for path in glob.glob(os.path.join(DATA, "load-timing-*.tsv")):
         with open(path) as handle:
@@ -626,7 +626,7 @@ def main() -> None:
         if path:
             def later():
                 time.sleep(args.import_after)
-                run_import(url, path, port, window)
+                run_import(url, path, window)
             importer = threading.Thread(target=later, daemon=True)
         begin = time.perf_counter()
         end = time.monotonic() + args.seconds
@@ -654,7 +654,7 @@ def main() -> None:
         if mine:
             log(f"client {kind:7s} n={len(mine):6d} p50={pct(mine, 50):7.1f}ms p95={pct(mine, 95):7.1f}ms "
                 f"max={max(mine):7.1f}ms")
-    for line in server_breakdown(begin):
+    for line in server_breakdown():
         log(line)
     if path:
         if window and window[2] == 0:
