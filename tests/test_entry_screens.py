@@ -234,3 +234,17 @@ def test_a_low_bone_density_judged_normal_is_a_caution_and_saves(clerk, db):
     html = clerk.post("/entry/check", data=values, headers={**HX, "HX-Trigger-Name": "judgement"}).get_data(as_text=True)
     assert "確認:" in html and "70%以下" in html
     assert "保存しました" in clerk.post("/entry/save", data=values, headers=HX).get_data(as_text=True)
+
+
+def test_queue_offers_a_birth_date_one_day_off_marked_as_such(clerk, db):
+    """Issue 20: a form whose birth date is one day off used to say 「候補はいません」."""
+    person = make_resident()
+    set_batch(clerk)
+    clerk.post("/entry/save", data=form(atena_no="", birth_date="S35.5.11", action="park"), headers=HX)
+    item = models.QueueItem.get()
+    page = clerk.get(f"/queue/{item.id}").get_data(as_text=True)
+    assert f'value="{person.id}"' in page and "生年月日が1日違い" in page
+    assert "候補はいません" not in page
+    event = models.AuditEvent.select().where(models.AuditEvent.action == "queue.view") \
+        .order_by(models.AuditEvent.seq.desc()).first()
+    assert event.details["candidates"] == [person.id]
