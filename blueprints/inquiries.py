@@ -110,6 +110,19 @@ def new():
                   errors=errors, status=status)
 
 
+@bp.post("/new/person")
+@requires(*PERSONAL_DATA_ROLES)
+def new_for_person():
+    """問合せの受付を個人の画面から: 対象者を確認済みにした受付の画面（番号は POST で受け取る）."""
+    person = concerned.from_person_page(request.form.get("resident_id"), actor(), "inquiry")
+    form = InquiryForm(formdata=None)
+    now = datetime.now(JST)
+    form.received_date.data = format_wareki(now.date())
+    form.received_time.data = now.strftime("%H:%M")
+    form.atena_no.data = person.atena_no
+    return render("inquiries/new.html", form=form, person=person, person_error=None, errors={})
+
+
 def _fields(form) -> dict:
     return {name: getattr(form, name).data or "" for name in (
         "received_date", "received_time", "channel", "requester_type", "requester_name",

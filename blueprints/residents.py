@@ -2,14 +2,16 @@
 
 Search criteria travel only in POST bodies (never in a URL or an access log); the person page
 is addressed by the internal row id, which is not personal data."""
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from kenshin.access.roles import PERSONAL_DATA_ROLES
 from kenshin.core import labels
-from kenshin.registry import residents
+from kenshin.provision import content, queries
+from kenshin.registry import person_page, residents
+from kenshin.requests import disclosure
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid
 
@@ -64,8 +66,12 @@ def _record(load, resident_id: int):
 @bp.get("/<int:resident_id>")
 @requires(*PERSONAL_DATA_ROLES)
 def person(resident_id: int):
-    """The person page: the 5 items, registry dates, screenings, change history (audited)."""
-    return render("residents/person.html", record=_record(residents.view, resident_id))
+    """The person page: the 5 items, registry dates, screenings, change history, and the
+    person's inquiries, requests, invitations and provision records as the roles allow (audited)."""
+    page = person_page.view(resident_id, actor(), person_page.sections_for(g.staff.role_set))
+    return render("residents/person.html", record=page.record, around=page,
+                  request_kinds=disclosure.KINDS, urgency=disclosure.urgency,
+                  provision_labels=queries.STATUS_LABELS, provision_items=content.ITEM_LABELS)
 
 
 @bp.post("/<int:resident_id>/print")

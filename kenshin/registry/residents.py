@@ -435,9 +435,11 @@ def _load(resident_id: int, actor: audit.Actor, action: str, today: date | None,
     return record
 
 
-def view(resident_id: int, actor: audit.Actor, today: date | None = None) -> PersonRecord:
-    """One person's page (the 5 items, registry dates, screenings, history); audited as a view."""
-    return _load(resident_id, actor, "resident.view", today)
+def view(resident_id: int, actor: audit.Actor, today: date | None = None,
+         details: dict | None = None) -> PersonRecord:
+    """One person's page (the 5 items, registry dates, screenings, history); audited as a view
+    (`details`: what else the page showed, e.g. the lists of kenshin.registry.person_page)."""
+    return _load(resident_id, actor, "resident.view", today, details)
 
 
 def print_record(resident_id: int, actor: audit.Actor, today: date | None = None) -> PersonRecord:
