@@ -147,6 +147,16 @@ class UserSession(BaseModel):
         indexes = ((("staff", "ended_at"), False), (("ended_at", "created_at"), False))
 
 
+class LastSearch(BaseModel):
+    """The resident search a session ran last, as typed (issue 20): coming back from a person page
+    shows it again. Kept on the server — never in a URL, a cookie or the browser's storage — for
+    the open session only: moved to the new id at unlock, deleted when the session ends."""
+
+    session = ForeignKeyField(UserSession, unique=True, on_delete="CASCADE", backref="+")
+    criteria = JSONField()
+    at = DateTimeField()
+
+
 class PendingChallenge(BaseModel):
     """A WebAuthn challenge issued once and consumed once (replays fail)."""
 
@@ -777,5 +787,5 @@ ALL_MODELS = [
     SeiriCounter, ScreeningRuleSet, ScreeningRule,
     InvitationRun, Invitation, InvitationExclusion, PermittedQuery, ProvisionSetting,
     ProvisionQuery, ProvisionStep,
-    StatisticsSetting, ReminderRun, Reminder,
+    StatisticsSetting, ReminderRun, Reminder, LastSearch,
 ]

@@ -15,7 +15,7 @@ from kenshin.requests import disclosure
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid
 
-from .web import actor, menu, render, requires
+from .web import actor, menu, redirect_to, render, requires
 
 bp = Blueprint("residents", __name__, url_prefix="/residents")
 
@@ -34,22 +34,45 @@ class SearchForm(FlaskForm):
     seiri_no = StringField("整理番号")
 
 
+def _session_id():
+    return g.user_session.id if g.get("user_session") is not None else None
+
+
 @bp.get("/")
 @requires(*PERSONAL_DATA_ROLES)
 @menu("住民検索", 10)
 def index():
-    """住民検索: the empty form."""
-    return render("residents/search.html", form=SearchForm(formdata=None), outcome=None, errors={})
+    """住民検索: the form, with this session's last search shown again (coming back from a
+    person page keeps it; the criteria stay on the server). Showing it again is audited."""
+    typed = residents.last_search(_session_id())
+    outcome = None
+    if typed:
+        try:
+            outcome = residents.search(residents.parse_criteria(typed), actor(), again=True)
+        except Invalid:
+            typed, outcome = None, None
+    return render("residents/search.html", form=SearchForm(formdata=None, data=typed or {}),
+                  outcome=outcome, errors={}, labels=residents.LABELS, kept=bool(outcome))
+
+
+@bp.post("/clear")
+@requires(*PERSONAL_DATA_ROLES)
+def clear():
+    """「条件を消す」: forget the session's last search and show the empty form."""
+    residents.forget(_session_id())
+    return redirect_to("residents.index")
 
 
 @bp.post("/search")
 @requires(*PERSONAL_DATA_ROLES)
 def search():
-    """Search (htmx as the clerk types, or a plain form post); each search is audited."""
+    """Search (htmx as the clerk types, or a plain form post); each search is audited and kept
+    as the session's last search."""
     form = SearchForm()
     outcome, errors = None, {}
     try:
-        outcome = residents.search(residents.parse_criteria(request.form), actor())
+        outcome = residents.search(residents.parse_criteria(request.form), actor(),
+                                   session_id=_session_id())
     except Invalid as exc:
         errors = exc.errors
         for name, messages in errors.items():
