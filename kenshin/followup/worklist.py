@@ -131,6 +131,12 @@ def referred_query(criteria: Criteria, today: date | None = None):
             .order_by(S.exam_date, S.id))
 
 
+def referred_count(criteria: Criteria, today: date | None = None) -> int:
+    """How many referred screenings the criteria select (the menu's count; no reminders read)."""
+    today = today or today_jst()
+    return _base(criteria, REFERRED, today).select(fn.COUNT(S.id)).scalar() or 0
+
+
 def pending_query(criteria: Criteria, today: date | None = None):
     return _base(criteria, PENDING, today or today_jst()).order_by(S.exam_date, S.id)
 

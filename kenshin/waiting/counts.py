@@ -1,0 +1,71 @@
+"""How much work waits, per kind, for the menu. Which kinds a person sees is decided by the roles
+of the list each count links to (blueprints/home.py); this module only counts.
+
+Indexes each count stays on (models.py):
+- 突合待ち: queue_item(status, created_at)
+- 未確定 (確認入力待ち): screening(status, entered_at)
+- 対応中の問合せ: inquiry(status, received_at)
+- 請求の期限: the open requests (a handful a year; disclosure.alerts)
+- 承認待ちの照会: provision_query(status, received_at)
+- 精検 未把握: screening(exam, fiscal_year, referral) for this 年度's referred, then per row the
+  follow-up's screening(resident_id, fiscal_year, exam) — the referred are a few percent of a year.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from peewee import fn
+
+from models import Inquiry, ProvisionQuery, QueueItem, Screening
+
+from kenshin.core.dates import fiscal_year, today_jst
+from kenshin.followup import worklist
+from kenshin.provision import queries
+from kenshin.requests import disclosure
+from kenshin.screening.screenings import PENDING
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """One line of the menu: what waits, how many, and how many of them are late."""
+
+    key: str
+    label: str
+    count: int
+    urgent: int = 0
+    urgent_label: str = ""
+
+
+def queue_open() -> Waiting:
+    n = QueueItem.select(fn.COUNT(QueueItem.id)).where(QueueItem.status == "open").scalar()
+    return Waiting("queue", "突合待ち", n or 0)
+
+
+def verification_pending() -> Waiting:
+    n = Screening.select(fn.COUNT(Screening.id)).where(Screening.status == PENDING).scalar()
+    return Waiting("verify", "未確定（確認入力待ち）", n or 0)
+
+
+def inquiries_open() -> Waiting:
+    n = Inquiry.select(fn.COUNT(Inquiry.id)).where(Inquiry.status == "open").scalar()
+    return Waiting("inquiries", "対応中の問合せ", n or 0)
+
+
+def request_deadlines(today: date | None = None) -> Waiting:
+    alerts = disclosure.alerts(today)
+    return Waiting("requests", "開示・訂正・利用停止請求の期限（7日以内）", alerts.due_soon,
+                   alerts.overdue, "期限超過")
+
+
+def provision_held(policy: queries.Policy, today: date | None = None) -> Waiting:
+    held = queries.held(policy, today)  # the held queries only: a few at any time
+    return Waiting("provision", "承認待ちの照会（情報提供）", len(held),
+                   sum(1 for row in held if row.overdue), f"{policy.hold_working_days}業務日以上")
+
+
+def followup_unknown(today: date | None = None) -> Waiting:
+    today = today or today_jst()
+    criteria = worklist.Criteria(fiscal_year(today), status=worklist.UNKNOWN)
+    n = worklist.referred_count(criteria, today)
+    return Waiting("followup", "精検 未把握（今年度の要精検者）", n)
