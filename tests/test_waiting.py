@@ -61,3 +61,20 @@ def test_auditor_and_maintainer_see_no_counts(login_as, db):
         client, _ = login_as(role)
         html = client.get("/").get_data(as_text=True)
         assert 'class="count"' not in html and "この役割で件数を表示する仕事はありません" in html, role
+
+
+def test_followup_unknown_count_is_the_lists_unknown_total(db):
+    from kenshin.core.dates import fiscal_year
+    from kenshin.followup import worklist
+
+    people = [make_resident(f"00000000{n:04d}") for n in range(4)]
+    day = today_jst() - timedelta(days=1)
+    for person in people:
+        make_screening(person, "colorectal", day, referral=True)
+    make_screening(people[0], "lung", day, items={"symptoms": "0", "xray_grade": "E1",
+                                                   "sputum_class": "", "other_findings": ""})
+    make_screening(people[1], "followup", day, items={"target": "colorectal"})  # 精検受診
+    make_screening(people[2], "colorectal", day - timedelta(days=2), referral=True, status="pending")
+    criteria = worklist.Criteria(fiscal_year(today_jst()), status=worklist.UNKNOWN)
+    listed = worklist.referred_query(criteria).count()
+    assert counts.followup_unknown().count == listed == 4

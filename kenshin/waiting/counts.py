@@ -7,8 +7,9 @@ Indexes each count stays on (models.py):
 - 対応中の問合せ: inquiry(status, received_at)
 - 請求の期限: the open requests (a handful a year; disclosure.alerts)
 - 承認待ちの照会: provision_query(status, received_at)
-- 精検 未把握: screening(exam, fiscal_year, referral) for this 年度's referred, then per row the
-  follow-up's screening(resident_id, fiscal_year, exam) — the referred are a few percent of a year.
+- 精検 未把握: screening(exam, fiscal_year, referral), one range per exam over this 年度's
+  referred, then per row the 精密検査 by screening(resident_id) — the referred are a few percent
+  of a year's screenings (bench/near_miss.py times it).
 """
 from __future__ import annotations
 
@@ -66,6 +67,5 @@ def provision_held(policy: queries.Policy, today: date | None = None) -> Waiting
 
 def followup_unknown(today: date | None = None) -> Waiting:
     today = today or today_jst()
-    criteria = worklist.Criteria(fiscal_year(today), status=worklist.UNKNOWN)
-    n = worklist.referred_count(criteria, today)
-    return Waiting("followup", "精検 未把握（今年度の要精検者）", n)
+    return Waiting("followup", "精検 未把握（今年度の要精検者）",
+                   worklist.unknown_count(fiscal_year(today)))
