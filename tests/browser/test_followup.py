@@ -51,7 +51,7 @@ def test_supervisor_follow_up_reminder_and_indicator_chart(app, page, tmp_path):
                    "colorectal", date(YEAR, 6, 4))
     enrolled_person(app, page, "kakaricho", "supervisor", name="係長 次郎")
 
-    page.locator("#main").get_by_role("link", name="精検管理（要精検者の追跡）").click()
+    page.locator("#waiting-followup").get_by_role("link").click()  # the menu's 未把握 count
     page.get_by_label("年度（西暦）").fill(str(YEAR))
     page.get_by_label("状況").select_option("unknown")
     page.get_by_role("button", name="絞り込む").click()
