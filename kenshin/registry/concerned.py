@@ -55,7 +55,7 @@ def from_person_page(resident_id, actor: audit.Actor, purpose: str) -> Resident:
         audit.record("resident.lookup", actor, resident=person, object_type="resident",
                      object_id=person.id if person else str(parse_id(resident_id) or ""),
                      outcome="ok" if person else "not_found",
-                     details={"purpose": purpose, "from": "person_page",
+                     details={"purpose": purpose, "via": "person_page",
                               "found": 1 if person else 0})
     if person is None:
         raise NotFound("該当する方はいません")

@@ -1,5 +1,6 @@
 """Issue 20 in Chromium, keyboard only: a clerk on the phone finds the caller by kana, receives
 an inquiry from the person page with the person already filled in, and sees it listed there."""
+import os
 from datetime import date
 
 import models
@@ -17,6 +18,14 @@ def _arrange(app):
                       birth=date(1975, 8, 9))
         models.db.close()
     return caller.id
+
+
+def _keep_screen(page, name):
+    """KENSHIN_KEEP_PDF=/some/dir keeps screenshots for a person to look at (as the other tests)."""
+    keep = os.environ.get("KENSHIN_KEEP_PDF")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        page.screenshot(path=os.path.join(keep, f"{name}.png"), full_page=True)
 
 
 def tab_to(page, locator, limit=80):
@@ -62,6 +71,7 @@ def test_clerk_receives_an_inquiry_from_the_callers_page_by_keyboard(app, page):
     page.keyboard.type("髙橋 花子")
     tab_to(page, page.get_by_label("問合せ内容"))
     page.keyboard.type("今年の乳がん検診の受診券が届いていない")
+    _keep_screen(page, "screen-inquiry-from-person")
     assert page.get_by_label("受付方法").input_value() == "電話"
     assert page.get_by_label("問合せ者の区分").input_value() == "本人"
     tab_to(page, page.get_by_role("button", name="受付を登録"))
@@ -74,6 +84,7 @@ def test_clerk_receives_an_inquiry_from_the_callers_page_by_keyboard(app, page):
     listed = page.locator("#person-inquiries").inner_text()
     assert "今年の乳がん検診の受診券が届いていない" in listed and "電話" in listed and "対応中" in listed
     assert "電話 受子" in listed
+    _keep_screen(page, "screen-person-with-inquiry")
 
     # back to the search: the caller's search is still there (kept on the server)
     tab_to(page, page.get_by_role("link", name="住民検索へ戻る（検索条件はそのまま）"))
