@@ -93,6 +93,18 @@ def test_clerk_receives_an_inquiry_from_the_callers_page_by_keyboard(app, page):
     assert page.get_by_label("カナ（前から）").input_value() == "たかはし"
     assert page.url.endswith("/residents/")
 
+    # the inquiry list finds it by the caller's kana as the clerk types (POST, nothing in the URL)
+    page.goto("/inquiries/")
+    tab_to(page, page.get_by_label("対象者のカナ（前から）"))
+    page.keyboard.type("たかはし", delay=30)
+    page.locator("#inquiry-list").get_by_text("1件").first.wait_for()
+    assert "髙橋　花子" in page.locator("#inquiry-list").inner_text()
+    tab_to(page, page.get_by_label("対象者のカナ（前から）"))
+    page.keyboard.press("End")
+    page.keyboard.type("ゆ", delay=30)  # タカハシユ…: nobody
+    page.get_by_text("条件に合う問合せはありません").wait_for()
+    assert page.url.endswith("/inquiries/")
+
     with app.app_context():
         models.db.connect(reuse_if_open=True)
         inquiry = models.Inquiry.get()
