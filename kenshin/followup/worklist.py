@@ -131,21 +131,6 @@ def referred_query(criteria: Criteria, today: date | None = None):
             .order_by(S.exam_date, S.id))
 
 
-def unknown_count(fiscal_year: int) -> int:
-    """How many referred (要精検) screenings of the 年度 have no 精密検査 yet (未把握): the
-    menu's count, the same rows as the list's 未把握 filter. One query per exam, so that each
-    walks the index (exam, fiscal_year, referral) over that exam's referred only — in one query
-    SQLite picks the index on status, which is every confirmed screening ever recorded."""
-    total = 0
-    for exam in report_exams():
-        total += (S.select(fn.COUNT(S.id))
-                  .where((S.exam == exam) & (S.fiscal_year == fiscal_year)
-                         & (S.referral == True) & (S.status == CONFIRMED)  # noqa: E712
-                         & ~attended_sql())
-                  .scalar() or 0)
-    return total
-
-
 def pending_query(criteria: Criteria, today: date | None = None):
     return _base(criteria, PENDING, today or today_jst()).order_by(S.exam_date, S.id)
 
