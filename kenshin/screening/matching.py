@@ -392,23 +392,23 @@ def near_misses(identity: FormIdentity, exclude: Iterable[int] = (),
     skip = set(exclude)
     dates_off = near_birth_dates(identity.birth_date)
     wanted = [identity.birth_date, *dates_off]
-    rows = (Resident.select()
+    # the few columns the test needs first (tens of index-ordered rows), whole rows only for
+    # the handful that pass
+    rows = (Resident.select(Resident.id, Resident.birth_date, Resident.kana_key)
             .where(Resident.birth_date.in_(wanted) & (Resident.sex == identity.sex)
-                   & _in_programme())
-            .order_by(Resident.birth_date, Resident.kana_key, Resident.id))
-    out: list[Candidate] = []
-    for person in rows:
-        if person.id in skip:
+                   & _in_programme()).tuples())
+    why: dict[int, str] = {}
+    for rid, birth, key in rows:
+        birth = Resident.birth_date.python_value(birth)
+        if rid in skip:
             continue
-        if person.birth_date == identity.birth_date:
-            if not one_edit_apart(person.kana_key, identity.kana_key):
-                continue
-            why = NEAR_KANA
-        elif person.kana_key == identity.kana_key:
-            why = dates_off[person.birth_date]
-        else:
-            continue
-        out.append(Candidate(person, [], disagreements(identity, person), near=why))
+        if birth == identity.birth_date:
+            if one_edit_apart(key, identity.kana_key):
+                why[rid] = NEAR_KANA
+        elif key == identity.kana_key:
+            why[rid] = dates_off[birth]
+    out = [Candidate(person, [], disagreements(identity, person), near=why[person.id])
+           for person in Resident.select().where(Resident.id.in_(list(why)))] if why else []
     rank = {NEAR_DAY: 0, NEAR_TRANSPOSED: 1, NEAR_KANA: 2}
     out.sort(key=lambda c: (rank[c.near], c.resident.kana_key, c.resident.id))
     return out[:limit]
