@@ -109,7 +109,7 @@ def build_or_reuse(url: str, n: int, m: int, seed: int) -> None:
         database.bulk_insert("screening", cols, chunk)
     log(f"screenings: {len(seen):,} in {time.perf_counter() - started:.0f}s")
     if database.is_postgres():
-        models.db.execute_sql("ANALYZE")
+        models.db.execute_sql("VACUUM ANALYZE")  # what autovacuum does soon after: visibility map set
 
 
 def slip(rng, person) -> tuple[matching.FormIdentity, str]:

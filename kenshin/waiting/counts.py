@@ -14,13 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from peewee import fn
+from peewee import SQL, fn
 
 from models import Inquiry, ProvisionQuery, QueueItem, Screening
 
 from kenshin.provision import queries
 from kenshin.requests import disclosure
 from kenshin.screening.screenings import PENDING
+
+
+# COUNT(*), not COUNT(id): PostgreSQL can then answer from the index alone (an index-only scan)
+# instead of visiting every counted row in the table.
+_ROWS = fn.COUNT(SQL("*"))
 
 
 @dataclass(frozen=True)
@@ -35,17 +40,17 @@ class Waiting:
 
 
 def queue_open() -> Waiting:
-    n = QueueItem.select(fn.COUNT(QueueItem.id)).where(QueueItem.status == "open").scalar()
+    n = QueueItem.select(_ROWS).where(QueueItem.status == "open").scalar()
     return Waiting("queue", "突合待ち", n or 0)
 
 
 def verification_pending() -> Waiting:
-    n = Screening.select(fn.COUNT(Screening.id)).where(Screening.status == PENDING).scalar()
+    n = Screening.select(_ROWS).where(Screening.status == PENDING).scalar()
     return Waiting("verify", "未確定（確認入力待ち）", n or 0)
 
 
 def inquiries_open() -> Waiting:
-    n = Inquiry.select(fn.COUNT(Inquiry.id)).where(Inquiry.status == "open").scalar()
+    n = Inquiry.select(_ROWS).where(Inquiry.status == "open").scalar()
     return Waiting("inquiries", "対応中の問合せ", n or 0)
 
 
