@@ -5,8 +5,9 @@ from flask import Blueprint, flash, request
 from kenshin.access.roles import HEALTH_RESULT_ROLES
 from kenshin.screening import catalogue, extensions
 from kenshin.registry import institutions
-from kenshin.screening import screenings
+from kenshin.screening import entry, screenings
 from kenshin import verification
+from kenshin.core.dates import format_wareki
 from kenshin.core.errors import Invalid, Refused
 
 from .web import actor, redirect_to, render, requires
@@ -115,8 +116,11 @@ def correct_form(screening_id):
     if _hidden_pending(screening):
         flash(PENDING_HIDDEN, "error")
         return redirect_to("screenings.show", screening_id=screening.id)
-    values = {"exam_date": screening.exam_date.isoformat(), "institution_code": screening.institution.code,
-              "setting": screenings.setting_text(screening.setting), **screening.items}
+    # as the clerk would type them from the paper: 受診日 in 和暦 like its hint, codes as printed
+    values = {"exam_date": format_wareki(screening.exam_date, "short"),
+              "institution_code": screening.institution.code,
+              "setting": screenings.setting_text(screening.setting),
+              **catalogue.as_paper(screening.exam, screening.items)}
     return render("screenings/correct.html", **_context(
         screening, changes, values=values, errors={},
         institution_choices=institutions.all_institutions()))
@@ -132,11 +136,13 @@ def correct(screening_id):
         flash(PENDING_HIDDEN, "error")
         return redirect_to("screenings.show", screening_id=screening.id)
     exam = catalogue.get_exam(screening.exam)
+    items, unread = catalogue.read_paper(screening.exam, {key: form.get(key) for key in exam.all_keys})
     try:
-        result = screenings.correct(
-            screening.id, items={key: form.get(key) for key in exam.all_keys}, reason=form.get("reason", ""),
-            actor=actor(), exam_date=form.get("exam_date", ""), institution=form.get("institution_code", ""),
-            setting=form.get("setting", ""))
+        with entry.with_paper_errors(unread):
+            result = screenings.correct(
+                screening.id, items=items, reason=form.get("reason", ""), actor=actor(),
+                exam_date=entry.keyed_date(form.get("exam_date", "")),
+                institution=form.get("institution_code", ""), setting=form.get("setting", ""))
     except (Invalid, screenings.Duplicate, Refused) as exc:
         errors = exc.errors if isinstance(exc, Invalid) else {"-": [exc.reason]}
         screening, changes = _view(screening_id)
