@@ -408,3 +408,39 @@ def test_oversight_page_for_supervisors_and_clerks(app, woman, make_staff, first
     clerk, _ = _client(app, make_staff, "clerk")
     page = clerk.get("/verify/oversight").get_data(as_text=True)
     assert "未確定 0件・あなたが入力した分" in page
+
+
+def test_the_second_keying_reads_the_paper_forms_and_one_result_is_one_difference(woman, first, second):
+    screening = keyed(woman, first, exam="colorectal", items={"fobt_result": "negative"})
+    with pytest.raises(Invalid) as caught:
+        verification.key_second(screening.id, {"fobt_result": "たぶん"}, second)
+    assert "陽性（＋・（＋）・2）" in caught.value.errors["fobt_result"][0]
+    result = verification.key_second(screening.id, {"fobt_result": "＋"}, second)
+    keying = models.ScreeningKeying.get(screening=screening.id, round=2)
+    assert keying.items == {"fobt_result": "positive", "referral": "1"}  # stored as the codes
+    # 便潜血 陰性 vs 陽性 is one difference: the derived 精密検査の対象有無 is not listed apart
+    assert result.differences == ["fobt_result"]
+    (event,) = events("screening.verify")
+    assert event.details["differences"] == ["fobt_result"]
+    done = verification.resolve(screening.id, {"fobt_result": {"value": "陽性", "reason": "用紙は陽性"}},
+                                second)
+    assert done.items == {"fobt_result": "positive", "referral": "1"} and done.referral is True
+
+
+def test_a_referral_keyed_against_the_rule_on_a_cervical_form_is_still_a_difference(woman, first, second):
+    # cervical: the 精密検査の対象 is keyed, not derived, so it is what differs
+    screening = keyed(woman, first, exam="cervical", items={"symptoms": "0", "referral": "0"})
+    assert verification.key_second(screening.id, {"referral": "要精検"}, second).differences == ["referral"]
+
+
+def test_the_history_shows_the_choice_the_resolver_made(app, woman, make_staff, first, second):
+    screening = keyed(woman, first, items={"xray_category": "1", "xray_findings": ""})
+    verification.key_second(screening.id, {"xray_category": "3b"}, second)
+    # the paper, typed again, says 3b: the same value as the second keying, but chosen as 用紙の値
+    verification.resolve(screening.id, {"xray_category": {"choice": "paper", "value": "カテゴリー3b",
+                                                          "reason": "用紙を再確認"}}, second)
+    (line,) = verification.trace(screenings.get(screening.id)).differences
+    assert line.choice == "用紙の値を入力" and line.chosen.startswith("3b")
+    boss, _ = _client(app, make_staff, "supervisor")
+    page = boss.get(f"/screenings/{screening.id}").get_data(as_text=True)
+    assert "用紙の値を入力" in page and "用紙を再確認" in page

@@ -21,7 +21,7 @@
       return;
     }
     var action = KEYS[event.key];
-    if (!action) { return; }
+    if (!action || !sheet.contains(event.target) && event.target !== document.body) { return; }
     var button = sheet.querySelector("button[type='submit'][name='action'][value='" + action + "']");
     if (button) {
       event.preventDefault();
