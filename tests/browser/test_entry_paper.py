@@ -136,6 +136,11 @@ def test_function_keys_park_and_return_to_the_person_lines(app, page, office):
     type_and_tab(page, "－")
     page.keyboard.press("F2")
     expect(page.locator("#f-seiri_no")).to_be_focused()
+    # the browser's own keys are never taken by the sheet
+    for key in ("F3", "F5", "F6", "F11", "F12"):
+        assert not page.evaluate(
+            """key => { const e = new KeyboardEvent("keydown", {key, bubbles: true, cancelable: true});
+                        document.activeElement.dispatchEvent(e); return e.defaultPrevented; }""", key), key
     page.keyboard.press("F8")
     expect(page.locator(".entry-status")).to_contain_text("突合待ちに保留しました")
     with app.app_context():
