@@ -357,8 +357,8 @@ JUDGEMENT_CODES = {"normal": "異常認めず", "guidance": "要指導", "referr
 POS_NEG = {"negative": "陰性", "positive": "陽性"}
 
 # How the paper forms write the codes (Item.paper): the printed word first, then the marks and
-# the numbers of the printed choices (1 陰性 2 陽性 …). Codes that are already what the paper
-# prints (3a, E1, N …) need no forms: a code is always accepted as itself.
+# the numbers of the printed choices (1 陰性 2 陽性 …). Codes the paper prints as they are (3a,
+# E1, N …) declare themselves (_printed, below the code tables); a code is always read as itself.
 NONE_ANY_PAPER = {"0": ("なし", "無", "－", "（－）"), "1": ("あり", "有", "＋", "（＋）")}
 REFERRAL_PAPER = {"0": ("対象外", "なし", "無", "不要", "精検不要"), "1": ("要精検", "あり", "有", "対象")}
 JUDGEMENT_PAPER = {"normal": ("異常認めず", "異常なし", "1"), "guidance": ("要指導", "2"),
@@ -374,7 +374,7 @@ def _code(key, label, codes, *, required=True, decides=False, summary=True, blan
 
 
 def _written_as_labels(codes: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    """Codes whose paper prints the label itself (カテゴリー3a, なし …): the label is a form."""
+    """Codes whose paper prints the label itself (0回 … 3回以上, 禁煙, 閉経): the label is the form."""
     return {code: (label,) for code, label in codes.items()}
 
 
