@@ -49,6 +49,9 @@ def test_lookup_shows_the_person_and_marks_what_disagrees(clerk, db):
     html = clerk.post("/entry/lookup", data=form(birth_date="S35.5.11"), headers=HX).get_data(as_text=True)
     assert "千葉 花子" in html and "昭和35年5月10日" in html
     assert 'class="mismatch"' in html and "不一致" in html
+    # the 生年月日 as read, expanded beside its field before saving (out of band)
+    assert re.search(r'id="f-birth_date-hint"[^>]*hx-swap-oob="true"><strong class="meaning">'
+                     r'昭和35年5月11日 \(1960-05-11\)<', html)
     event = models.AuditEvent.select().order_by(models.AuditEvent.seq.desc()).first()
     assert event.action == "resident.view"
 

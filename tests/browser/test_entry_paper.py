@@ -44,7 +44,8 @@ def test_a_form_with_a_candidate_is_saved_with_space_and_enter(app, page, office
     candidate = page.locator(".candidates input[type=radio]")
     expect(candidate).to_have_count(1)
     expect(page.locator(".candidates")).to_contain_text("千葉 花子")
-    # the date the long way round: S350510 is shown expanded in the panel
+    # the date the short way: S350510 is shown expanded beside its field and in the panel
+    expect(page.locator("#f-birth_date-hint")).to_have_text("昭和35年5月10日 (1960-05-10)")
     expect(page.locator(".candidates")).to_contain_text("昭和35年5月10日 (1960-05-10)")
     page.keyboard.press("Tab")  # past 氏名 to the candidate (not picked yet)
     assert focused_id(page).startswith("cand-")
