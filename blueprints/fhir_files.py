@@ -1,6 +1,6 @@
 """検診結果（FHIR）の取込 (supervisors): upload one bundle (.json) or a .zip of them, preview the
-counts, each screening's outcome and every refusal, confirm. The same rules as the command line's
-import-fhir (kenshin.fhir);
+counts, each screening's outcome and every refusal, confirm. The same rules as the command line
+(kenshin.fhir);
 the upload waits in instance/uploads (kenshin.imports.uploads) between preview and confirm."""
 import os
 

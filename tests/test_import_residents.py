@@ -479,7 +479,7 @@ def test_screen_shows_every_problem_and_writes_nothing(app, db, client, login_as
     preview = _upload(client, content)
     html = preview.get_data(as_text=True)
     assert preview.status_code == 422
-    assert "line 2, column sex:" in html and "line 3, column atena_no:" in html
+    assert "2行目 性別:" in html and "3行目 宛名番号:" in html and "line 2, column" not in html
     assert 'name="token"' not in html
     assert counts() == (0, 0, 0)
     assert [e.outcome for e in import_events()] == ["rejected"]

@@ -3,6 +3,8 @@ encoding, counts, outcome — written in the same transaction as the import (a r
 writes its row with its audit event, and nothing else). Plus the words staff read for counts."""
 from __future__ import annotations
 
+from peewee import JOIN
+
 from models import ImportRecord, Staff
 
 from kenshin.core.dates import now_utc
@@ -59,7 +61,7 @@ def record(kind: str, result: Result, source: Source | None, actor, *, counts: d
 def page(kinds, number: int, per_page: int = 50):
     """The attempts of these kinds, newest first, with the staff member who made each."""
     query = (ImportRecord.select(ImportRecord, Staff)
-             .join(Staff, join_type="LEFT OUTER", on=(ImportRecord.staff == Staff.id))
+             .join(Staff, join_type=JOIN.LEFT_OUTER, on=(ImportRecord.staff == Staff.id))
              .where(ImportRecord.kind.in_(list(kinds)))
              .order_by(ImportRecord.at.desc(), ImportRecord.id.desc()))
     return paginate(query, number, per_page)

@@ -15,7 +15,8 @@ from peewee import JOIN
 from models import ImportBatch, Institution, InstitutionChange, Staff, db
 
 from kenshin import audit
-from kenshin.imports import csvimport, history
+from kenshin.imports import csvimport
+from kenshin.imports import history as import_history
 from kenshin.imports import rows as row_preview
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid, NotFound, Refused
@@ -304,7 +305,7 @@ def preview(source: csvimport.Source, actor: audit.Actor, *, problem_limit: int 
                      object_id=source.sha256, outcome=result.outcome if result.problems else "ok",
                      details=csvimport.audit_details(result, source, {"stage": "preview"}))
         if result.problems:
-            history.record(KIND, result, source, actor)
+            import_history.record(KIND, result, source, actor)
     return result
 
 
@@ -325,5 +326,5 @@ def import_file(source: csvimport.Source, actor: audit.Actor, *, problem_limit: 
         audit.record(ACTION, actor, object_type="import_batch" if result.batch_id else "file",
                      object_id=result.batch_id or source.sha256, outcome=result.outcome,
                      details=csvimport.audit_details(result, source))
-        history.record(KIND, result, source, actor)
+        import_history.record(KIND, result, source, actor)
     return result
