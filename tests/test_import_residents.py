@@ -456,7 +456,7 @@ def test_screen_previews_counts_then_confirm_imports_the_same_file(app, db, clie
     assert preview.status_code == 200
     assert "まだ登録していません" in html
     # a maintainer's preview checks the file alone (issue 12, finding 5)
-    assert (">2<" if role == "admin" else "ファイルの2行に問題はありません") in html
+    assert (">2人<" if role == "admin" else "ファイルの2行に問題はありません") in html
     assert counts() == (0, 0, 0)
     token = _token(html)
     stored = os.path.join(app.instance_path, "uploads", token + ".csv")
