@@ -121,12 +121,13 @@ def nav_groups() -> list[dict]:
     """The menu by task: the groups that hold a page this person may open, in order. A group is
     `current` when it holds the page shown, or a page of the same screen area (a preview, a detail)."""
     items = nav_items()
+    exact = any(item["current"] for item in items)
     area = request.blueprint
     groups = []
     for _start, name in NAV_GROUPS:
         members = [item for item in items if item["group"] == name]
         if members:
-            current = any(item["current"] for item in members) or any(
+            current = any(item["current"] for item in members) if exact else any(
                 item["endpoint"].split(".", 1)[0] == area for item in members)
             groups.append({"label": name, "items": members, "current": current})
     return groups

@@ -14,6 +14,7 @@ fastest plain path of each database (sqlite3 `executemany`, PostgreSQL `COPY`).
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -92,6 +93,20 @@ class Source:
         return cls(name[:255], data, codec_for(encoding))
 
 
+def _decodes(data: bytes, codec: str, chunk: int = 1 << 20) -> bool:
+    """Whether the bytes are valid in the codec, checked a megabyte at a time (never the whole
+    file as text: an upload may be large, and the reader decodes it once more afterwards)."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(data), chunk):
+            decoder.decode(view[start:start + chunk])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 AUTO = "auto"
 #: the encodings as staff know them
 ENCODING_NAMES = {"cp932": "Shift_JIS", "utf-8": "UTF-8"}
@@ -101,18 +116,10 @@ def detect_encoding(data: bytes) -> str:
     """The codec of a file from its bytes: a UTF-8 BOM or bytes that are valid UTF-8 say UTF-8
     (a file of ASCII only reads the same either way); bytes that are valid Shift_JIS (cp932) say
     cp932; otherwise the one under which fewer lines fail, so the problems name the right lines."""
-    if data.startswith(BOM):
+    if data.startswith(BOM) or _decodes(data, "utf-8"):
         return "utf-8"
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("cp932")
+    if _decodes(data, "cp932"):
         return "cp932"
-    except UnicodeDecodeError:
-        pass
     failing = {}
     for codec in ("cp932", "utf-8"):
         failing[codec] = 0
@@ -135,6 +142,7 @@ def codec_for(encoding: str | None) -> str:
 # --- problems ----------------------------------------------------------------------------------
 
 WHOLE_ROW = "-"
+FILE_LINE = 0  # a problem of the file as a whole that names no line (shown on the screens only)
 
 
 @dataclass(frozen=True, order=True)
@@ -157,6 +165,8 @@ class Problem:
         """「3行目 生年月日: 日付として読めません」: the column by its Japanese name."""
         labels = labels or {}
         reason = self.reason + self.screen_hint
+        if self.line == FILE_LINE:
+            return reason
         if self.line == 1:
             if self.column == WHOLE_ROW:
                 return f"見出し行: {reason}"

@@ -287,7 +287,7 @@ def _read(source: Source, today: date | None, problem_limit: int | None = None,
 
 #: what the person who may not read stored records sees when the file disagrees with them
 STORED_CONFLICT = ("登録済みの住民記録と合わない行が{count}件あるため、取り込めません（何も登録していません）。"
-                   "どの行かは、システム利用管理者が取込の画面かコマンドで確認してください")
+                   "どの行かは、システム利用管理者が取込の画面で確認してください")
 
 
 def _conclude(source: Source, reader: Reader, rows: list[_Checked],
@@ -305,7 +305,7 @@ def _conclude(source: Source, reader: Reader, rows: list[_Checked],
             result.set_problems(reader.problems)
             result.rows = row_preview.with_problems(plan.rows, result.problems, COLUMN_LABELS)
         else:
-            result.problems = [csvimport.Problem(1, -1, csvimport.WHOLE_ROW, STORED_CONFLICT.format(
+            result.problems = [csvimport.Problem(csvimport.FILE_LINE, -1, csvimport.WHOLE_ROW, STORED_CONFLICT.format(
                 count=len(reader.problems)))]
             result.problem_total = len(reader.problems)
         return result, None

@@ -28,7 +28,7 @@ from kenshin.imports import csvimport, history
 from kenshin.imports import rows as row_preview
 from kenshin.screening import reconciliation
 from kenshin.imports.csvimport import Columns, Reader, Row, Source
-from kenshin.core.dates import age_at, fiscal_year, now_utc, today_jst
+from kenshin.core.dates import age_at, fiscal_year, format_both, now_utc, today_jst
 from kenshin.core import labels
 from kenshin.core.kana import kana_key
 from kenshin.screening.matching import FormIdentity, PreloadedFinder, match
@@ -292,7 +292,7 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
 def _subject(row: _Checked) -> str:
     exam = catalogue.EXAMS[row.exam]
     target = f"（{catalogue.FOLLOWUP_TARGETS[row.target]}）" if row.target else ""
-    return f"{exam.name}{target} {row.exam_date.isoformat()}"
+    return f"{exam.name}{target} {format_both(row.exam_date)}"
 
 
 def _on_file(row: _Checked) -> str:
