@@ -62,7 +62,10 @@ def preview():
     source = csvimport.Source.from_bytes(upload.filename, upload.read())
     bundles = _bundles(source)
     if isinstance(bundles, str) or not bundles:
-        form.file.errors = [bundles or "バンドル（.json）がありません"]
+        reason = bundles or "バンドル（.json）がありません"
+        # audited and in the import history as not imported, as the command line's exit 2 is
+        csvimport.record_unreadable(importer.ACTION, source.file_name, reason, actor())
+        form.file.errors = [reason]
         return _page(form, status=422)
     result = importer.preview(bundles, actor())
     token = uploads.save(_directory(), source, g.staff.id, importer.KIND) if result.accepted else None

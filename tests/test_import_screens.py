@@ -202,3 +202,13 @@ def test_no_staff_screen_tells_people_to_run_a_command():
                          r"institutions|permitted)\b", text) and not text.lstrip().startswith(("from ", "import ")):
                 found.append(f"{rel}:{number}: {text.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_a_zip_that_cannot_be_opened_on_screen_is_in_the_history_with_its_reason(login_as, db):
+    client, _ = login_as("supervisor")
+    response = _post(client, "/fhir-files/preview", b"PK\x03\x04 not really a zip", name="bundles.zip")
+    assert response.status_code == 422 and "ZIPファイルとして読めません" in response.get_data(as_text=True)
+    [entry] = _history()
+    assert (entry.kind, entry.outcome, entry.sha256) == ("fhir", "rejected", None)
+    assert entry.reason.startswith("ZIPファイルとして読めません")
+    assert "ファイルを開けません: ZIPファイルとして読めません" in client.get("/imports/history").get_data(as_text=True)
