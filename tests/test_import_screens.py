@@ -212,3 +212,16 @@ def test_a_zip_that_cannot_be_opened_on_screen_is_in_the_history_with_its_reason
     assert (entry.kind, entry.outcome, entry.sha256) == ("fhir", "rejected", None)
     assert entry.reason.startswith("ZIPファイルとして読めません")
     assert "ファイルを開けません: ZIPファイルとして読めません" in client.get("/imports/history").get_data(as_text=True)
+
+
+def test_the_row_preview_keeps_the_first_200_rows_while_the_counts_cover_the_file(db):
+    from datetime import timedelta
+
+    from kenshin.screening import result_import
+
+    make_institution()
+    rows = [row(atena_no="", exam_date=(date(2025, 6, 2) - timedelta(days=n)).isoformat()) for n in range(250)]
+    result = result_import.check(csvimport.Source("many.csv", csv_text(rows).encode()))
+    assert result.counts["queued"] == 250
+    assert [r.line for r in result.rows] == list(range(2, 202))
+    assert {r.status for r in result.rows} == {"queued"}

@@ -40,6 +40,11 @@ class RowList:
     cap: int = ROW_CAP
     rows: list[RowOutcome] = field(default_factory=list)
 
+    @property
+    def full(self) -> bool:
+        """True once `cap` rows are kept: callers skip describing the rest (a large file)."""
+        return len(self.rows) >= self.cap
+
     def add(self, line: int, status: str, **what) -> RowOutcome | None:
         """Keep the row if it is among the first `cap`; returns it (to be filled in) or None."""
         if len(self.rows) >= self.cap:

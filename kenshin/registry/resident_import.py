@@ -232,8 +232,9 @@ def _plan(rows: list[_Checked], problems: Problems) -> Plan:
         kind = "removed" if (before[_REMOVED] is None and merged[_REMOVED] is not None) else "changed"
         counts[kind] += 1
         changed.append((hit[0], merged, diffs))
-        shown.add(row.line, kind, person=before[_NAME], subject=row.atena_no,
-                  note="、".join(COLUMN_LABELS[item] for item, _, _ in diffs))
+        if not shown.full:
+            shown.add(row.line, kind, person=before[_NAME], subject=row.atena_no,
+                      note="、".join(COLUMN_LABELS[item] for item, _, _ in diffs))
     return Plan(new, changed, counts, shown.rows)
 
 

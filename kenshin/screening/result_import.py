@@ -247,8 +247,9 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
         if key in seen:
             if replace(seen[key], line=row.line) == row:
                 counts["duplicates"] += 1  # an exact repeat within the file: counted, not written
-                repeats.add(row.line, row_preview.DUPLICATE, subject=_subject(row), file_name=row.file_name,
-                            note=f"{seen[key].line}行目と同じ受診", person=_on_file(row))
+                if not repeats.full:
+                    repeats.add(row.line, row_preview.DUPLICATE, subject=_subject(row), file_name=row.file_name,
+                                note=f"{seen[key].line}行目と同じ受診", person=_on_file(row))
                 continue
             target = f"・{catalogue.FOLLOWUP_TARGETS[row.target]}" if row.target else ""
             problems.add(row.line, csvimport.WHOLE_ROW, REPEATED.format(target=target))
@@ -258,26 +259,31 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
     people = {}  # the first rows' matched people: resident id → the row shown
     for row, result, existing in accepted:
         person = result.resident_id if result.matched and not row.queue_reason else None
+        describe = not shown.full  # only the first rows are described (kenshin.imports.rows)
+        shown_row = None
         if existing is not None:
             counts["duplicates"] += 1
             differs = _differs(row, *existing)
             if differs:
                 plan.different += 1
-            place = "記録済み" if person else "突合待ちにあり"
-            shown_row = shown.add(row.line, row_preview.DUPLICATE, subject=_subject(row), file_name=row.file_name,
-                                  note=f"{place}（内容が異なります: 画面で訂正してください）" if differs else place,
-                                  person="" if person else _on_file(row))
+            if describe:
+                place = "記録済み" if person else "突合待ちにあり"
+                shown_row = shown.add(row.line, row_preview.DUPLICATE, subject=_subject(row), file_name=row.file_name,
+                                      note=f"{place}（内容が異なります: 画面で訂正してください）" if differs else place,
+                                      person="" if person else _on_file(row))
         elif person:
             counts["recorded"] += 1
             plan.screenings.append((row, result.resident_id))
-            shown_row = shown.add(row.line, row_preview.RECORDED, subject=_subject(row), file_name=row.file_name)
+            if describe:
+                shown_row = shown.add(row.line, row_preview.RECORDED, subject=_subject(row), file_name=row.file_name)
         else:
             counts["queued"] += 1
             reason = row.queue_reason if result.matched else "; ".join(
                 r for r in (result.reason, row.queue_reason) if r)
             plan.queued.append((row, reason))
-            shown.add(row.line, row_preview.QUEUED, subject=_subject(row), file_name=row.file_name,
-                      note=reason, person=_on_file(row))
+            if describe:
+                shown.add(row.line, row_preview.QUEUED, subject=_subject(row), file_name=row.file_name,
+                          note=reason, person=_on_file(row))
             continue
         if shown_row is not None and person:
             people.setdefault(person, []).append(shown_row)
