@@ -170,6 +170,28 @@ class ImportBatch(BaseModel):
     counts = JSONField(default=dict)
 
 
+class ImportRecord(BaseModel):
+    """One import attempt, accepted or rejected, for the import history screen (取込の履歴).
+    Written in the transaction of the import itself (or of the rejection); never changed."""
+
+    kind = CharField(max_length=24)  # residents | institutions | results | fhir
+    file_name = CharField(max_length=255)
+    sha256 = CharField(max_length=64, null=True)
+    encoding = CharField(max_length=16, default="")
+    encoding_detected = BooleanField(default=False)
+    staff = ForeignKeyField(Staff, null=True, on_delete="RESTRICT")
+    actor = CharField(max_length=64)  # the staff login or os:USER (the command line)
+    at = DateTimeField()
+    outcome = CharField(max_length=16)  # accepted | rejected
+    counts = JSONField(default=dict)
+    problems = IntegerField(default=0)
+    reason = CharField(max_length=255, default="")  # why a file could not be read at all
+    batch = ForeignKeyField(ImportBatch, null=True, on_delete="RESTRICT")
+
+    class Meta:
+        indexes = ((("kind", "at"), False), (("at",), False))
+
+
 class Resident(BaseModel):
     """A person in the registry extract: the 5 items, 住民となった日 and 消除日."""
 
@@ -769,7 +791,7 @@ class Reminder(BaseModel):
 
 
 ALL_MODELS = [
-    SchemaMigration, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
+    SchemaMigration, Staff, Credential, UserSession, PendingChallenge, ImportBatch, ImportRecord, Resident,
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
     ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,

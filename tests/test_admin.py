@@ -390,6 +390,23 @@ def test_every_admin_change_is_audited_under_the_admins_name(app, admin, make_st
 
 # --- recovery from the command line -----------------------------------------------------------
 
+def test_enrollment_links_say_the_origin_they_use_and_warn_when_it_is_the_default(app, runner, make_staff,
+                                                                                monkeypatch):
+    make_staff("admin", login_id="soloadmin")
+    monkeypatch.delenv("KENSHIN_ORIGIN", raising=False)
+    unset = runner.invoke(args=["reset-user", "soloadmin"])
+    assert unset.exit_code == 0
+    origin = app.config["ORIGIN"]
+    assert f"KENSHIN_ORIGIN が設定されていないため、既定の {origin} でリンクを作りました" in unset.stderr
+    assert f"（リンクのアドレスはサーバーの KENSHIN_ORIGIN = {origin} です）" in unset.stdout
+    assert unset.stdout.strip().splitlines()[-1].startswith(origin + "/enroll/")
+    monkeypatch.setenv("KENSHIN_ORIGIN", origin)
+    created = runner.invoke(args=["create-user", "sato", "--name", "佐藤 次郎", "--division", "成人保健係",
+                                  "--role", "clerk"])
+    assert created.exit_code == 0 and "注意" not in created.output
+    assert created.stdout.strip().splitlines()[-1].startswith(origin + "/enroll/")
+
+
 def test_reset_user_command_recovers_an_office_whose_only_admin_lost_their_key(app, runner,
                                                                                make_staff):
     person = make_staff("admin", login_id="soloadmin")

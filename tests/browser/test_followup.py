@@ -15,7 +15,7 @@ from kenshin.core.names import name_key
 
 from tests.factories import VALID_ITEMS
 
-from .helpers import enrolled_person
+from .helpers import enrolled_person, menu_click
 from .test_inquiries import Db, _keep_screen
 
 YEAR = dates.fiscal_year(today_jst()) - 1  # last 年度: every referral there is over 90 days old
@@ -79,7 +79,7 @@ def test_supervisor_follow_up_reminder_and_indicator_chart(app, page, tmp_path):
     page.goto(f"/followup/?fiscal_year={YEAR}&status=unknown")
     assert "受診勧奨" in page.locator("table.worklist tbody tr").first.inner_text()
 
-    page.get_by_role("navigation", name="メニュー").get_by_role("link", name="統計・プロセス指標").click()
+    menu_click(page, "統計・プロセス指標")
     page.get_by_label("年度（西暦）").fill(str(YEAR))
     page.get_by_role("button", name="表示").click()
     chart = page.locator("svg.indicator-chart").nth(1)
