@@ -498,9 +498,11 @@ def settle(proposal_id: int, resolutions: Mapping[str, Mapping[str, str]], actor
             kept[line.key] = {"choice": choice, "reason": text}
         if errors:
             raise Invalid(errors)
+        for key, settled in kept.items():  # one event per difference, as verified entry does
+            audit.record("screening.correction_difference", actor,
+                         resident=proposal.screening.resident_id, object_type="screening",
+                         object_id=proposal.screening_id,
+                         details={"exam": proposal.screening.exam, "proposal": proposal.id,
+                                  "item": key, "choice": settled["choice"]})
         result = _apply(proposal, chosen, actor, SETTLED, settlement=kept)
-        audit.record("screening.correction_settle", actor, resident=proposal.screening.resident_id,
-                     object_type="screening", object_id=proposal.screening_id,
-                     details={"exam": proposal.screening.exam, "proposal": proposal.id,
-                              "choices": {k: v["choice"] for k, v in kept.items()}})
     return result
