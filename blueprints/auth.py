@@ -219,12 +219,36 @@ def enroll():
     return render("auth/enroll.html", person=person)
 
 
+ENROLL_CHECKED = "enroll_password_checked"
+
+
+@bp.post("/enroll/check")
+@public
+def enroll_check():
+    """The password is checked here, before the browser asks the authenticator for a credential:
+    a refused password never leaves a credential behind. Errors come back by field."""
+    person = _enrolling()
+    if person is None:
+        return json_error("登録用リンクが無効か、期限が切れています。", 404)
+    payload = request.get_json(silent=True) or {}
+    session.pop(ENROLL_CHECKED, None)
+    try:
+        staff_domain.check_enrollment_password(person, payload.get("password", ""),
+                                               payload.get("password_confirm", ""))
+    except Invalid as exc:
+        return jsonify({"ok": False, "message": "入力内容を確認してください。", "errors": exc.errors}), 422
+    session[ENROLL_CHECKED] = True
+    return jsonify({"ok": True})
+
+
 @bp.post("/enroll/options")
 @public
 def enroll_options():
     person = _enrolling()
     if person is None:
         return json_error("登録用リンクが無効か、期限が切れています。", 404)
+    if not session.get(ENROLL_CHECKED):
+        return json_error("先にパスワードを確認します。もう一度「認証器を登録して完了」を押してください。", 409)
     return webauthn_options(passkeys.registration_options(relying_party(), person))
 
 
