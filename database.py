@@ -532,8 +532,8 @@ STEPS = [
          _purge_ready, locks=("audit_event", "resident"), transaction=False),
     Step(10, "follow-up and statistics: statistics settings, reminder runs, reminders",
          create_tables(models.StatisticsSetting, models.ReminderRun, models.Reminder)),
-    Step(11, "screening_proposal: corrections that wait for a second person",
-         create_tables(models.ScreeningProposal)),
+    Step(11, "corrections that wait for a second person; drafts kept over the screen lock",
+         create_tables(models.ScreeningProposal, models.SessionDraft)),
 ]
 
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), \

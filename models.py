@@ -147,6 +147,18 @@ class UserSession(BaseModel):
         indexes = ((("staff", "ended_at"), False), (("ended_at", "created_at"), False))
 
 
+class SessionDraft(BaseModel):
+    """What was typed in a page's forms when the screen lock came (issue 14): kept on the server
+    for that session only — never in the browser's storage — and put back in place after the
+    unlock. Passwords are never kept. Moved to the new session id on unlock; deleted once
+    restored, and when the session ends (logoff, idle, absolute, admin)."""
+
+    session = ForeignKeyField(UserSession, unique=True, on_delete="CASCADE", backref="+")
+    path = CharField(max_length=500)  # the page (path and query) the fields belong to
+    fields = JSONField()  # [{form, index, name, value | checked | values}], plus the focused field
+    saved_at = DateTimeField()
+
+
 class PendingChallenge(BaseModel):
     """A WebAuthn challenge issued once and consumed once (replays fail)."""
 
@@ -808,7 +820,7 @@ class Reminder(BaseModel):
 
 
 ALL_MODELS = [
-    SchemaMigration, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
+    SchemaMigration, Staff, Credential, UserSession, SessionDraft, PendingChallenge, ImportBatch, Resident,
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
     ScreeningKeying, ScreeningDifference, ScreeningProposal, QueueItem, AuditHead, AuditEvent,
