@@ -23,7 +23,6 @@ from kenshin.core.errors import Invalid
 MAX_FIELDS = 200
 MAX_VALUE = 20_000  # characters per field (an inquiry's text is far shorter)
 MAX_PATH = 500
-KINDS = ("value", "checked", "values")
 
 
 def safe_path(path) -> str | None:

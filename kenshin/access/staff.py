@@ -153,7 +153,7 @@ def enroll(rp, staff: Staff, password: str, confirm: str, nickname: str, challen
     `opened_by` is the staff member whose session was open in the browser that opened the link
     (that session was ended then); the event records it with the link's issuer."""
     from kenshin.access import passkeys
-    from kenshin.access.passwords import check_new_password, hash_password
+    from kenshin.access.passwords import hash_password
 
     check_enrollment_password(staff, password, confirm)
     actor = audit.Actor.of_staff(staff, terminal)
