@@ -23,6 +23,7 @@ from kenshin.core.errors import Invalid
 MAX_FIELDS = 200
 MAX_VALUE = 20_000  # characters per field (an inquiry's text is far shorter)
 MAX_PATH = 500
+MAX_TOTAL = 200_000  # characters in all: a page of forms, not a store for anything else
 
 
 def safe_path(path) -> str | None:
@@ -63,6 +64,9 @@ def _clean_fields(fields) -> list[dict]:
         if field.get("focused") is True:
             clean["focused"] = True
         out.append(clean)
+    total = sum(len(f.get("value", "")) + sum(len(v) for v in f.get("values", [])) for f in out)
+    if total > MAX_TOTAL:
+        raise Invalid({"fields": ["下書きが大きすぎます"]})
     return out
 
 
