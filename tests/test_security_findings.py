@@ -388,6 +388,9 @@ def enroll_with(client, token, authenticator, password="correct horse battery st
     assert client.get(f"/enroll/{token}").headers["Location"].endswith("/enroll")
     page = client.get("/enroll")
     csrf = csrf_from(page.get_data(as_text=True))
+    checked = client.post("/enroll/check", json={"password": password, "password_confirm": password},
+                          headers={"X-CSRFToken": csrf})
+    assert checked.status_code == 200, checked.get_json()  # the password first (issue 14)
     options = client.post("/enroll/options", headers={"X-CSRFToken": csrf})
     return client.post("/enroll/complete", json={
         "password": password, "password_confirm": password, "nickname": "窓口PC",
