@@ -245,6 +245,24 @@ def test_screens_pending_correction_then_blind_keying_by_another_clerk(app, posi
     assert "訂正: 訂正 一郎" in history and "確認: 確認 二郎" in history
 
 
+def test_screens_blind_keying_reads_the_paper_forms_like_the_correction_form(app, positive, people):
+    proposer = _client(app, people["proposer"])
+    token = page_csrf(proposer, f"/screenings/{positive.id}/correct")
+    assert proposer.post(f"/screenings/{positive.id}/correct", data={
+        "csrf_token": token, "exam_date": "R7.6.2", "institution_code": positive.institution.code,
+        "setting": "1", "fobt_result": "陰性", "reason": "用紙の読み違い"}).status_code == 303
+    proposal = corrections.open_proposal(positive.id)
+    other = _client(app, people["other"])
+    token = page_csrf(other, f"/screenings/corrections/{proposal.id}/key")
+    refused = other.post(f"/screenings/corrections/{proposal.id}/key",
+                         data={"csrf_token": token, "fobt_result": "たぶん"})
+    assert refused.status_code == 422 and "読めません" in refused.get_data(as_text=True)
+    assert other.post(f"/screenings/corrections/{proposal.id}/key",
+                      data={"csrf_token": token, "fobt_result": "－"}).status_code == 303
+    stored = _stored(positive)
+    assert stored.items["fobt_result"] == "negative" and stored.referral is False
+
+
 def test_screens_supervisor_sees_both_values_and_approves(app, positive, people):
     proposal = _propose(positive, people["proposer"]).proposal
     boss = _client(app, people["boss"])
