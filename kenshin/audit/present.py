@@ -134,7 +134,7 @@ def value_text(key: str, value: Any, context: dict | None = None,
         return _exam_name(text)
     if key in ITEM_KEYS:
         return item_label(text, context.get("exam"))
-    if key == "roles":
+    if key == "roles" or (key in ("before", "after") and text in ROLES):
         return "・".join(ROLES.get(r, r) for r in text.split(",") if r) or "なし"
     if key in STAFF_KEYS and text in staff_names:
         return staff_names[text]
@@ -169,10 +169,24 @@ def _dict_text(key: str, value: dict, context: dict, staff_names: dict) -> str:
         if key in ("counts",) or k in COUNT_LABELS and isinstance(v, int):
             parts.append(f"{COUNT_LABELS.get(k, detail_name(k))} {v:,}件")
         elif key == "changes":
-            parts.append(f"{detail_name(k)} {value_text(k, v, context, staff_names)}")
+            parts.append(f"{setting_name(k)} {value_text(k, v, context, staff_names)}")
         else:
             parts.append(f"{detail_name(k)}={value_text(k, v, context, staff_names)}")
     return "、".join(parts) if parts else "なし"
+
+
+def setting_name(key: str) -> str:
+    """A statistics setting's name: 「大腸がん 要精検率 許容値」, 「受診勧奨までの日数」."""
+    from kenshin.statistics import settings
+
+    if key == settings.REMINDER_AFTER_DAYS:
+        return "受診勧奨までの日数"
+    parts = key.split(".")
+    if len(parts) == 3:
+        exam, indicator, level = parts
+        return " ".join((_exam_name(exam), settings.INDICATOR_LABELS.get(indicator, indicator),
+                         settings.LEVEL_LABELS.get(level, level)))
+    return detail_name(key)
 
 
 def detail_name(key: str) -> str:
