@@ -120,7 +120,8 @@ def value_text(key: str, value: Any, context: dict | None = None,
 
             return fiscal_year_label(value)
         if key in COUNT_KEYS:
-            return f"{value:,}件" if key not in ("people", "unnamed") else f"{value:,}人"
+            unit = {"people": "人", "unnamed": "人", "failures": "回"}.get(key, "件")
+            return f"{value:,}{unit}"
         if key == "bytes" or key == "size":
             return f"{value:,}バイト"
         if key in ("hours", "link_hours"):
