@@ -65,7 +65,8 @@ def _arrange(app):
         inquiry = inquiries.create(actor, received_date=(dates.today_jst() - timedelta(days=1)).isoformat(),
                                    received_time="9:00", channel="電話", requester_type="本人",
                                    requester_name=PERSON, requester_contact="",
-                                   subject="検診結果の通知について", resident_id=person.id)
+                                   subject="検診結果の通知について", atena_no=ATENA,
+                                   resident_id=person.id)
         for n in range(1, 41):
             inquiries.add_entry(inquiry.id, actor, f"第{n}回の対応: 結果の見かたを電話で説明した。")
         screening = models.Screening.select().where(models.Screening.resident == person).first()
@@ -169,7 +170,8 @@ def test_list_prints_carry_the_mark_printer_and_page_on_every_page(app, page, tm
     page.goto(f"/statistics/print?fiscal_year={year}")
     assert_every_page_marked(pdf_pages(page, tmp_path / "statistics.pdf"), printer)
 
-    page.goto("/audit/heads")
+    day = dates.today_jst()
+    page.goto(f"/audit/heads?start={(day - timedelta(days=1)).isoformat()}&end={day.isoformat()}")
     page.get_by_role("button", name="印刷用ページ（A4）").click()
     page.get_by_role("heading", name="監査ログの日次ハッシュ").wait_for()
     assert_every_page_marked(pdf_pages(page, tmp_path / "heads.pdf"), printer)
