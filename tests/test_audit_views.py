@@ -101,6 +101,31 @@ def test_viewer_filters_by_person_without_putting_the_number_in_urls_or_details(
     assert "111" not in str(viewed.details) and viewed.details["person"] is True
 
 
+def test_viewer_names_objects_in_japanese_and_links_only_pages_the_viewer_may_open(app, db, login_as,
+                                                                                  make_staff):
+    clerk = make_staff("clerk", login_id="yamada", name="山田 太郎")
+    person = make_resident("20360", name="野村 明美")
+    screening = factories.make_screening(person)
+    record("screening.verify", clerk.staff, resident=person, object_type="screening",
+           object_id=screening.id, details={"exam": "colorectal", "agreed": False,
+                                            "differences": ["fobt_result"]})
+    record("staff.unlock", clerk.staff, object_type="staff", object_id=clerk.staff.id,
+           details={"login_id": "yamada", "was_locked": True})
+    for role, staff_link in (("auditor", False), ("admin", True)):
+        client, _ = login_as(role)
+        html = search(client, page_csrf(client, "/audit/")).get_data(as_text=True)
+        rows = html.split("<tbody>")[1]
+        assert f"検診記録 No.{screening.id}（野村 明美）" in rows
+        assert f'href="/screenings/{screening.id}"' not in rows  # neither role opens health records
+        assert ("職員 山田 太郎（yamada）</a>" in rows) == staff_link
+        assert (f'href="/admin/staff/{clerk.staff.id}"' in rows) == staff_link
+        assert "一致: いいえ、相違した項目: 便潜血検査の判定区分" in rows
+        assert "ロック中だった: はい" in rows
+        for raw in ("False", "True", "fobt_result", "{", "[", "screening.verify"):
+            assert raw not in rows, raw
+        client.post("/logout", data={"csrf_token": page_csrf(client, "/audit/")})
+
+
 def test_viewer_unknown_person_or_staff_finds_nothing(app, db, login_as):
     client, _ = login_as("auditor")
     token = page_csrf(client, "/audit/")
