@@ -141,8 +141,13 @@ def _distinct(column) -> list[str]:
 
 def action_choices() -> list[tuple[str, str]]:
     """The actions that exist in the log, with their Japanese names."""
-    return sorted(((code, action_label(code)) for code in _distinct(AuditEvent.action)),
-                  key=lambda c: c[0])
+    choices = sorted(((code, action_label(code)) for code in _distinct(AuditEvent.action)),
+                     key=lambda c: c[0])
+    # the Japanese name alone; the code only to tell apart two actions of the same name
+    seen: dict[str, int] = {}
+    for _, label in choices:
+        seen[label] = seen.get(label, 0) + 1
+    return [(code, f"{label}（{code}）" if seen[label] > 1 else label) for code, label in choices]
 
 
 def outcome_choices() -> list[tuple[str, str]]:
