@@ -141,3 +141,12 @@ def test_the_access_record_for_the_person_has_no_codes(db):
     assert lines == [("健康支援課の職員（佐藤 一郎）", "あなたの検診記録を見ました", ""),
                      ("健康支援課の職員（佐藤 一郎）", "あなたの住民記録（氏名・住所など）を画面で見ました",
                       "該当なし")]
+
+
+def test_nested_keys_name_exams_and_items_and_a_screening_in_details_names_its_person():
+    text = present.details_text({"fiscal_year": 2026, "changed": {
+        "colorectal": {"before": "40歳以上", "after": "45歳以上"}, "lung": {"before": None, "after": "40歳以上"}}})
+    assert text == "年度: 令和8年度、変更した項目: 大腸がん 40歳以上 → 45歳以上、肺がん なし → 40歳以上"
+    assert present.details_text({"screening": 5, "differs": ["fobt_result"]},
+                                {"screening:5": "No.5（野村 明美）"}) == \
+        "検診記録: No.5（野村 明美）、相違する項目: 便潜血検査の判定区分"

@@ -208,7 +208,7 @@ DETAIL_LABELS: dict[str, str] = {
     "code": "医療機関コード",
     "institution": "医療機関",
     "setting": "検診種別",
-    "changed": "訂正した項目",
+    "changed": "変更した項目",
     "round": "入力回",
     "verified_keys": "確認した項目",
     "agreed": "一致",

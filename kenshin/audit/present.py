@@ -97,9 +97,12 @@ def _datetime_text(text: str) -> str:
 
 def value_text(key: str, value: Any, context: dict | None = None,
                staff_names: dict[str, str] | None = None) -> str:
-    """One detail value in words; `context` is the whole details dict (an exam names its items)."""
+    """One detail value in words; `context` is the whole details dict (an exam names its items);
+    `staff_names` holds the names resolved for the page (login ids, and "screening:ID")."""
     context = context or {}
     staff_names = staff_names or {}
+    if key == "screening" and f"screening:{value}" in staff_names:
+        return staff_names[f"screening:{value}"]
     if value is None:
         return "なし"
     if value is True:
@@ -167,12 +170,14 @@ def _dict_text(key: str, value: dict, context: dict, staff_names: dict) -> str:
     for k, v in value.items():
         if v in ("", None, [], {}):
             continue
-        if key in ("counts",) or k in COUNT_LABELS and isinstance(v, int):
-            parts.append(f"{COUNT_LABELS.get(k, detail_name(k))} {v:,}件")
+        if isinstance(v, int) and not isinstance(v, bool) and (key == "counts" or k in COUNT_LABELS):
+            parts.append(f"{COUNT_LABELS.get(k, key_name(k, context))} {v:,}件")
         elif key == "changes":
             parts.append(f"{setting_name(k)} {value_text(k, v, context, staff_names)}")
+        elif isinstance(v, dict) and set(v) == {"before", "after"}:
+            parts.append(f"{key_name(k, context)} {value_text(k, v, context, staff_names)}")
         else:
-            parts.append(f"{detail_name(k)}={value_text(k, v, context, staff_names)}")
+            parts.append(f"{key_name(k, context)}={value_text(k, v, context, staff_names)}")
     return "、".join(parts) if parts else "なし"
 
 
@@ -188,6 +193,18 @@ def setting_name(key: str) -> str:
         return " ".join((_exam_name(exam), settings.INDICATOR_LABELS.get(indicator, indicator),
                          settings.LEVEL_LABELS.get(level, level)))
     return detail_name(key)
+
+
+def key_name(key: str, context: dict | None = None) -> str:
+    """A key inside a nested detail: a detail label, an exam's or an item's name."""
+    from kenshin.screening import catalogue
+
+    if key in DETAIL_LABELS:
+        return DETAIL_LABELS[key]
+    if key in catalogue.EXAMS:
+        return _exam_name(key)
+    label = item_label(key, (context or {}).get("exam"))
+    return label if label != key else detail_name(key)
 
 
 def detail_name(key: str) -> str:
@@ -260,6 +277,7 @@ def resolve(events: list[tuple[str, str, Any]]) -> tuple[dict[tuple[str, str], R
         if isinstance(details, dict) and isinstance(details.get("screening"), int):
             wanted.setdefault("screening", set()).add(str(details["screening"]))
     refs: dict[tuple[str, str], Ref] = {}
+    names: dict[str, str] = {}  # words for values in details: login ids, "screening:ID"
 
     ids = _ints(wanted.get("screening", ()))
     if ids:
@@ -268,9 +286,10 @@ def resolve(events: list[tuple[str, str, Any]]) -> tuple[dict[tuple[str, str], R
         for sid, exam, name in rows:
             refs[("screening", str(sid))] = Ref(f"検診記録 No.{sid}（{name}）", "screenings.show",
                                                 {"screening_id": sid})
+            names[f"screening:{sid}"] = f"No.{sid}（{name}）"
 
     staff_ids = _ints(wanted.get("staff", ()))
-    staff_names: dict[str, str] = {}
+    staff_names = names
     if staff_ids or logins:
         cond = None
         if staff_ids:
