@@ -117,7 +117,8 @@ def test_auditor_log_fits_1366_in_words_and_prints_landscape(app, page, tmp_path
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
 
     page.get_by_role("button", name="印刷用ページ（A4）").click()
-    page.get_by_role("heading", name="監査ログ").wait_for()
+    page.wait_for_url("**/audit/print")
+    page.get_by_role("heading", name="監査ログ", exact=True).wait_for()
     pages = pdf_pages(page, tmp_path / "log.pdf", landscape=True)
     assert_every_page_marked(pages, "監査 太郎")
     per_page = [len(re.findall(r"\(\d{4}-\d\d-\d\d\) \d\d:\d\d:\d\d", p)) for p in pages]
@@ -173,6 +174,7 @@ def test_list_prints_carry_the_mark_printer_and_page_on_every_page(app, page, tm
     day = dates.today_jst()
     page.goto(f"/audit/heads?start={(day - timedelta(days=1)).isoformat()}&end={day.isoformat()}")
     page.get_by_role("button", name="印刷用ページ（A4）").click()
+    page.wait_for_url("**/audit/heads/print")
     page.get_by_role("heading", name="監査ログの日次ハッシュ").wait_for()
     assert_every_page_marked(pdf_pages(page, tmp_path / "heads.pdf"), printer)
 
@@ -182,6 +184,7 @@ def test_list_prints_carry_the_mark_printer_and_page_on_every_page(app, page, tm
     page.get_by_label("職員", exact=True).check()
     page.get_by_label("職員のログインID・端末（IPアドレス）・取込番号").fill("yamada")
     page.get_by_role("button", name="印刷用の画面").click()
+    page.wait_for_url("**/incidents/print")
     page.get_by_role("heading", name="漏えい等の調査 — 影響を受けた可能性のある人").wait_for()
     pages = pdf_pages(page, tmp_path / "incident.pdf")
     assert_every_page_marked(pages, printer)
