@@ -56,17 +56,17 @@ def test_every_detail_key_the_code_records_is_labelled_in_the_text():
 
 
 def _page_of_events(db, count):
-    clerk = factories.make_resident("000000000101", "野村 明美", "ノムラ アケミ")
+    person = factories.make_resident("000000000101", "野村 明美", "ノムラ アケミ")
     staff = models.Staff.create(login_id="yamada", name="山田 太郎", division="健康支援課",
                                 roles="clerk", created_at=dates.now_utc())
     start = dates.now_utc() - timedelta(hours=1)
     models.UserSession.create(id="c" * 64, staff=staff, created_at=start, last_seen_at=start,
                               terminal="10.0.0.9")
-    screening = factories.make_screening(clerk)
+    screening = factories.make_screening(person)
     actor = audit.Actor.of_staff(staff, "10.0.0.9")
     with models.db.atomic():
         for _ in range(count):
-            audit.record("screening.view", actor, resident=clerk, object_type="screening",
+            audit.record("screening.view", actor, resident=person, object_type="screening",
                          object_id=screening.id, details={"exam": "colorectal"})
             audit.record("staff.unlock", actor, object_type="staff", object_id=staff.id,
                          details={"login_id": "yamada", "was_locked": False})

@@ -22,7 +22,6 @@ from kenshin.core.dates import format_both, to_jst
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?$")
-_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # Keys whose values are screening item codes (shown by the catalogue's item names).
 ITEM_KEYS = {"differences", "verified_keys", "item", "changed", "differs", "requested", "fields",

@@ -103,7 +103,7 @@ def test_auditor_log_fits_1366_in_words_and_prints_landscape(app, page, tmp_path
     assert table.locator("tbody td.nowrap").evaluate_all(
         "cells => cells.every(c => c.scrollWidth <= c.clientWidth)")
     assert not RAW.search(body), RAW.search(body)
-    for words in (f"検診記録 No.", f"（{PERSON}）", "職員 山田 太郎（yamada）", "セッション（山田 太郎、",
+    for words in ("検診記録 No.", f"（{PERSON}）", "職員 山田 太郎（yamada）", "セッション（山田 太郎、",
                   "絞り込み: 状態=未対応", "一致: いいえ", "相違した項目: 便潜血検査の判定区分",
                   "カナ氏名=ノムラ"):
         assert words in body, words
