@@ -97,7 +97,8 @@ def test_auditor_log_fits_1366_in_words_and_prints_landscape(app, page, tmp_path
     page.get_by_role("button", name="検索").click()
     table = page.locator("table.audit-table")
     table.wait_for()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1366
     body = table.locator("tbody").inner_text()
     # nothing essential is cut: the date and time of every event is shown whole
     assert table.locator("tbody td.nowrap").evaluate_all(
@@ -123,6 +124,8 @@ def test_auditor_log_fits_1366_in_words_and_prints_landscape(app, page, tmp_path
     assert_every_page_marked(pages, "監査 太郎")
     per_page = [len(re.findall(r"\(\d{4}-\d\d-\d\d\) \d\d:\d\d:\d\d", p)) for p in pages]
     assert sum(per_page) >= 60 and 18 <= max(per_page) <= 40, per_page  # about 25 events a page
+    print(f"log at 1366 px: scrollWidth {width}; "
+          f"row heights {min(heights)}–{max(heights)} px; landscape print: events per page {per_page}")
 
 
 def test_person_prints_name_the_person_on_every_page(app, page, tmp_path):
