@@ -8,6 +8,7 @@ import pytest
 
 import database
 import models
+from kenshin.audit.labels import RESIDENT_PHRASES
 from kenshin import audit
 from kenshin.screening import catalogue
 from kenshin.requests import disclosure
@@ -265,9 +266,11 @@ def test_disclosure_document_holds_every_item_correction_history_and_access(logi
     assert "訂正" in html and "検診票の転記誤り" in html and "胃部エックス線検査の判定区分" in html
     assert "千葉市若葉区1-1" in html  # registry change history
     assert "閲覧 三郎" in html and "健康支援課成人保健係" in html
-    assert holdings.action_label("resident.view") in html  # the access, in Japanese
-    assert holdings.action_label("disclosure.create") in html
-    assert holdings.action_label("disclosure.document") in html  # this production itself
+    # the access, in words the resident understands (not the staff screens' action names)
+    assert RESIDENT_PHRASES["resident.view"] in html
+    assert RESIDENT_PHRASES["disclosure.create"] in html
+    assert RESIDENT_PHRASES["disclosure.document"] in html  # this production itself
+    assert holdings.action_label("resident.view") not in html and "resident.view" not in html
     event = _events("disclosure.document")[0]
     assert event.resident_id == person.id and event.details["screenings"] == len(held)
     assert event.actor_id == boss.staff.id
@@ -284,6 +287,8 @@ def test_document_lists_the_access_record_including_its_own_production(db, make_
     staff_names = [a.staff for a in doc.holdings.accesses]
     assert "閲覧 三郎" in staff_names
     assert doc.holdings.accesses[-1].action == holdings.action_label("disclosure.document")
+    assert doc.holdings.accesses[-1].what == RESIDENT_PHRASES["disclosure.document"]
+    assert doc.holdings.accesses[-1].who.endswith("の職員（" + boss.staff.name + "）")
     assert len(doc.holdings.screenings[0].changes) == 1
     diff = doc.holdings.screenings[0].changes[0].diffs
     assert [(d.label, d.before, d.after) for d in diff if d.label == "胃部エックス線検査の判定区分"] == \
