@@ -15,6 +15,7 @@ bp = Blueprint("home", __name__)
 WAITING = (
     ("queue.index", {}, lambda: counts.queue_open()),
     ("verify.index", {}, lambda: counts.verification_pending()),
+    ("screenings.corrections_list", {}, lambda: counts.corrections_waiting()),
     ("inquiries.index", {"status": "open"}, lambda: counts.inquiries_open()),
     ("disclosures.index", {}, lambda: counts.request_deadlines()),
     ("provision.index", {}, lambda: counts.provision_held(_provision_policy())),

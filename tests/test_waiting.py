@@ -7,7 +7,7 @@ from kenshin.core.dates import now_utc, today_jst
 from kenshin.requests import inquiries
 from kenshin.waiting import counts
 
-from .factories import actor_of, make_resident, make_screening
+from .factories import actor_of, make_institution, make_resident, make_screening
 
 
 def _count(html, key):
@@ -54,6 +54,18 @@ def test_menu_links_each_count_to_its_list_for_the_roles_that_open_it(login_as, 
     assert _count(html, "requests") == ("/disclosures/", 0)
     assert _count(html, "queue") == ("/queue/", 0)
     assert _count(html, "verify") == ("/verify/", 0)
+    assert _count(html, "corrections") == ("/screenings/corrections", 0)
+
+
+def test_a_correction_waiting_for_a_second_person_is_counted(db, make_staff):
+    from kenshin.screening import screenings
+
+    make_institution()
+    record = make_screening(make_resident(), "colorectal", date(2025, 6, 2), referral=True)
+    assert counts.corrections_waiting().count == 0
+    screenings.correct(record.id, items={"fobt_result": "negative"}, reason="用紙の読み違い",
+                       actor=actor_of(make_staff("clerk")))
+    assert counts.corrections_waiting().count == 1
 
 
 def test_auditor_and_maintainer_see_no_counts(login_as, db):

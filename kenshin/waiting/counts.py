@@ -4,6 +4,7 @@ of the list each count links to (blueprints/home.py); this module only counts.
 Indexes each count stays on (models.py):
 - 突合待ち: queue_item(status, created_at)
 - 未確定 (確認入力待ち): screening(status, entered_at)
+- 訂正の確認待ち: screening_proposal (open proposals: the partial unique index per record)
 - 対応中の問合せ: inquiry(status, received_at)
 - 請求の期限: the open requests (a handful a year; disclosure.alerts)
 - 承認待ちの照会: provision_query(status, received_at)
@@ -16,11 +17,12 @@ from datetime import date
 
 from peewee import SQL, fn
 
-from models import Inquiry, ProvisionQuery, QueueItem, Screening
+from models import Inquiry, ProvisionQuery, QueueItem, Screening, ScreeningProposal
 
 from kenshin.provision import queries
 from kenshin.requests import disclosure
 from kenshin.screening.screenings import PENDING
+from kenshin.verification import corrections
 
 
 # COUNT(*), not COUNT(id): PostgreSQL can then answer from the index alone (an index-only scan)
@@ -47,6 +49,11 @@ def queue_open() -> Waiting:
 def verification_pending() -> Waiting:
     n = Screening.select(_ROWS).where(Screening.status == PENDING).scalar()
     return Waiting("verify", "未確定（確認入力待ち）", n or 0)
+
+
+def corrections_waiting() -> Waiting:
+    n = ScreeningProposal.select(_ROWS).where(ScreeningProposal.status == corrections.OPEN).scalar()
+    return Waiting("corrections", "訂正の確認待ち（2人目の確認）", n or 0)
 
 
 def inquiries_open() -> Waiting:
