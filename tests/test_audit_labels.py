@@ -238,3 +238,10 @@ def test_every_action_about_a_person_has_words_for_that_person():
     for action in actions:
         phrase = RESIDENT_PHRASES[action]
         assert "." not in phrase and "_" not in phrase and phrase.endswith("た"), action
+
+
+def test_correction_decisions_read_the_same_in_the_log_as_on_the_record():
+    from kenshin.audit.labels import VALUE_LABELS
+    from kenshin.verification.corrections import DECISION_LABELS
+
+    assert VALUE_LABELS["how"] == DECISION_LABELS

@@ -116,6 +116,7 @@ ACTION_LABELS: dict[str, str] = {
     "import.upload": "取込ファイルの受付（確認の前）",
     "import.residents.preview": "住民記録連携ファイルの確認（取込前）",
     "import.results.preview": "検診結果ファイルの確認（取込前）",
+    "import.institutions.preview": "協力医療機関ファイルの確認（取込前）",
     "import.fhir": "検診結果（FHIR）の取込",
     "import.fhir.preview": "検診結果（FHIR）の確認（取込前）",
     "fhir.export": "受診歴のFHIR出力（本人開示・転出先）",
@@ -152,6 +153,11 @@ OUTCOME_LABELS: dict[str, str] = {
 }
 
 DETAIL_LABELS: dict[str, str] = {
+    # corrections that wait for a second person
+    "proposal": "訂正案の番号",
+    "how": "確認の方法",
+    "applied": "記録に反映",
+    "keys": "確認入力した項目",
     # sign-in, sessions and staff
     "why": "理由",
     "factor": "認証要素",
@@ -378,6 +384,10 @@ OBJECT_LABELS: dict[str, str] = {
 
 # Code values of details, by key (a value not listed is shown as it is).
 VALUE_LABELS: dict[str, dict[str, str]] = {
+    # the decisions of kenshin/verification/corrections.py (DECISION_LABELS; a test keeps them equal)
+    "how": {"approved": "係長の承認", "agreed": "別の職員の確認入力（一致）",
+            "settled": "別の職員の確認入力（相違を用紙で解決）", "withdrawn": "提案者の取下げ",
+            "rejected": "係長の差戻し", "void": "記録の取消"},
     "why": {
         "logout": "ログアウト", "idle": "操作がない時間が続いたため", "user": "本人の操作",
         "absolute": "最長利用時間の経過", "admin": "管理者の操作", "retired": "退職",
@@ -467,6 +477,12 @@ RESIDENT_PHRASES: dict[str, str] = {
     "screening.create": "あなたの検診結果を登録しました",
     "screening.record": "あなたの検診結果を登録しました",
     "screening.correct": "あなたの検診記録を訂正しました",
+    "screening.correction_propose": "あなたの検診記録の訂正を申し出ました",
+    "screening.correction_key": "あなたの検診記録の訂正を、用紙から入力して確かめました",
+    "screening.correction_difference": "あなたの検診記録の訂正で、確認の入力と違う点を用紙で確かめました",
+    "screening.correction_confirm": "あなたの検診記録の訂正を確認し、記録に反映しました",
+    "screening.correction_reject": "あなたの検診記録の訂正を差し戻し、記録はそのままとしました",
+    "screening.correction_withdraw": "あなたの検診記録の訂正の申し出を取り下げ、記録はそのままとしました",
     "screening.void": "あなたの検診記録を取り消しました",
     "screening.verify": "あなたの検診結果を、誤りがないか確かめるためにもう一度入力しました",
     "screening.difference": "あなたの検診結果の入力の食い違いを確かめて直しました",
