@@ -91,7 +91,7 @@ def _record(load, resident_id: int):
 def person(resident_id: int):
     """The person page: the 5 items, registry dates, screenings, change history, and the
     person's inquiries, requests, invitations and provision records as the roles allow (audited)."""
-    page = person_page.view(resident_id, actor(), person_page.sections_for(g.staff.role_set))
+    page = person_page.open_page(resident_id, actor(), person_page.sections_for(g.staff.role_set))
     return render("residents/person.html", record=page.record, around=page,
                   request_kinds=disclosure.KINDS, urgency=disclosure.urgency,
                   provision_labels=queries.STATUS_LABELS, provision_items=content.ITEM_LABELS)

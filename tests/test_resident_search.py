@@ -303,7 +303,7 @@ def test_coming_back_from_a_person_page_shows_the_last_search_again(app, db, cle
     assert 'value="やまだ"' in html and 'value="S57.4.1"' in html and "前回の検索条件" in html
     assert back.request.query_string == b""
     again = search_events()[-1]
-    assert again.details.get("again") is True and again.details["hits"] == 3
+    assert again.details.get("shown_again") is True and again.details["hits"] == 3
     # kept on the server: nothing of it in the cookie
     cookie = clerk.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert cookie is not None and "やまだ" not in cookie.value and "S57" not in cookie.value

@@ -119,10 +119,10 @@ LOADERS = {INQUIRIES: inquiries_of, REQUESTS: requests_of, INVITATIONS: invitati
            PROVISION: provision_of}
 
 
-def view(resident_id: int, actor: audit.Actor, sections=(), today: date | None = None) -> PersonPage:
+def open_page(resident_id: int, actor: audit.Actor, sections=(), today: date | None = None) -> PersonPage:
     """The person page with the lists in `sections`; one audited view names the lists shown."""
     sections = tuple(s for s in LOADERS if s in set(sections))
-    record = residents.view(resident_id, actor, today, details={"lists": list(sections)})
+    record = residents.view(resident_id, actor, today=today, details={"lists": list(sections)})
     page = PersonPage(record, sections)
     for name in sections:
         setattr(page, name, LOADERS[name](record.resident.id))

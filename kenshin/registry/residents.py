@@ -294,7 +294,7 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None,
     sql, params = search_query(criteria, today)
     details = {"criteria": criteria.for_audit()}
     if again:
-        details["again"] = True
+        details["shown_again"] = True
     with db.atomic():
         rows = db.execute_sql(sql, params).fetchall()
         audit.record("resident.search", actor, object_type="resident", outcome="ok",
