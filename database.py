@@ -73,6 +73,31 @@ class _SqliteDatabase(SqliteDatabase):
         return conn
 
 
+def _pooled_postgres_class():
+    from playhouse.pool import PooledPostgresqlDatabase
+
+    class _PooledPostgres(PooledPostgresqlDatabase):
+        """The pool, checking a connection as it is taken out without a round trip.
+
+        After a PostgreSQL restart, a failover or pg_terminate_backend, every pooled connection
+        is dead but looks idle. The server said so before it went (a FATAL message, then the
+        socket's end), so an idle connection whose socket has anything to read is dead: it is
+        discarded and a new one opened. peewee's own check sent `SELECT 1` on every checkout."""
+
+        def _is_closed(self, conn):
+            import select
+
+            if conn.closed or conn.get_transaction_status() != 0:  # 0: idle, ready
+                return super()._is_closed(conn)  # unknown → dead; in a transaction → rolled back
+            try:
+                readable, _, _ = select.select([conn.fileno()], [], [], 0)
+            except (OSError, ValueError):
+                return True
+            return bool(readable)
+
+    return _PooledPostgres
+
+
 def make_database(url: str, sqlite_busy_ms: int = 10000):
     """A peewee database for `sqlite:///path` or `postgresql://user@host[:port]/name`."""
     parsed = urlparse(url)
@@ -91,10 +116,10 @@ def make_database(url: str, sqlite_busy_ms: int = 10000):
         })
     if parsed.scheme in ("postgres", "postgresql"):
         # A small pool per worker: a new PostgreSQL connection costs more than most requests.
-        from playhouse.pool import PooledPostgresqlDatabase
-
-        return PooledPostgresqlDatabase(
-            max_connections=16, stale_timeout=300, timeout=10,
+        # connect_timeout: a server that does not answer at all gives staff the "database
+        # unavailable" page after 5 s instead of holding the worker.
+        return _pooled_postgres_class()(
+            max_connections=16, stale_timeout=300, timeout=10, connect_timeout=5,
             database=unquote(parsed.path.lstrip("/")),
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
@@ -227,6 +252,31 @@ def retry_reason(exc: BaseException) -> str | None:
     if code is None and "database is locked" in str(exc):
         return "database is locked"
     return None
+
+
+UNAVAILABLE = "unavailable"  # the server cannot be reached, or dropped the connection
+DISK_FULL = "disk full"
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """UNAVAILABLE or DISK_FULL when the database cannot do the work right now for a reason no
+    retry of the request fixes, None for any other error (those stay errors)."""
+    from peewee import InterfaceError
+
+    if not isinstance(exc, (DatabaseError, InterfaceError)):
+        return None
+    code = _sqlstate(exc)
+    text = str(exc)
+    if code == "53100" or "database or disk is full" in text:  # PostgreSQL disk_full, SQLITE_FULL
+        return DISK_FULL
+    if code is not None:
+        # 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now.
+        return UNAVAILABLE if code.startswith("08") or code in ("57P01", "57P02", "57P03") else None
+    if isinstance(exc, InterfaceError) or not is_postgres():
+        return UNAVAILABLE if isinstance(exc, InterfaceError) and is_postgres() else None
+    # psycopg2 raises OperationalError without a SQLSTATE when the connection itself failed.
+    driver = next((arg for arg in exc.args[:1] if isinstance(arg, BaseException)), exc)
+    return UNAVAILABLE if type(driver).__name__ == "OperationalError" else None
 
 
 def run_retrying(work: Callable, *, safe_to_repeat: Callable[[], bool] = lambda: True,

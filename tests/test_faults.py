@@ -254,3 +254,183 @@ def test_an_import_killed_mid_run_leaves_nothing_and_the_file_imports_whole_afte
         assert models.ImportBatch.select().count() == 1
         _chain_ok()
         models.db.close()
+
+
+# --- PostgreSQL going away: a proxy between the app and the server -------------------------------
+
+class TcpProxy:
+    """A loopback TCP proxy to PostgreSQL that the test can cut: drop every connection and refuse
+    new ones (as a restarting server does), then accept again."""
+
+    def __init__(self, upstream_host, upstream_port):
+        self.upstream = (upstream_host, upstream_port)
+        self.port = _free_port()
+        self.pairs = []
+        self.lock = threading.Lock()
+        self.listener = None
+        self.accept()
+
+    def accept(self):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.listener = listener
+        threading.Thread(target=self._accept_loop, args=(listener,), daemon=True).start()
+
+    def _accept_loop(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed: refusing
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.pairs.append((client, server))
+            with TcpProxy._lock:
+                TcpProxy._open.update((id(client), id(server)))
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, target):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with TcpProxy._lock:
+                TcpProxy._open.discard(id(source))
+                TcpProxy._open.discard(id(target))
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    _lock = threading.Lock()
+    _open: set = set()  # sockets whose pair is still passing data
+
+    def wait_all_closed(self, seconds=30):
+        """Until every proxied connection has ended (the server's goodbye has passed through)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with TcpProxy._lock:
+                if not TcpProxy._open:
+                    return
+            time.sleep(0.01)
+        raise AssertionError("the proxied connections did not end")
+
+    def go_down(self):
+        """Refuse new connections and drop every open one."""
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
+        self.listener.close()
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def close(self):
+        self.go_down()
+
+
+@pytest.fixture
+def proxied(postgres_url):
+    """The app on the test PostgreSQL database, reached through a TcpProxy."""
+    parsed = urlparse(postgres_url)
+    proxy = TcpProxy(parsed.hostname or "127.0.0.1", parsed.port or 5432)
+    url = urlunparse(parsed._replace(netloc=f"{parsed.username or 'postgres'}@127.0.0.1:{proxy.port}"))
+    application = create_app(dict(BASE_CONFIG, DATABASE_URL=url))
+    with application.app_context():
+        _reset_postgres()
+        make_institution()
+        person = make_resident()
+        authenticator = _enrolled("clerk-pg")
+        models.db.close()
+    application.db_kind = "postgres"
+    yield application, proxy, person.id, authenticator
+    proxy.close()
+    if not models.db.is_closed():
+        models.db.close()
+    models.db.obj.close_all()
+
+
+class _Person:
+    def __init__(self, login_id, authenticator):
+        self.login_id, self.password, self.authenticator = login_id, TEST_PASSWORD, authenticator
+
+
+def _backends_of(application):
+    """The server pids of the app's own connections (through the proxy, from 127.0.0.1)."""
+    database = urlparse(application.config["DATABASE_URL"]).path.lstrip("/")
+    import psycopg2
+
+    with psycopg2.connect(os.environ.get("KENSHIN_TEST_POSTGRES_URL",
+                                         "postgresql://postgres@127.0.0.1:5432/postgres")) as admin:
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (database,))
+            pids = [row[0] for row in cur.fetchall()]
+            for pid in pids:  # waits until the backend has gone (PostgreSQL 14+)
+                cur.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+    return pids
+
+
+def _is_down_page(response):
+    html = response.get_data(as_text=True)
+    return (response.status_code == 503 and "データベースに接続できない" in html
+            and "Traceback" not in html and "psycopg2" not in html and "OperationalError" not in html)
+
+
+def test_postgres_going_away_gives_a_japanese_503_and_the_app_recovers_by_itself(proxied):
+    application, proxy, resident_id, authenticator = proxied
+    client = application.test_client()
+    assert login(client, _Person("clerk-pg", authenticator)).get_json()["ok"]
+    token = page_csrf(client, "/entry/")
+    assert client.get(f"/residents/{resident_id}").status_code == 200
+
+    proxy.go_down()  # the server restarts: every connection dropped, new ones refused
+    page = client.get(f"/residents/{resident_id}")
+    assert _is_down_page(page), (page.status_code, page.get_data(as_text=True)[:500])
+    assert page.headers.get("Retry-After")
+    saving = client.post("/entry/batch", headers={"X-CSRFToken": token, **HX},
+                         data={"institution_code": INSTITUTION, "setting": "1", "exam": "gastric_xray"})
+    assert _is_down_page(saving)
+    assert _is_down_page(client.get("/"))
+
+    proxy.accept()  # the server is back: the very next request works, nobody restarts the app
+    assert client.get(f"/residents/{resident_id}").status_code == 200
+    assert client.post("/entry/batch", headers={"X-CSRFToken": token, **HX}, data={
+        "institution_code": INSTITUTION, "setting": "1", "exam": "gastric_xray"}).status_code == 200
+    saved = client.post("/entry/save", data=ENTRY_FORM, headers={"X-CSRFToken": token, **HX})
+    assert saved.status_code == 200 and "保存しました" in saved.get_data(as_text=True)
+
+    # An administrator ends the app's connections (pg_terminate_backend): pooled connections are
+    # found dead when taken from the pool and replaced; staff see nothing of it.
+    for _ in range(3):
+        assert _backends_of(application)
+        proxy.wait_all_closed()
+        assert client.get(f"/residents/{resident_id}").status_code == 200
+    with application.app_context():
+        models.db.connect(reuse_if_open=True)
+        assert len(_screenings_have_their_events()) == 1
+        _chain_ok()
+        models.db.close()
