@@ -225,6 +225,20 @@ class Busy(Exception):
         self.attempts = attempts
 
 
+def _chain(exc: BaseException):
+    """The exception, its causes and contexts, and the driver errors peewee wraps."""
+    seen = set()
+    todo = [exc]
+    while todo:
+        error = todo.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        yield error
+        todo.extend([error.__cause__, error.__context__])
+        todo.extend(arg for arg in getattr(error, "args", ())[:1] if isinstance(arg, BaseException))
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     """The PostgreSQL error code behind a peewee exception (peewee wraps psycopg2's)."""
     seen = set()
@@ -266,8 +280,10 @@ def unavailable_reason(exc: BaseException) -> str | None:
     if not isinstance(exc, (DatabaseError, InterfaceError)):
         return None
     code = _sqlstate(exc)
-    text = str(exc)
-    if code == "53100" or "database or disk is full" in text:  # PostgreSQL disk_full, SQLITE_FULL
+    # SQLITE_FULL rolls the whole transaction back by itself; peewee's own ROLLBACK then fails
+    # ("no transaction is active") and that error hides the first one in its context.
+    if code == "53100" or any("database or disk is full" in str(error)
+                              for error in _chain(exc)):  # PostgreSQL disk_full, SQLITE_FULL
         return DISK_FULL
     if code is not None:
         # 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now.

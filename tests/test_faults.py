@@ -434,3 +434,61 @@ def test_postgres_going_away_gives_a_japanese_503_and_the_app_recovers_by_itself
         assert len(_screenings_have_their_events()) == 1
         _chain_ok()
         models.db.close()
+
+
+# --- a full disk on SQLite -----------------------------------------------------------------------
+
+def test_a_full_sqlite_disk_refuses_saves_whole_with_a_japanese_page_and_reads_go_on(app, login_as):
+    if app.db_kind != "sqlite":
+        pytest.skip("SQLITE_FULL through PRAGMA max_page_count is SQLite's; PostgreSQL's disk_full "
+                    "(53100) takes the same path (database.unavailable_reason)")
+    models.db.connect(reuse_if_open=True)
+    make_institution()
+    people = [make_resident(atena_no=f"{n:012d}", birth=date(1950, 1, 1) + timedelta(days=n))
+              for n in range(1, 301)]
+    client, _person = login_as("clerk")
+    token = page_csrf(client, "/entry/")
+    headers = {"X-CSRFToken": token, **HX}
+    client.post("/entry/batch", headers=headers, data={
+        "institution_code": INSTITUTION, "setting": "1", "exam": "gastric_xray"})
+    # The disk is full: no page beyond those the database has now (every new connection).
+    pages = models.db.execute_sql("PRAGMA page_count").fetchone()[0]
+    models.db.obj.pragma("max_page_count", pages, permanent=True)
+    models.db.close()
+
+    refused = None
+    for person in people:  # the free room inside the last pages fills up within a few forms
+        form = dict(ENTRY_FORM, atena_no=person.atena_no,
+                    birth_date=person.birth_date.isoformat(), name_kana="ちば はなこ")
+        response = client.post("/entry/save", data=form, headers=headers)
+        html = response.get_data(as_text=True)
+        assert response.status_code in (200, 503), (response.status_code, html[:500])
+        if response.status_code == 503:
+            refused = person
+            assert "ディスク" in html and "保存されていません" in html
+            assert "Traceback" not in html and "sqlite" not in html.lower()
+            break
+        assert "保存しました" in html
+    assert refused is not None, "the limit was never reached"
+
+    models.db.connect(reuse_if_open=True)
+    saved = _screenings_have_their_events()  # nothing partial: each saved one whole, with its event
+    assert len(saved) == models.ScreeningKeying.select().count()
+    assert not models.Screening.select().where(models.Screening.resident == refused.id).exists()
+    _chain_ok()
+    models.db.close()
+
+    # Pages that write nothing still open; the form screen too.
+    assert client.get("/").status_code == 200
+    assert client.get("/entry/").status_code == 200
+
+    # Room again (the administrator freed the disk): the same form saves, no restart.
+    models.db.connect(reuse_if_open=True)
+    models.db.obj.pragma("max_page_count", pages * 100, permanent=True)
+    models.db.close()
+    form = dict(ENTRY_FORM, atena_no=refused.atena_no, birth_date=refused.birth_date.isoformat())
+    response = client.post("/entry/save", data=form, headers=headers)
+    assert response.status_code == 200 and "保存しました" in response.get_data(as_text=True)
+    models.db.connect(reuse_if_open=True)
+    assert len(_screenings_have_their_events()) == len(saved) + 1
+    _chain_ok()
