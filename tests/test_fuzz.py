@@ -342,7 +342,7 @@ def test_every_endpoint_takes_made_up_input_without_a_500_or_a_partial_write(
                            max_size=10)
 
     @given(st.data())
-    @settings(max_examples=int(os.environ.get("FUZZ_ENDPOINT_EXAMPLES", "150")))
+    @settings(max_examples=int(os.environ.get("FUZZ_ENDPOINT_EXAMPLES", "120")))
     def attack(data):
         rule, method = data.draw(st.sampled_from(endpoints))
         url = _url(data, rule)
