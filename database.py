@@ -268,6 +268,26 @@ def retry_reason(exc: BaseException) -> str | None:
     return None
 
 
+def discard_connection() -> None:
+    """Forget this thread's connection when closing it failed (it died with a transaction still
+    open in peewee's bookkeeping): close the driver connection and, for the pool, free its slot
+    — else each such failure would keep one of the pool's 16 slots for good."""
+    database = db.obj
+    state = database._state
+    conn = None if state.closed else state.conn
+    state.reset()
+    if conn is None:
+        return
+    in_use = getattr(database, "_in_use", None)
+    if in_use is not None:
+        with database._pool_lock:
+            in_use.pop(database.conn_key(conn), None)
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - it is dead already; nothing more to do with it
+        log.debug("closing a dead connection failed", exc_info=True)
+
+
 UNAVAILABLE = "unavailable"  # the server cannot be reached, or dropped the connection
 DISK_FULL = "disk full"
 

@@ -266,9 +266,8 @@ def _close(exc):
     try:
         models.db.close()
     except (DatabaseError, InterfaceError):
-        # The connection died with a transaction open (the server went away mid-request):
-        # forget it; the pool finds it dead and never hands it out again.
-        models.db.obj._state.reset()
+        # The connection died with a transaction open (the server went away mid-request).
+        database.discard_connection()
 
 
 UNAVAILABLE_MESSAGES = {

@@ -492,3 +492,21 @@ def test_a_full_sqlite_disk_refuses_saves_whole_with_a_japanese_page_and_reads_g
     models.db.connect(reuse_if_open=True)
     assert len(_screenings_have_their_events()) == len(saved) + 1
     _chain_ok()
+
+
+def test_a_connection_that_cannot_be_closed_is_discarded_and_frees_its_pool_slot(proxied):
+    application, proxy, _resident_id, _authenticator = proxied
+    import database
+
+    pool = models.db.obj
+    with application.app_context():
+        models.db.connect(reuse_if_open=True)
+        models.db.push_transaction(object())  # peewee still thinks a transaction is open
+        with pytest.raises(Exception):
+            models.db.close()
+        assert len(pool._in_use) == 1
+        database.discard_connection()
+        assert models.db.is_closed() and not pool._in_use
+        models.db.connect()
+        assert models.db.execute_sql("SELECT 1").fetchone() == (1,)
+        models.db.close()
