@@ -37,6 +37,7 @@ import io
 import logging
 import os
 import random
+import select
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -85,8 +86,6 @@ def _pooled_postgres_class():
         discarded and a new one opened. peewee's own check sent `SELECT 1` on every checkout."""
 
         def _is_closed(self, conn):
-            import select
-
             if conn.closed or conn.get_transaction_status() != 0:  # 0: idle, ready
                 return super()._is_closed(conn)  # unknown → dead; in a transaction → rolled back
             try:
@@ -241,19 +240,7 @@ def _chain(exc: BaseException):
 
 def _sqlstate(exc: BaseException) -> str | None:
     """The PostgreSQL error code behind a peewee exception (peewee wraps psycopg2's)."""
-    seen = set()
-    todo = [exc]
-    while todo:
-        error = todo.pop()
-        if error is None or id(error) in seen:
-            continue
-        seen.add(id(error))
-        code = getattr(error, "pgcode", None)
-        if code:
-            return code
-        todo.extend([error.__cause__, error.__context__])
-        todo.extend(arg for arg in getattr(error, "args", ())[:1] if isinstance(arg, BaseException))
-    return None
+    return next((error.pgcode for error in _chain(exc) if getattr(error, "pgcode", None)), None)
 
 
 def retry_reason(exc: BaseException) -> str | None:
@@ -308,8 +295,10 @@ def unavailable_reason(exc: BaseException) -> str | None:
     if code is not None:
         # 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now.
         return UNAVAILABLE if code.startswith("08") or code in ("57P01", "57P02", "57P03") else None
-    if isinstance(exc, InterfaceError) or not is_postgres():
-        return UNAVAILABLE if isinstance(exc, InterfaceError) and is_postgres() else None
+    if not is_postgres():
+        return None
+    if isinstance(exc, InterfaceError):  # psycopg2: "connection already closed"
+        return UNAVAILABLE
     # psycopg2 raises OperationalError without a SQLSTATE when the connection itself failed.
     driver = next((arg for arg in exc.args[:1] if isinstance(arg, BaseException)), exc)
     return UNAVAILABLE if type(driver).__name__ == "OperationalError" else None

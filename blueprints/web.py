@@ -310,7 +310,7 @@ def _retrying(full_dispatch_request):
             reason = database.unavailable_reason(exc)
             if reason is None:
                 raise
-            # The driver's text only (no parameters, no personal data): why, not what.
+            # The kind and the exception's type only: the driver's text may quote values.
             current_app.logger.error("request %s %s: database %s (%s); answered 503",
                                      request.method, request.endpoint, reason, type(exc).__name__)
             return _unavailable(UNAVAILABLE_MESSAGES[reason])
