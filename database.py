@@ -607,6 +607,10 @@ STEPS = [
          _purge_ready, locks=("audit_event", "resident"), transaction=False),
     Step(10, "follow-up and statistics: statistics settings, reminder runs, reminders",
          create_tables(models.StatisticsSetting, models.ReminderRun, models.Reminder)),
+    Step(11, "import history (取込の履歴): every import attempt with its outcome",
+         create_tables(models.ImportRecord)),
+    Step(12, "corrections that wait for a second person; drafts kept over the screen lock",
+         create_tables(models.ScreeningProposal, models.SessionDraft)),
 ]
 
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), \

@@ -20,7 +20,7 @@ from datetime import date
 from models import Resident, SeiriNumber
 
 from kenshin.core import identifiers, labels
-from kenshin.core.dates import DateError, parse_date, today_jst
+from kenshin.core.dates import DateError, parse_keyed_date, today_jst
 from kenshin.core.kana import KanaError, kana_key, normalize_kana
 from kenshin.core.names import name_key
 from kenshin.core.textinput import ascii_text
@@ -86,7 +86,8 @@ class TypedIdentity:
 
 
 def read_identity(raw: Mapping[str, str | None], today: date | None = None) -> TypedIdentity:
-    """Read whatever identity items are given; nothing is required here (see parse_identity)."""
+    """Read whatever identity items are given, as keyed from a paper form (生年月日 also as S300701:
+    dates.parse_keyed_date); nothing is required here (see parse_identity)."""
     typed = TypedIdentity()
     seiri = ascii_text(raw.get("seiri_no"))
     if seiri and (problem := identifiers.seiri_no_problem(seiri)):
@@ -108,7 +109,7 @@ def read_identity(raw: Mapping[str, str | None], today: date | None = None) -> T
     birth_text = raw.get("birth_date") or ""
     if birth_text.strip():
         try:
-            birth = parse_date(birth_text)
+            birth = parse_keyed_date(birth_text, today)
         except DateError as problem:
             typed.errors["birth_date"] = [str(problem)]
         else:
