@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 
+from peewee import DatabaseError, InterfaceError
 from werkzeug.routing import IntegerConverter
 
 import database
@@ -293,9 +294,23 @@ def _connect():
 
 
 def _close(exc):
-    if not models.db.is_closed():
+    if models.db.is_closed():
+        return
+    try:
         models.db.close()
+    except (DatabaseError, InterfaceError):
+        # The connection died with a transaction open (the server went away mid-request).
+        database.discard_connection()
 
+
+UNAVAILABLE_MESSAGES = {
+    database.UNAVAILABLE: ("データベースに接続できないため、操作を完了できませんでした。"
+                           "入力中の内容は保存されていません。数分おいてから画面を開き直して、"
+                           "もう一度操作してください。続く場合はシステム管理者に連絡してください。"),
+    database.DISK_FULL: ("記録する領域（ディスク）が一杯のため、保存できませんでした。"
+                         "入力中の内容は保存されていません（一部だけが保存されることもありません）。"
+                         "閲覧・検索はこれまでどおりできます。システム管理者に連絡してください。"),
+}
 
 BUSY_MESSAGE = ("ただいま処理が混み合っているため、操作を完了できませんでした。"
                 "少し時間をおいて、画面を開き直してからもう一度操作してください。")
@@ -323,11 +338,26 @@ def _retrying(full_dispatch_request):
         except database.Busy as exc:
             current_app.logger.error("request %s %s: %s; answered 503", request.method,
                                      request.endpoint, exc)
-            response = make_response(render_template("error.html", code=503,
-                                                      message=BUSY_MESSAGE), 503)
-            response.headers["Retry-After"] = "5"
-            return current_app.finalize_request(response)
+            return _unavailable(BUSY_MESSAGE)
+        except (DatabaseError, InterfaceError) as exc:
+            reason = database.unavailable_reason(exc)
+            if reason is None:
+                raise
+            # The kind and the exception's type only: the driver's text may quote values.
+            current_app.logger.error("request %s %s: database %s (%s); answered 503",
+                                     request.method, request.endpoint, reason, type(exc).__name__)
+            return _unavailable(UNAVAILABLE_MESSAGES[reason])
     return dispatch
+
+
+def _unavailable(message: str):
+    """503 with a Japanese page: the transaction was rolled back, nothing of it was written.
+    The page is drawn without the person's menu (it would need the database)."""
+    g.staff = None
+    g.session_state = None
+    response = make_response(render_template("error.html", code=503, message=message), 503)
+    response.headers["Retry-After"] = "5"
+    return current_app.finalize_request(response)
 
 
 def init_app(app):
