@@ -37,6 +37,7 @@ import io
 import logging
 import os
 import random
+import select
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -75,37 +76,31 @@ class _SqliteDatabase(PooledSqliteDatabase):
         return conn
 
 
-# A pooled connection used this recently is handed out without the `SELECT 1` that proves it
-# alive (a round trip on every request): one that died meanwhile (a PostgreSQL restart takes
-# longer than this) was marked closed by psycopg2 on its failed statement and is discarded.
-PING_IDLE_SECONDS = 1.0
+def _pooled_postgres_class():
+    from playhouse.pool import PooledPostgresqlDatabase
 
+    class _PooledPostgres(PooledPostgresqlDatabase):
+        """The pool, checking a connection as it is taken out without a round trip, and sending
+        BEGIN with the transaction's first statement.
 
-def _postgres_class():
-    class _PostgresqlDatabase(PooledPostgresqlDatabase):
-        """A pooled PostgreSQL whose BEGIN travels with the transaction's first statement
-        ("BEGIN; UPDATE …" in one simple-protocol message): one round trip less for every
-        transaction. A transaction that sends nothing sends no BEGIN and no COMMIT; a caller
-        that takes the raw cursor gets the BEGIN sent first. A connection back in the pool
-        for less than PING_IDLE_SECONDS is reused without a ping."""
+        After a PostgreSQL restart, a failover or pg_terminate_backend, every pooled connection
+        is dead but looks idle. The server said so before it went (a FATAL message, then the
+        socket's end), so an idle connection whose socket has anything to read is dead: it is
+        discarded and a new one opened. peewee's own check sent `SELECT 1` on every checkout.
 
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self._returned_at: dict[int, float] = {}
-
-        def _close(self, conn, close_conn=False):
-            if close_conn:
-                self._returned_at.pop(id(conn), None)
-            else:
-                self._returned_at[id(conn)] = time.monotonic()
-            return super()._close(conn, close_conn)
+        BEGIN travels with the transaction's first statement ("BEGIN; UPDATE …" in one
+        simple-protocol message): one round trip less for every transaction. A transaction that
+        sends nothing sends no BEGIN and no COMMIT; a caller that takes the raw cursor gets the
+        BEGIN sent first."""
 
         def _is_closed(self, conn):
-            returned = self._returned_at.pop(id(conn), None)
-            if (returned is not None and time.monotonic() - returned < PING_IDLE_SECONDS
-                    and not conn.closed and self._adapter.txn_status(conn) == self._adapter.txn_idle):
-                return False
-            return super()._is_closed(conn)
+            if conn.closed or conn.get_transaction_status() != 0:  # 0: idle, ready
+                return super()._is_closed(conn)  # unknown → dead; in a transaction → rolled back
+            try:
+                readable, _, _ = select.select([conn.fileno()], [], [], 0)
+            except (OSError, ValueError):
+                return True
+            return bool(readable)
 
         def begin(self, isolation_level=None):
             if isolation_level or self._isolation_level:
@@ -152,7 +147,7 @@ def _postgres_class():
                 return None
             return super().rollback()
 
-    return _PostgresqlDatabase
+    return _PooledPostgres
 
 
 def make_database(url: str, sqlite_busy_ms: int = 10000):
@@ -179,8 +174,10 @@ def make_database(url: str, sqlite_busy_ms: int = 10000):
         return database
     if parsed.scheme in ("postgres", "postgresql"):
         # A small pool per worker: a new PostgreSQL connection costs more than most requests.
-        return _postgres_class()(
-            max_connections=16, stale_timeout=300, timeout=10,
+        # connect_timeout: a server that does not answer at all gives staff the "database
+        # unavailable" page after 5 s instead of holding the worker.
+        return _pooled_postgres_class()(
+            max_connections=16, stale_timeout=300, timeout=10, connect_timeout=5,
             database=unquote(parsed.path.lstrip("/")),
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
@@ -286,8 +283,8 @@ class Busy(Exception):
         self.attempts = attempts
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    """The PostgreSQL error code behind a peewee exception (peewee wraps psycopg2's)."""
+def _chain(exc: BaseException):
+    """The exception, its causes and contexts, and the driver errors peewee wraps."""
     seen = set()
     todo = [exc]
     while todo:
@@ -295,12 +292,14 @@ def _sqlstate(exc: BaseException) -> str | None:
         if error is None or id(error) in seen:
             continue
         seen.add(id(error))
-        code = getattr(error, "pgcode", None)
-        if code:
-            return code
+        yield error
         todo.extend([error.__cause__, error.__context__])
         todo.extend(arg for arg in getattr(error, "args", ())[:1] if isinstance(arg, BaseException))
-    return None
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL error code behind a peewee exception (peewee wraps psycopg2's)."""
+    return next((error.pgcode for error in _chain(exc) if getattr(error, "pgcode", None)), None)
 
 
 def retry_reason(exc: BaseException) -> str | None:
@@ -313,6 +312,55 @@ def retry_reason(exc: BaseException) -> str | None:
     if code is None and "database is locked" in str(exc):
         return "database is locked"
     return None
+
+
+def discard_connection() -> None:
+    """Forget this thread's connection when closing it failed (it died with a transaction still
+    open in peewee's bookkeeping): close the driver connection and, for the pool, free its slot
+    — else each such failure would keep one of the pool's 16 slots for good."""
+    database = db.obj
+    state = database._state
+    conn = None if state.closed else state.conn
+    state.reset()
+    if conn is None:
+        return
+    in_use = getattr(database, "_in_use", None)
+    if in_use is not None:
+        with database._pool_lock:
+            in_use.pop(database.conn_key(conn), None)
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - it is dead already; nothing more to do with it
+        log.debug("closing a dead connection failed", exc_info=True)
+
+
+UNAVAILABLE = "unavailable"  # the server cannot be reached, or dropped the connection
+DISK_FULL = "disk full"
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """UNAVAILABLE or DISK_FULL when the database cannot do the work right now for a reason no
+    retry of the request fixes, None for any other error (those stay errors)."""
+    from peewee import InterfaceError
+
+    if not isinstance(exc, (DatabaseError, InterfaceError)):
+        return None
+    code = _sqlstate(exc)
+    # SQLITE_FULL rolls the whole transaction back by itself; peewee's own ROLLBACK then fails
+    # ("no transaction is active") and that error hides the first one in its context.
+    if code == "53100" or any("database or disk is full" in str(error)
+                              for error in _chain(exc)):  # PostgreSQL disk_full, SQLITE_FULL
+        return DISK_FULL
+    if code is not None:
+        # 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now.
+        return UNAVAILABLE if code.startswith("08") or code in ("57P01", "57P02", "57P03") else None
+    if not is_postgres():
+        return None
+    if isinstance(exc, InterfaceError):  # psycopg2: "connection already closed"
+        return UNAVAILABLE
+    # psycopg2 raises OperationalError without a SQLSTATE when the connection itself failed.
+    driver = next((arg for arg in exc.args[:1] if isinstance(arg, BaseException)), exc)
+    return UNAVAILABLE if type(driver).__name__ == "OperationalError" else None
 
 
 def run_retrying(work: Callable, *, safe_to_repeat: Callable[[], bool] = lambda: True,
@@ -638,7 +686,13 @@ STEPS = [
          _purge_ready, locks=("audit_event", "resident"), transaction=False),
     Step(10, "follow-up and statistics: statistics settings, reminder runs, reminders",
          create_tables(models.StatisticsSetting, models.ReminderRun, models.Reminder)),
-    Step(11, "SQLite: an audit event that extends the chain moves audit_head (trigger)",
+    Step(11, "import history (取込の履歴): every import attempt with its outcome",
+         create_tables(models.ImportRecord)),
+    Step(12, "corrections that wait for a second person; drafts kept over the screen lock",
+         create_tables(models.ScreeningProposal, models.SessionDraft)),
+    Step(13, "last_search: a session's last resident search, kept on the server",
+         create_tables(models.LastSearch)),
+    Step(14, "SQLite: an audit event that extends the chain moves audit_head (trigger)",
          _audit_head_trigger),
 ]
 

@@ -19,6 +19,7 @@ from typing import Iterator
 from models import AuditEvent, AuditHead, db
 
 from kenshin.core.dates import now_utc, JST
+from kenshin.core import faults
 
 GENESIS = "0" * 64
 HEAD_ID = 1  # the one row of audit_head
@@ -248,6 +249,7 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
         else:
             raise RuntimeError("audit_head could not be created")
         event_id, head_seq, at, prev, digest = rows[0]
+        faults.point(action)  # test-only: a process told to stop here (kenshin.core.faults)
         db.after_commit(_count_committed)  # now, outside a transaction
         return AuditEvent(id=event_id, seq=head_seq, at=AuditEvent.at.python_value(at),
                           actor=staff_id, actor_label=label, role=role, terminal=terminal,
@@ -266,6 +268,7 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
     values = (head_seq, at, staff_id, label, role, terminal, action, resident_id, object_type,
               object_id, outcome, details_text, prev, digest)
     event_id = db.execute_sql(insert_sql, values + (digest,)).fetchone()[0]
+    faults.point(action)  # test-only: a process told to stop here (kenshin.core.faults)
     return AuditEvent(id=event_id, **dict(zip(_INSERT_COLUMNS, values[:11])), details=details,
                       prev_hash=prev, hash=digest)
 
