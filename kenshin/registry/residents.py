@@ -15,6 +15,8 @@ from typing import Mapping
 
 from peewee import JOIN, fn
 
+import database
+
 from models import ImportBatch, Institution, LastSearch, Resident, ResidentChange, Screening, Staff, db
 
 from kenshin import audit
@@ -301,13 +303,20 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None,
     details = {"criteria": criteria.for_audit()}
     if again:
         details["shown_again"] = True
+    remembering = bool(session_id) and not again
+    if remembering and database.is_postgres():
+        # The last search is a convenience for coming back, not a record that matters (losing it
+        # loses nothing): on PostgreSQL the search's own statement saves it (a data-modifying
+        # WITH), so a search stays within its round trips; on SQLite a statement costs no trip.
+        sql = _REMEMBER_WITH + sql
+        params = [session_id, _typed_json(criteria), dates.now_utc(), *params]
+        remembering = False
     rows = db.execute_sql(sql, params).fetchall()
-    with db.atomic():
-        audit.record("resident.search", actor, object_type="resident", outcome="ok",
-                     details={**details, "hits": min(len(rows), MAX_RESULTS),
-                              "more": len(rows) > MAX_RESULTS})
-        if session_id and not again:
-            remember(session_id, criteria)
+    audit.record("resident.search", actor, object_type="resident", outcome="ok",
+                 details={**details, "hits": min(len(rows), MAX_RESULTS),
+                          "more": len(rows) > MAX_RESULTS})
+    if remembering:
+        remember(session_id, criteria)
     found = []
     for rid, atena, name, kana, sex, birth, postal, address, removed, reason, suspended \
             in rows[:MAX_RESULTS]:
@@ -320,13 +329,25 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None,
 
 # --- the session's last search (issue 20) ----------------------------------------------------------
 
+_REMEMBER_WITH = ("WITH remembered AS (INSERT INTO last_search (session_id, criteria, at) "
+                  "VALUES (%s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET "
+                  "criteria = EXCLUDED.criteria, at = EXCLUDED.at) ")
+
+
+def _typed(criteria: Criteria) -> dict[str, str]:
+    return {name: criteria.typed[name] for name in FIELDS if criteria.typed.get(name)}
+
+
+def _typed_json(criteria: Criteria) -> str:
+    return LastSearch.criteria.db_value(_typed(criteria))
+
+
 def remember(session_id: str, criteria: Criteria) -> None:
     """Keep what was typed as this session's last search (server-side: LastSearch)."""
-    typed = {name: criteria.typed[name] for name in FIELDS if criteria.typed.get(name)}
-    changed = (LastSearch.update(criteria=typed, at=dates.now_utc())
-               .where(LastSearch.session == session_id).execute())
-    if not changed:
-        LastSearch.create(session=session_id, criteria=typed, at=dates.now_utc())
+    typed = _typed(criteria)
+    (LastSearch.insert(session=session_id, criteria=typed, at=dates.now_utc())
+     .on_conflict(conflict_target=[LastSearch.session], preserve=[LastSearch.criteria, LastSearch.at])
+     .execute())
 
 
 def last_search(session_id: str | None) -> dict[str, str] | None:
