@@ -369,3 +369,16 @@ def test_verify_that_cannot_run_exits_2_not_1(app, db, runner):
         assert result.exit_code == 2, result.output
     finally:
         models.db.execute_sql("ALTER TABLE audit_event_gone RENAME TO audit_event")
+
+
+def test_an_event_is_never_older_than_a_timestamp_taken_before_it(db):
+    # Queries such as "the link issued since this account was created" compare an event's time
+    # with a Python timestamp: the event's time must be as precise, and sort as a later time.
+    from kenshin.core.dates import now_utc
+
+    for _ in range(30):
+        before = now_utc()
+        event = audit.record("test.event", ACTOR)
+        assert (models.AuditEvent.select().where((models.AuditEvent.seq == event.seq)
+                                                 & (models.AuditEvent.at >= before)).count() == 1)
+    assert audit.verify().ok

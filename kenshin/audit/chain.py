@@ -144,9 +144,10 @@ _INSERT_COLUMNS = ("seq", "at", "actor", "actor_label", "role", "terminal", "act
                    "object_type", "object_id", "outcome", "details", "prev_hash", "hash")
 _statements: dict[str, tuple[str, str]] = {}  # "pg", "pg-own", "sqlite"
 SQLITE_MAC_FUNCTION = "kenshin_audit_mac"
-# SQLite's clock as the event's time, read once per statement (so, under the write lock): the
-# text DateTimeField reads back, to the millisecond.
-_SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+# The event's time on SQLite is given by Python to the microsecond, like every other timestamp
+# (SQLite's own clock reads only milliseconds, and its shorter text sorted before a timestamp
+# taken a few microseconds earlier: an event looked older than the row it was about).
+_SQLITE_AT_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _sql() -> tuple[str, str]:
@@ -180,8 +181,8 @@ def _sql() -> tuple[str, str]:
         else:
             given = ", ".join([p] * 10)  # actor … details, as in _INSERT_COLUMNS
             insert = (f"INSERT INTO {event.table_name} ({columns}) "
-                      f"SELECT h.seq + 1, {_SQLITE_NOW}, {given}, h.hash, "
-                      f"{SQLITE_MAC_FUNCTION}(h.hash, h.seq + 1, {_SQLITE_NOW}, {p}) "
+                      f"SELECT h.seq + 1, {p}, {given}, h.hash, "
+                      f"{SQLITE_MAC_FUNCTION}(h.hash, h.seq + 1, {p}, {p}) "
                       f"FROM {head} h WHERE h.id = {HEAD_ID} RETURNING id, seq, at, prev_hash, hash")
             _statements[kind] = ("", insert)
     return _statements[kind]
@@ -189,8 +190,8 @@ def _sql() -> tuple[str, str]:
 
 def sqlite_mac(prev: str, seq: int, at_text: str, tail: str) -> str:
     """The event's HMAC inside SQLite's INSERT: `tail` is the canonical JSON after seq and at
-    (actor … details, closing bracket), `at_text` SQLite's 'YYYY-MM-DD HH:MM:SS.fff'."""
-    payload = f'{prev}[{seq},"{at_text[:10]}T{at_text[11:]}000",{tail}'
+    (actor … details, closing bracket), `at_text` the stored 'YYYY-MM-DD HH:MM:SS.ffffff'."""
+    payload = f'{prev}[{seq},"{at_text[:10]}T{at_text[11:]}",{tail}'
     return hmac.digest(_key, payload.encode(), "sha256").hex()
 
 
@@ -239,8 +240,9 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
     if not next_sql:  # SQLite: one statement
         tail = _ENCODER.encode([staff_id, label, role, terminal, action, resident_id, object_type,
                                 object_id, outcome, details])[1:]
-        values = (staff_id, label, role, terminal, action, resident_id, object_type, object_id,
-                  outcome, details_text, tail)
+        at_text = now_utc().strftime(_SQLITE_AT_FORMAT)
+        values = (at_text, staff_id, label, role, terminal, action, resident_id, object_type,
+                  object_id, outcome, details_text, at_text, tail)
         for _ in range(3):
             rows = db.execute_sql(insert_sql, values).fetchall()
             if rows:
