@@ -319,15 +319,18 @@ def add_columns(table: str, *columns: tuple[str, str]) -> Callable[[], None]:
     return run
 
 
-def build_index(table: str, name: str, columns: list[str], unique: bool = False) -> Callable[[], None]:
+def build_index(table: str, name: str, columns: list[str], unique: bool = False,
+                where: str = "") -> Callable[[], None]:
     """A step body building an index without blocking writers: CONCURRENTLY on PostgreSQL (use
     it in a Step with transaction=False). A concurrent build cut short leaves an invalid index;
-    the next run drops it and builds again."""
+    the next run drops it and builds again. `where` (SQL text written in the step, never input)
+    makes it a partial index."""
     def run():
         cols = ", ".join(f'"{c}"' for c in columns)
+        partial = f" WHERE {where}" if where else ""
         kind = "UNIQUE INDEX" if unique else "INDEX"
         if not is_postgres():
-            db.execute_sql(f'CREATE {kind} IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+            db.execute_sql(f'CREATE {kind} IF NOT EXISTS "{name}" ON "{table}" ({cols}){partial}')
             return
         invalid = db.execute_sql(
             "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -335,7 +338,7 @@ def build_index(table: str, name: str, columns: list[str], unique: bool = False)
             "AND NOT i.indisvalid", (name,)).fetchone()
         if invalid:
             db.execute_sql(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-        db.execute_sql(f'CREATE {kind} CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+        db.execute_sql(f'CREATE {kind} CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols}){partial}')
     return run
 
 
@@ -532,6 +535,15 @@ STEPS = [
          _purge_ready, locks=("audit_event", "resident"), transaction=False),
     Step(10, "follow-up and statistics: statistics settings, reminder runs, reminders",
          create_tables(models.StatisticsSetting, models.ReminderRun, models.Reminder)),
+    Step(11, "index screening(resident, exam, fiscal_year, exam_date) of confirmed screenings",
+         build_index("screening", "screening_confirmed_by_resident",
+                     ["resident_id", "exam", "fiscal_year", "exam_date"], where="status = 'confirmed'"),
+         transaction=False),
+    Step(12, "invitation_run: the registry it read and its sign-off (承認)",
+         add_columns("invitation_run", ("registry_batch_id", "INTEGER"), ("registry_at", "TIMESTAMP"),
+                     ("signed_by_id", "INTEGER REFERENCES staff (id) ON DELETE RESTRICT"),
+                     ("signed_label", "VARCHAR(64)"), ("signed_at", "TIMESTAMP")),
+         locks=("invitation_run",)),
 ]
 
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), \

@@ -281,6 +281,14 @@ class InvitationRun(BaseModel):
     created_label = CharField(max_length=64)
     created_at = DateTimeField()
     counts = JSONField(default=dict)
+    # the registry the run read (LESSONS.md 1): the newest resident import when it ran
+    registry_batch_id = IntegerField(null=True)
+    registry_at = DateTimeField(null=True)
+    # 承認: a second supervisor, who saw the rules and the counts, signed the run off before
+    # anything of it is printed or exported (never the person who ran it)
+    signed_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    signed_label = CharField(max_length=64, null=True)
+    signed_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("fiscal_year", "created_at"), False),)
@@ -404,6 +412,12 @@ class Screening(BaseModel):
 Screening.add_index(
     Screening.index(Screening.resident, Screening.exam, Screening.exam_date, Screening.target,
                     unique=True, where=(Screening.status != "void"), name="screening_unique_active")
+)
+# Each person's counted screenings, whole: an invitation run reads every person's last 年度 per
+# interval group in one pass in person order from this index alone (kenshin.invitations.extraction).
+Screening.add_index(
+    Screening.index(Screening.resident, Screening.exam, Screening.fiscal_year, Screening.exam_date,
+                    where=(Screening.status == "confirmed"), name="screening_confirmed_by_resident")
 )
 
 

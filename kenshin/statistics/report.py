@@ -64,24 +64,34 @@ def _same_group_sql(exam: str, other: str, groups: dict[str, str]) -> str:
     return "(" + " OR ".join(parts) + ")"
 
 
-def _age_sql(postgres: bool, fiscal_year: int, exams_start: list[str]) -> str:
-    """SQL: the age on the rules' basis (年度末 by default; 年度当初 for the exams listed)."""
+def _age_sql(postgres: bool, fiscal_year: int, exams_start: list[str], birth: str = "r.birth_date",
+             exam: str = "x.exam") -> str:
+    """SQL: the age on the rules' basis (年度末 by default; 年度当初 for the exams listed), of the
+    birth-date column `birth` for the exam in column `exam`."""
     if postgres:
-        year = "CAST(EXTRACT(YEAR FROM r.birth_date) AS INTEGER)"
-        md = "to_char(r.birth_date, 'MM-DD')"
+        year = f"CAST(EXTRACT(YEAR FROM {birth}) AS INTEGER)"
+        md = f"to_char({birth}, 'MM-DD')"
     else:
-        year = "CAST(substr(r.birth_date, 1, 4) AS INTEGER)"
-        md = "substr(r.birth_date, 6, 5)"
+        year = f"CAST(substr({birth}, 1, 4) AS INTEGER)"
+        md = f"substr({birth}, 6, 5)"
     end = f"({fiscal_year} - {year} + CASE WHEN {md} < '04-01' THEN 1 ELSE 0 END)"
     if not exams_start:
         return end
     start = f"({fiscal_year} - {year} - CASE WHEN {md} > '04-01' THEN 1 ELSE 0 END)"
-    return f"CASE WHEN x.exam IN ({_quoted(exams_start)}) THEN {start} ELSE {end} END"
+    return f"CASE WHEN {exam} IN ({_quoted(exams_start)}) THEN {start} ELSE {end} END"
 
 
 def _band_sql(age: str) -> str:
     whens = " ".join(f"WHEN {age} < {low + 5} THEN '{low}-{low + 4}'" for low in range(20, 85, 5))
     return f"CASE WHEN {age} < 20 THEN '0-19' {whens} ELSE '85+' END"
+
+
+def age_band_sql(fiscal_year: int, exams_start: list[str], birth: str, exam: str,
+                 postgres: bool | None = None) -> str:
+    """SQL: the report's 5-year age band (BANDS) of a birth-date column in 年度 `fiscal_year`, the
+    age on the basis of the exam in column `exam` (年度当初 for `exams_start`, else 年度末)."""
+    postgres = database.is_postgres() if postgres is None else postgres
+    return _band_sql(_age_sql(postgres, int(fiscal_year), exams_start, birth, exam))
 
 
 def people_sql(fiscal_year: int, postgres: bool | None = None) -> str:
