@@ -431,6 +431,10 @@ def invitations_export(run, output, encoding, reason):
         _fail(f"invitations export: {exc}", 2)
     except Invalid as exc:
         _invalid(exc)
+    except extraction.NotSignedOff:
+        _fail(f"invitations export: run {run} is not signed off (未承認): a second person must check its "
+              f"rules and counts and sign it off on the run's screen (/invitations/runs/{run}) before "
+              f"it is exported; nothing written", 1)
     except extraction.ExportProblem as exc:
         _fail(f"invitations export: {exc}", 1)
     except OSError as exc:
