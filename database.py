@@ -544,6 +544,8 @@ STEPS = [
                      ("signed_by_id", "INTEGER REFERENCES staff (id) ON DELETE RESTRICT"),
                      ("signed_label", "VARCHAR(64)"), ("signed_at", "TIMESTAMP")),
          locks=("invitation_run",)),
+    Step(13, "statistics: the per-年度 snapshot of the screening report",
+         create_tables(models.StatisticsSnapshot)),
 ]
 
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), \

@@ -758,6 +758,17 @@ class StatisticsSetting(BaseModel):
     at = DateTimeField()
 
 
+class StatisticsSnapshot(BaseModel):
+    """The screening report of one 年度 as last computed (the statistics screen reads this, not the
+    whole 年度 on every visit); 再集計 replaces it, audited. `rows`: the report's rows as lists."""
+
+    fiscal_year = IntegerField(unique=True)
+    rows = JSONField(default=list)
+    computed_at = DateTimeField()
+    computed_label = CharField(max_length=64)
+    milliseconds = IntegerField()  # how long the computation took
+
+
 class ReminderRun(BaseModel):
     """One print run of 受診勧奨 letters (to people) or 精検結果連絡票 (to 精検 institutions)."""
 
@@ -791,5 +802,5 @@ ALL_MODELS = [
     SeiriCounter, ScreeningRuleSet, ScreeningRule,
     InvitationRun, Invitation, InvitationExclusion, PermittedQuery, ProvisionSetting,
     ProvisionQuery, ProvisionStep,
-    StatisticsSetting, ReminderRun, Reminder,
+    StatisticsSetting, ReminderRun, Reminder, StatisticsSnapshot,
 ]
