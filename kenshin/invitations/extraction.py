@@ -62,6 +62,7 @@ ENCODINGS = ("utf-8", "cp932")
 DEFAULT_EXPORT_REASON = "受診券・個別通知の印刷・封入封緘の委託先への送付"
 _TEMP = "invitation_candidate"
 _LAST = "invitation_last_screened"
+_PEOPLE = "invitation_candidate_person"
 COVERING_INDEX = "screening_confirmed_by_resident"  # models.py, database.STEPS step 11
 # The exam of a screening as an expression, not the bare column: otherwise SQLite (which keeps no
 # statistics here) probes the (exam, fiscal_year) index of the reports for every person — every
@@ -229,31 +230,22 @@ def _scalar(sql: str) -> int:
     return int(db.execute_sql(sql).fetchone()[0] or 0)
 
 
-def _tally(source: str) -> tuple[dict[str, int], int, int, int]:
-    """One pass over (resident_id, exam, suspended, excluded) rows: pairs per exam to invite,
-    people to invite, people left out for suspension, people with a pair excluded by staff."""
-    by_exam = {}
-    for exam, count in db.execute_sql(
-            f"SELECT exam, COUNT(*) FROM ({source}) c WHERE suspended = 0 AND excluded = 0 GROUP BY exam"):
-        by_exam[exam] = int(count)
-    people, suspended, excluded = db.execute_sql(
-        f"SELECT COUNT(DISTINCT CASE WHEN suspended = 0 AND excluded = 0 THEN resident_id END), "
-        f"COUNT(DISTINCT CASE WHEN suspended = 1 AND excluded = 0 THEN resident_id END), "
-        f"COUNT(DISTINCT CASE WHEN excluded = 1 THEN resident_id END) FROM ({source}) c").fetchone()
-    return by_exam, int(people or 0), int(suspended or 0), int(excluded or 0)
-
-
 def _by_band(table: RuleTable, fiscal_year: int, source: str) -> list[list]:
     """[exam, sex, age band, count] of `source` (SQL with exam, sex and birth_date columns), the
     band of the report (5 years) on the age basis of each exam's rule: what the sign-off screen
-    sets beside last 年度's (LESSONS.md 1)."""
-    from kenshin.statistics.report import age_band_sql
+    sets beside last 年度's (LESSONS.md 1). Grouped by age in SQL (one age expression per row),
+    banded here."""
+    from kenshin.statistics.report import age_sql, band_of
     from kenshin.screening.eligibility import FISCAL_YEAR_START
 
     starts = [code for code, rule in table.rules.items() if rule.basis == FISCAL_YEAR_START]
-    band = age_band_sql(fiscal_year, starts, "x.birth_date", "x.exam")
-    return [[exam, int(sex), band_, int(n)] for exam, sex, band_, n in db.execute_sql(
-        f"SELECT x.exam, x.sex, {band} AS band, COUNT(*) FROM ({source}) x GROUP BY x.exam, x.sex, {band}")]
+    age = age_sql(fiscal_year, starts, "x.birth_date", "x.exam")
+    counts: dict[tuple, int] = {}
+    for exam, sex, years, n in db.execute_sql(
+            f"SELECT x.exam, x.sex, {age} AS age, COUNT(*) FROM ({source}) x GROUP BY x.exam, x.sex, {age}"):
+        key = (exam, int(sex), band_of(int(years)))
+        counts[key] = counts.get(key, 0) + int(n)
+    return [[exam, sex, band, n] for (exam, sex, band), n in sorted(counts.items())]
 
 
 def _registry() -> tuple[int | None, datetime | None]:
@@ -306,11 +298,13 @@ def preview(fiscal_year: int, as_of: date, actor: audit.Actor) -> Preview:
     table = rules_mod.rules_for(fiscal_year)
     result = Preview(fiscal_year, as_of, _kind_for(fiscal_year), table.version)
     with _batch_pragmas():
-        # the candidates once, into a temporary table, counted in two passes; no transaction on
+        # the candidates once, into a temporary table, then grouped per person; no transaction on
         # the database itself (on SQLite that would hold the write lock while counting)
         try:
             _create_temp(table, fiscal_year, as_of)
-            by_exam, result.people, result.suspended, result.excluded = _tally(f"SELECT * FROM {_TEMP}")
+            result.people, result.suspended, result.excluded = _create_people()
+            by_exam = dict(db.execute_sql(f"SELECT exam, COUNT(*) FROM {_TEMP} WHERE suspended = 0 "
+                                          f"AND excluded = 0 GROUP BY exam").fetchall())
         finally:
             _drop_temp()
     result.by_exam = {code: by_exam.get(code, 0) for code in table.rules}
@@ -352,12 +346,14 @@ def _lock_counter() -> int:
 
 
 def _issue_numbers(fiscal_year: int, source: str, last_serial: int, now: datetime, people: int) -> int:
-    """Issue a 整理番号 for the 年度 to every person in `source` (SQL with a resident_id column)
-    who has none yet: consecutive serials after the counter, in resident order. Returns how many."""
-    new_people = (f"SELECT resident_id, ROW_NUMBER() OVER (ORDER BY resident_id) AS rn FROM "
-                  f"(SELECT DISTINCT c.resident_id FROM ({source}) c WHERE NOT EXISTS "
-                  f"(SELECT 1 FROM seiri_number s WHERE s.resident_id = c.resident_id "
-                  f"AND s.fiscal_year = {_lit(fiscal_year)})) d")
+    """Issue a 整理番号 for the 年度 to every person in `source` (SQL with a resident_id column,
+    each person once) who has none yet: consecutive serials after the counter, in resident order.
+    Returns how many."""
+    numbered = SeiriNumber.select().where(SeiriNumber.fiscal_year == fiscal_year).exists()
+    unnumbered = (f" WHERE NOT EXISTS (SELECT 1 FROM seiri_number s WHERE s.resident_id = c.resident_id "
+                  f"AND s.fiscal_year = {_lit(fiscal_year)})") if numbered else ""  # none to find yet
+    new_people = (f"SELECT c.resident_id, ROW_NUMBER() OVER (ORDER BY c.resident_id) AS rn "
+                  f"FROM ({source}) c{unnumbered}")
     if last_serial + people > seiri.LAST_SERIAL:
         raise Invalid({"-": ["整理番号の連番が上限に達しました"]})
     cursor = db.execute_sql(
@@ -418,7 +414,27 @@ def _create_temp(table: RuleTable, fiscal_year: int, as_of: date) -> None:
         db.execute_sql(f"ANALYZE {_TEMP}")
 
 
+def _create_people() -> tuple[int, int, int]:
+    """The candidates per person (a temporary table keyed by resident_id, in that order): invite
+    (a pair neither suspended nor excluded), suspended (a pair suspended and not excluded),
+    excluded (a pair excluded by staff); one grouping instead of a DISTINCT count each. Returns
+    the people to invite, suspended and excluded."""
+    key = "INTEGER PRIMARY KEY" if not database.is_postgres() else "INTEGER NOT NULL"
+    db.execute_sql(f"DROP TABLE IF EXISTS {_PEOPLE}")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_PEOPLE} (resident_id {key}, invite SMALLINT NOT NULL, "
+                   f"suspended SMALLINT NOT NULL, excluded SMALLINT NOT NULL)")
+    db.execute_sql(
+        f"INSERT INTO {_PEOPLE} (resident_id, invite, suspended, excluded) SELECT resident_id, "
+        f"MAX(CASE WHEN suspended = 0 AND excluded = 0 THEN 1 ELSE 0 END), "
+        f"MAX(CASE WHEN suspended = 1 AND excluded = 0 THEN 1 ELSE 0 END), MAX(excluded) "
+        f"FROM {_TEMP} GROUP BY resident_id")
+    people, suspended, excluded = db.execute_sql(
+        f"SELECT SUM(invite), SUM(suspended), SUM(excluded) FROM {_PEOPLE}").fetchone()
+    return int(people or 0), int(suspended or 0), int(excluded or 0)
+
+
 def _drop_temp() -> None:
+    db.execute_sql(f"DROP TABLE IF EXISTS {_PEOPLE}")
     db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
     db.execute_sql(f"DROP TABLE IF EXISTS {_LAST}")
 
@@ -444,14 +460,18 @@ def extract(fiscal_year: int, as_of: date, actor: audit.Actor) -> RunResult:
                            f"(SELECT i.id FROM invitation i WHERE {stop})")
         try:
             _create_temp(table, fiscal_year, as_of)
-            wanted = f"SELECT resident_id, exam FROM {_TEMP} WHERE suspended = 0 AND excluded = 0"
-            by_exam, people, suspended, excluded = _tally(f"SELECT * FROM {_TEMP}")
-            by_band = _by_band(table, fiscal_year, f"SELECT * FROM {_TEMP} WHERE suspended = 0 AND excluded = 0")
-            issued = _issue_numbers(fiscal_year, wanted, last_serial, now, people)
+            wanted = f"SELECT * FROM {_TEMP} WHERE suspended = 0 AND excluded = 0"
+            people, suspended, excluded = _create_people()
+            by_exam = dict(db.execute_sql(f"SELECT exam, COUNT(*) FROM ({wanted}) c GROUP BY exam").fetchall())
+            by_band = _by_band(table, fiscal_year, wanted)
+            issued = _issue_numbers(fiscal_year, f"SELECT resident_id FROM {_PEOPLE} WHERE invite = 1",
+                                    last_serial, now, people)
+            # in the order of the indexes the rows go into (both begin with the person, or the run
+            # and the person): each index page is written while it is at hand
             db.execute_sql(
                 f"INSERT INTO invitation (run_id, resident_id, fiscal_year, exam, kind) "
                 f"SELECT {_lit(run.id)}, c.resident_id, {_lit(fiscal_year)}, c.exam, {_lit(INVITE)} "
-                f"FROM ({wanted}) c")
+                f"FROM ({wanted}) c ORDER BY c.resident_id, c.exam")
         finally:
             _drop_temp()
         by_exam = {code: int(by_exam.get(code, 0)) for code in table.rules}

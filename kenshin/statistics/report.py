@@ -86,12 +86,22 @@ def _band_sql(age: str) -> str:
     return f"CASE WHEN {age} < 20 THEN '0-19' {whens} ELSE '85+' END"
 
 
-def age_band_sql(fiscal_year: int, exams_start: list[str], birth: str, exam: str,
-                 postgres: bool | None = None) -> str:
-    """SQL: the report's 5-year age band (BANDS) of a birth-date column in 年度 `fiscal_year`, the
-    age on the basis of the exam in column `exam` (年度当初 for `exams_start`, else 年度末)."""
+def age_sql(fiscal_year: int, exams_start: list[str], birth: str, exam: str,
+            postgres: bool | None = None) -> str:
+    """SQL: the age in 年度 `fiscal_year` of a birth-date column, on the basis of the exam in column
+    `exam` (年度当初 for `exams_start`, else 年度末) — the report's age; `band_of` gives its band."""
     postgres = database.is_postgres() if postgres is None else postgres
-    return _band_sql(_age_sql(postgres, int(fiscal_year), exams_start, birth, exam))
+    return _age_sql(postgres, int(fiscal_year), exams_start, birth, exam)
+
+
+def band_of(age: int) -> str:
+    """The report's 5-year band of an age (what `_band_sql` computes in SQL)."""
+    if age < 20:
+        return BANDS[0]
+    if age >= 85:
+        return BANDS[-1]
+    low = age - age % 5
+    return f"{low}-{low + 4}"
 
 
 def people_sql(fiscal_year: int, postgres: bool | None = None) -> str:
