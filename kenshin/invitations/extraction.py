@@ -63,6 +63,7 @@ DEFAULT_EXPORT_REASON = "受診券・個別通知の印刷・封入封緘の委�
 _TEMP = "invitation_candidate"
 _LAST = "invitation_last_screened"
 _PEOPLE = "invitation_candidate_person"
+_ONDATE = "invitation_resident_on_date"
 COVERING_INDEX = "screening_confirmed_by_resident"  # models.py, database.STEPS step 11
 # The exam of a screening as an expression, not the bare column: otherwise SQLite (which keeps no
 # statistics here) probes the (exam, fiscal_year) index of the reports for every person — every
@@ -148,7 +149,7 @@ def last_screened_sql(table: RuleTable, fiscal_year: int, until: date) -> str | 
 
 
 def _not_screened(table: RuleTable, exam: str, rule: Rule, fiscal_year: int) -> str | None:
-    """SQL on the last-screened table (alias l): no counted screening of the exam's interval
+    """SQL on the people-on-the-date table (alias r): no counted screening of the exam's interval
     group in the rule's window; None when the exam has no window."""
     window = rule.window(fiscal_year)
     if window is None:
@@ -156,7 +157,7 @@ def _not_screened(table: RuleTable, exam: str, rule: Rule, fiscal_year: int) -> 
     first, last = window
     if last != fiscal_year:  # Rule.window ends every window with the run's 年度
         raise ValueError("a window must end with the 年度 of the run")
-    column = f"l.g{_groups(table, fiscal_year).index(table.sharing(exam))}"
+    column = f"r.g{_groups(table, fiscal_year).index(table.sharing(exam))}"
     return f"{column} IS NULL" if first is None else f"({column} IS NULL OR {column} < {_lit(first)})"
 
 
@@ -185,17 +186,16 @@ def _invited_before(fiscal_year: int) -> bool:
 
 
 def candidates_sql(table: RuleTable, fiscal_year: int, as_of: date) -> str:
-    """One statement: (resident_id, exam, suspended, excluded, sex, birth_date) for every person resident on
-    `as_of` who is eligible for an exam and not yet invited for it in the 年度. Reads the
-    last-screened table (`_LAST`, made by `_prepare`) for the intervals; one scan of resident
-    per exam, each person's row of that table found by its key."""
+    """One statement: (resident_id, exam, suspended, excluded, sex, birth_date) for every person
+    resident on `as_of` who is eligible for an exam and not yet invited for it in the 年度. Reads
+    the people-on-the-date table (`_ONDATE`, made by `_create_on_date`: each resident on the date
+    once, with their last screened 年度 per interval group), one SELECT per exam over it."""
     exclusions = _any_exclusion(fiscal_year)
     invited = _invited_before(fiscal_year)
-    windows = last_screened_sql(table, fiscal_year, as_of) is not None
     selects = []
     for exam, rule in table.rules.items():
         exam_sql = _lit(exam)
-        where = [_resident_on(as_of), _birth_condition(rule, fiscal_year)]
+        where = [_birth_condition(rule, fiscal_year)]
         if rule.sex:
             where.append(f"r.sex = {_lit(rule.sex)}")
         not_screened = _not_screened(table, exam, rule, fiscal_year)
@@ -205,16 +205,10 @@ def candidates_sql(table: RuleTable, fiscal_year: int, as_of: date) -> str:
             where.append(f"NOT EXISTS (SELECT 1 FROM invitation i WHERE i.resident_id = r.id "
                          f"AND i.fiscal_year = {_lit(fiscal_year)} AND i.exam = {exam_sql} "
                          f"AND i.kind = {_lit(INVITE)})")  # the partial unique index
-        # "N or older" takes most residents: SQLite (no statistics) would walk the birth-date
-        # index and fetch each row by its id — measured 2.6 times the CPU of reading the table
-        broad = any(first is None for first, _ in rule.birth_ranges(fiscal_year))
-        scan = " NOT INDEXED" if broad and not database.is_postgres() else ""
-        joined = f"resident r{scan}" + (f" LEFT JOIN {_LAST} l ON l.resident_id = r.id" if windows else "")
         selects.append(
-            f"SELECT r.id AS resident_id, {exam_sql} AS exam, "
-            f"CASE WHEN r.use_suspended THEN 1 ELSE 0 END AS suspended, "
+            f"SELECT r.id AS resident_id, {exam_sql} AS exam, r.suspended, "
             + (f"CASE WHEN {_exclusion(exam_sql, fiscal_year)} THEN 1 ELSE 0 END" if exclusions else "0")
-            + f" AS excluded, r.sex, r.birth_date FROM {joined} WHERE " + " AND ".join(where))
+            + f" AS excluded, r.sex, r.birth_date FROM {_ONDATE} r WHERE " + " AND ".join(where))
     return "\nUNION ALL\n".join(selects)
 
 
@@ -400,10 +394,29 @@ def _create_last(table: RuleTable, fiscal_year: int, as_of: date) -> None:
         db.execute_sql(f"ANALYZE {_LAST}")
 
 
+def _create_on_date(table: RuleTable, fiscal_year: int, as_of: date) -> None:
+    """The residents on `as_of` once (one read of resident, each person's last-screened row found
+    by its key): id, sex, birth_date, suspended (利用停止) and g0, g1 … (NULL: never screened), so
+    that the per-exam SELECTs read this narrow table instead of resident and a join each."""
+    _create_last(table, fiscal_year, as_of)
+    columns = [f"g{k}" for k in range(len(_groups(table, fiscal_year)))]
+    db.execute_sql(f"DROP TABLE IF EXISTS {_ONDATE}")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_ONDATE} (id INTEGER NOT NULL, sex SMALLINT NOT NULL, "
+                   f"birth_date DATE NOT NULL, suspended SMALLINT NOT NULL"
+                   + "".join(f", {c} SMALLINT" for c in columns) + ")")
+    last = "".join(f", l.{c}" for c in columns)
+    joined = f" LEFT JOIN {_LAST} l ON l.resident_id = r.id" if columns else ""
+    db.execute_sql(f"INSERT INTO {_ONDATE} (id, sex, birth_date, suspended{''.join(', ' + c for c in columns)}) "
+                   f"SELECT r.id, r.sex, r.birth_date, CASE WHEN r.use_suspended THEN 1 ELSE 0 END{last} "
+                   f"FROM resident r{joined} WHERE {_resident_on(as_of)}")
+    if database.is_postgres():
+        db.execute_sql(f"ANALYZE {_ONDATE}")
+
+
 def _create_temp(table: RuleTable, fiscal_year: int, as_of: date) -> None:
     """The candidates of the run (`candidates_sql`) into a temporary table, after the
-    last-screened table they read."""
-    _create_last(table, fiscal_year, as_of)
+    people-on-the-date table they read."""
+    _create_on_date(table, fiscal_year, as_of)
     db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
     db.execute_sql(f"CREATE TEMPORARY TABLE {_TEMP} (resident_id BIGINT NOT NULL, "
                    f"exam VARCHAR(24) NOT NULL, suspended SMALLINT NOT NULL, excluded SMALLINT NOT NULL, "
@@ -434,6 +447,7 @@ def _create_people() -> tuple[int, int, int]:
 
 
 def _drop_temp() -> None:
+    db.execute_sql(f"DROP TABLE IF EXISTS {_ONDATE}")
     db.execute_sql(f"DROP TABLE IF EXISTS {_PEOPLE}")
     db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
     db.execute_sql(f"DROP TABLE IF EXISTS {_LAST}")
