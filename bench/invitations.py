@@ -129,7 +129,8 @@ def main() -> None:
         # where the time goes: every statement of the run, timed (wall; the statement text's
         # first words name it)
         spent: dict[str, float] = {}
-        execute = models.db.execute_sql
+        real = models.db.obj  # models.db is a peewee Proxy
+        execute = real.execute_sql
 
         def timed(sql, *args, **kwargs):
             begun = time.perf_counter()
@@ -138,14 +139,14 @@ def main() -> None:
             finally:
                 key = " ".join(str(sql).split()[:4])[:60]
                 spent[key] = spent.get(key, 0.0) + time.perf_counter() - begun
-        models.db.execute_sql = timed
+        real.execute_sql = timed
         cpu = time.process_time()
         started = time.perf_counter()
         result = runner.invoke(args=["invitations", "extract", "--fiscal-year", str(fy),
                                      "--as-of", today.isoformat()])
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu
-        models.db.execute_sql = execute
+        del real.execute_sql  # the class's method again
         for key, took in sorted(spent.items(), key=lambda kv: -kv[1])[:8]:
             log(f"  {took:7.2f} s  {key}")
         if result.exit_code != 0:
