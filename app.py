@@ -8,6 +8,7 @@ from flask import Flask
 import database
 from kenshin import audit
 from kenshin.access import passwords
+from kenshin.core import faults
 
 DEFAULTS = {
     "LOCK_AFTER_SECONDS": 300,
@@ -46,6 +47,7 @@ def create_app(test_config=None):
     database.bind(app.config["DATABASE_URL"], int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
     audit.configure(app.config["AUDIT_KEY"])
     _password_cost(app)
+    _fault_points(app)
 
     from blueprints import register_all
     register_all(app)
@@ -81,6 +83,18 @@ def _password_cost(app):
     if not app.testing:
         raise RuntimeError("PASSWORD_HASH_N may be set only when TESTING")
     passwords.configure(int(n))
+
+
+def _fault_points(app):
+    """KENSHIN_FAULT_PAUSE_AT / _FILE stop a process inside a transaction (kenshin.core.faults):
+    for the fault tests only, refused outside TESTING like the cheap password cost."""
+    action = app.config.get("FAULT_PAUSE_AT")
+    if not action:
+        faults.configure(None, None)
+        return
+    if not app.testing:
+        raise RuntimeError("FAULT_PAUSE_AT may be set only when TESTING")
+    faults.configure(str(action), str(app.config["FAULT_PAUSE_FILE"]))
 
 
 def _instance_secret(app, file_name: str) -> str:

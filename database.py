@@ -37,6 +37,7 @@ import io
 import logging
 import os
 import random
+import select
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -73,6 +74,29 @@ class _SqliteDatabase(SqliteDatabase):
         return conn
 
 
+def _pooled_postgres_class():
+    from playhouse.pool import PooledPostgresqlDatabase
+
+    class _PooledPostgres(PooledPostgresqlDatabase):
+        """The pool, checking a connection as it is taken out without a round trip.
+
+        After a PostgreSQL restart, a failover or pg_terminate_backend, every pooled connection
+        is dead but looks idle. The server said so before it went (a FATAL message, then the
+        socket's end), so an idle connection whose socket has anything to read is dead: it is
+        discarded and a new one opened. peewee's own check sent `SELECT 1` on every checkout."""
+
+        def _is_closed(self, conn):
+            if conn.closed or conn.get_transaction_status() != 0:  # 0: idle, ready
+                return super()._is_closed(conn)  # unknown → dead; in a transaction → rolled back
+            try:
+                readable, _, _ = select.select([conn.fileno()], [], [], 0)
+            except (OSError, ValueError):
+                return True
+            return bool(readable)
+
+    return _PooledPostgres
+
+
 def make_database(url: str, sqlite_busy_ms: int = 10000):
     """A peewee database for `sqlite:///path` or `postgresql://user@host[:port]/name`."""
     parsed = urlparse(url)
@@ -91,10 +115,10 @@ def make_database(url: str, sqlite_busy_ms: int = 10000):
         })
     if parsed.scheme in ("postgres", "postgresql"):
         # A small pool per worker: a new PostgreSQL connection costs more than most requests.
-        from playhouse.pool import PooledPostgresqlDatabase
-
-        return PooledPostgresqlDatabase(
-            max_connections=16, stale_timeout=300, timeout=10,
+        # connect_timeout: a server that does not answer at all gives staff the "database
+        # unavailable" page after 5 s instead of holding the worker.
+        return _pooled_postgres_class()(
+            max_connections=16, stale_timeout=300, timeout=10, connect_timeout=5,
             database=unquote(parsed.path.lstrip("/")),
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
@@ -200,8 +224,8 @@ class Busy(Exception):
         self.attempts = attempts
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    """The PostgreSQL error code behind a peewee exception (peewee wraps psycopg2's)."""
+def _chain(exc: BaseException):
+    """The exception, its causes and contexts, and the driver errors peewee wraps."""
     seen = set()
     todo = [exc]
     while todo:
@@ -209,12 +233,14 @@ def _sqlstate(exc: BaseException) -> str | None:
         if error is None or id(error) in seen:
             continue
         seen.add(id(error))
-        code = getattr(error, "pgcode", None)
-        if code:
-            return code
+        yield error
         todo.extend([error.__cause__, error.__context__])
         todo.extend(arg for arg in getattr(error, "args", ())[:1] if isinstance(arg, BaseException))
-    return None
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL error code behind a peewee exception (peewee wraps psycopg2's)."""
+    return next((error.pgcode for error in _chain(exc) if getattr(error, "pgcode", None)), None)
 
 
 def retry_reason(exc: BaseException) -> str | None:
@@ -227,6 +253,55 @@ def retry_reason(exc: BaseException) -> str | None:
     if code is None and "database is locked" in str(exc):
         return "database is locked"
     return None
+
+
+def discard_connection() -> None:
+    """Forget this thread's connection when closing it failed (it died with a transaction still
+    open in peewee's bookkeeping): close the driver connection and, for the pool, free its slot
+    — else each such failure would keep one of the pool's 16 slots for good."""
+    database = db.obj
+    state = database._state
+    conn = None if state.closed else state.conn
+    state.reset()
+    if conn is None:
+        return
+    in_use = getattr(database, "_in_use", None)
+    if in_use is not None:
+        with database._pool_lock:
+            in_use.pop(database.conn_key(conn), None)
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - it is dead already; nothing more to do with it
+        log.debug("closing a dead connection failed", exc_info=True)
+
+
+UNAVAILABLE = "unavailable"  # the server cannot be reached, or dropped the connection
+DISK_FULL = "disk full"
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """UNAVAILABLE or DISK_FULL when the database cannot do the work right now for a reason no
+    retry of the request fixes, None for any other error (those stay errors)."""
+    from peewee import InterfaceError
+
+    if not isinstance(exc, (DatabaseError, InterfaceError)):
+        return None
+    code = _sqlstate(exc)
+    # SQLITE_FULL rolls the whole transaction back by itself; peewee's own ROLLBACK then fails
+    # ("no transaction is active") and that error hides the first one in its context.
+    if code == "53100" or any("database or disk is full" in str(error)
+                              for error in _chain(exc)):  # PostgreSQL disk_full, SQLITE_FULL
+        return DISK_FULL
+    if code is not None:
+        # 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now.
+        return UNAVAILABLE if code.startswith("08") or code in ("57P01", "57P02", "57P03") else None
+    if not is_postgres():
+        return None
+    if isinstance(exc, InterfaceError):  # psycopg2: "connection already closed"
+        return UNAVAILABLE
+    # psycopg2 raises OperationalError without a SQLSTATE when the connection itself failed.
+    driver = next((arg for arg in exc.args[:1] if isinstance(arg, BaseException)), exc)
+    return UNAVAILABLE if type(driver).__name__ == "OperationalError" else None
 
 
 def run_retrying(work: Callable, *, safe_to_repeat: Callable[[], bool] = lambda: True,
@@ -535,17 +610,23 @@ STEPS = [
          _purge_ready, locks=("audit_event", "resident"), transaction=False),
     Step(10, "follow-up and statistics: statistics settings, reminder runs, reminders",
          create_tables(models.StatisticsSetting, models.ReminderRun, models.Reminder)),
-    Step(11, "index screening(resident, exam, fiscal_year, exam_date, status) of confirmed screenings",
+    Step(11, "import history (取込の履歴): every import attempt with its outcome",
+         create_tables(models.ImportRecord)),
+    Step(12, "corrections that wait for a second person; drafts kept over the screen lock",
+         create_tables(models.ScreeningProposal, models.SessionDraft)),
+    Step(13, "last_search: a session's last resident search, kept on the server",
+         create_tables(models.LastSearch)),
+    Step(14, "index screening(resident, exam, fiscal_year, exam_date, status) of confirmed screenings",
          build_index("screening", "screening_confirmed_by_resident",
                      ["resident_id", "exam", "fiscal_year", "exam_date", "status"],
                      where="status = 'confirmed'"),
          transaction=False),
-    Step(12, "invitation_run: the registry it read and its sign-off (承認)",
+    Step(15, "invitation_run: the registry it read and its sign-off (承認)",
          add_columns("invitation_run", ("registry_batch_id", "INTEGER"), ("registry_at", "TIMESTAMP"),
                      ("signed_by_id", "INTEGER REFERENCES staff (id) ON DELETE RESTRICT"),
                      ("signed_label", "VARCHAR(64)"), ("signed_at", "TIMESTAMP")),
          locks=("invitation_run",)),
-    Step(13, "statistics: the per-年度 snapshot of the screening report",
+    Step(16, "statistics: the per-年度 snapshot of the screening report",
          create_tables(models.StatisticsSnapshot)),
 ]
 

@@ -147,6 +147,28 @@ class UserSession(BaseModel):
         indexes = ((("staff", "ended_at"), False), (("ended_at", "created_at"), False))
 
 
+class LastSearch(BaseModel):
+    """The resident search a session ran last, as typed (issue 20): coming back from a person page
+    shows it again. Kept on the server — never in a URL, a cookie or the browser's storage — for
+    the open session only: moved to the new id at unlock, deleted when the session ends."""
+
+    session = ForeignKeyField(UserSession, unique=True, on_delete="CASCADE", backref="+")
+    criteria = JSONField()
+    at = DateTimeField()
+
+
+class SessionDraft(BaseModel):
+    """What was typed in a page's forms when the screen lock came (issue 14): kept on the server
+    for that session only — never in the browser's storage — and put back in place after the
+    unlock. Passwords are never kept. Moved to the new session id on unlock; deleted once
+    restored, and when the session ends (logoff, idle, absolute, admin)."""
+
+    session = ForeignKeyField(UserSession, unique=True, on_delete="CASCADE", backref="+")
+    path = CharField(max_length=500)  # the page (path and query) the fields belong to
+    fields = JSONField()  # [{form, index, name, value | checked | values}], plus the focused field
+    saved_at = DateTimeField()
+
+
 class PendingChallenge(BaseModel):
     """A WebAuthn challenge issued once and consumed once (replays fail)."""
 
@@ -168,6 +190,28 @@ class ImportBatch(BaseModel):
     actor = CharField(max_length=64)
     at = DateTimeField()
     counts = JSONField(default=dict)
+
+
+class ImportRecord(BaseModel):
+    """One import attempt, accepted or rejected, for the import history screen (取込の履歴).
+    Written in the transaction of the import itself (or of the rejection); never changed."""
+
+    kind = CharField(max_length=24)  # residents | institutions | results | fhir
+    file_name = CharField(max_length=255)
+    sha256 = CharField(max_length=64, null=True)
+    encoding = CharField(max_length=16, default="")
+    encoding_detected = BooleanField(default=False)
+    staff = ForeignKeyField(Staff, null=True, on_delete="RESTRICT")
+    actor = CharField(max_length=64)  # the staff login or os:USER (the command line)
+    at = DateTimeField()
+    outcome = CharField(max_length=16)  # accepted | rejected
+    counts = JSONField(default=dict)
+    problems = IntegerField(default=0)
+    reason = CharField(max_length=255, default="")  # why a file could not be read at all
+    batch = ForeignKeyField(ImportBatch, null=True, on_delete="RESTRICT")
+
+    class Meta:
+        indexes = ((("kind", "at"), False), (("at",), False))
 
 
 class Resident(BaseModel):
@@ -472,6 +516,45 @@ class ScreeningDifference(BaseModel):
     reason = CharField(max_length=400)
     resolved_by = ForeignKeyField(Staff, on_delete="RESTRICT")
     at = DateTimeField()
+
+
+class ScreeningProposal(BaseModel):
+    """A correction of a confirmed screening that changes its outcome (要精検・判定保留・精検不要)
+    or an item verified entry verifies: it waits here, and the record keeps its confirmed values
+    (what counts, prints and is sent) until a different person confirms it — a supervisor's
+    approval, or another clerk keying the changed items blind and agreeing (differences settled
+    against the paper as in verified entry). kenshin.verification.corrections.
+
+    status: open | applied | withdrawn | rejected | cancelled (the record was voided)."""
+
+    screening = ForeignKeyField(Screening, backref="proposals", on_delete="RESTRICT")
+    status = CharField(max_length=12, default="open")
+    before = JSONField()  # the record's snapshot when proposed (screenings.snapshot)
+    after = JSONField()  # the proposed snapshot
+    changed = JSONField()  # keys that differ, in form order
+    reason = CharField(max_length=400)
+    proposed_by = ForeignKeyField(Staff, on_delete="RESTRICT", backref="+")
+    proposed_at = DateTimeField()
+    blind = JSONField(null=True)  # the blind keying of the changed keys, as cleaned values
+    blind_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    blind_at = DateTimeField(null=True)
+    settlement = JSONField(null=True)  # differences settled: {key: {choice, value, reason}}
+    decision = CharField(max_length=12, null=True)  # approved | agreed | settled | withdrawn | rejected | void
+    decided_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    decided_at = DateTimeField(null=True)
+    decision_reason = CharField(max_length=400, null=True)
+    change = ForeignKeyField(ScreeningChange, null=True, on_delete="RESTRICT", backref="+")
+
+    class Meta:
+        indexes = ((("status", "proposed_at"), False),)
+
+
+# At most one correction waits per record.
+ScreeningProposal.add_index(
+    ScreeningProposal.index(ScreeningProposal.screening, unique=True,
+                            where=(ScreeningProposal.status == "open"),
+                            name="screening_proposal_one_open")
+)
 
 
 class QueueItem(BaseModel):
@@ -793,13 +876,15 @@ class Reminder(BaseModel):
 
 
 ALL_MODELS = [
-    SchemaMigration, Staff, Credential, UserSession, PendingChallenge, ImportBatch, Resident,
+    SchemaMigration, Staff, Credential, UserSession, SessionDraft, PendingChallenge, ImportBatch, ImportRecord,
+    Resident,
     ResidentChange, SeiriNumber, Institution, InstitutionChange, Screening, ItemExtensionChange,
     ScreeningChange,
-    ScreeningKeying, ScreeningDifference, QueueItem, AuditHead, AuditEvent, LongLogonNotice, Inquiry,
+    ScreeningKeying, ScreeningDifference, ScreeningProposal, QueueItem, AuditHead, AuditEvent,
+    LongLogonNotice, Inquiry,
     InquiryEntry, DisclosureRequest, DisclosureEntry, JobRun, PurgeRun, TrainingRecord, Setting,
     SeiriCounter, ScreeningRuleSet, ScreeningRule,
     InvitationRun, Invitation, InvitationExclusion, PermittedQuery, ProvisionSetting,
     ProvisionQuery, ProvisionStep,
-    StatisticsSetting, ReminderRun, Reminder, StatisticsSnapshot,
+    StatisticsSetting, ReminderRun, Reminder, LastSearch, StatisticsSnapshot,
 ]

@@ -3,6 +3,7 @@
 
     python bench/hostile_upload.py --megabytes 39 [--database-url URL]
 
+The file is taken as the upload screens take it, the encoding detected from its bytes.
 The preview runs in a child process (so its peak resident memory is its own) on a fresh SQLite
 database unless a URL is given; every row has five bad cells. The child reads the file as the
 screen does: `resident_import.preview(..., problem_limit=1000)`.
@@ -36,7 +37,8 @@ def child(path: str, url: str) -> None:
     database.create_schema()
     audit.configure("bench-audit-key")
     with open(path, "rb") as handle:
-        source = csvimport.Source.from_bytes("hostile.csv", handle.read())
+        # as the screen receives it: the encoding left at 自動判定 (csvimport.detect_encoding)
+        source = csvimport.Source.from_bytes("hostile.csv", handle.read(), csvimport.AUTO)
     started = time.perf_counter()
     result = resident_import.preview(source, audit.Actor.system("bench"), problem_limit=1000)
     seconds = time.perf_counter() - started

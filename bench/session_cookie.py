@@ -59,8 +59,10 @@ def main() -> None:
     if not done.get_json().get("ok"):
         sys.exit(f"could not sign in: {done.get_data(as_text=True)}")
     name = app.config["SESSION_COOKIE_NAME"]
-    cookie = client.get_cookie(name)
+    # The token first: the page that makes it stores its secret in the cookie, so the cookie
+    # is read after it (read before, every POST of the scanners answered 400).
     token = csrf(client.get("/").get_data(as_text=True))
+    cookie = client.get_cookie(name)
     print(f"login_id={login_id}")
     print(f"cookie={name}={cookie.value}")
     print(f"csrf={token}")

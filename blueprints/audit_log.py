@@ -4,15 +4,32 @@ one person for disclosure requests, and the daily heads. Every read here is itse
 Filters travel in POST bodies (a 宛名番号 is personal and never goes into a URL); paging posts
 the same filter again with the page number. Only the daily heads' dates use a query string.
 """
-from flask import Blueprint, Response, flash, request
+from flask import Blueprint, Response, current_app, flash, g, request
 
 from kenshin.audit import log as audit_log
+from kenshin.audit.labels import action_label, outcome_label
 from kenshin.access.roles import AUDIT_READ_ROLES
 from kenshin.core.errors import Invalid, NotFound, Refused
 
-from .web import actor, menu, redirect_to, render, requires
+from .web import ANY_STAFF, actor, menu, redirect_to, render, requires
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
+
+
+@bp.app_template_global()
+def may_open(endpoint: str) -> bool:
+    """Whether the signed-in person's roles admit the page of an object the log names (the
+    object is then a link; otherwise its name alone)."""
+    view = current_app.view_functions.get(endpoint)
+    staff = g.get("staff")
+    roles = getattr(view, "roles", frozenset())
+    return bool(view is not None and staff is not None and roles
+                and (ANY_STAFF in roles or staff.has_any_role(*roles)))
+
+
+@bp.context_processor
+def _labels():
+    return {"action_label": action_label, "outcome_label": outcome_label}
 
 
 def _index(flt_values, errors=None, page=None, status=200):

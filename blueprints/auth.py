@@ -1,7 +1,9 @@
-"""Sign-in (password, then WebAuthn), screen lock and unlock, logout, enrollment from a link."""
+"""Sign-in (password, then WebAuthn), screen lock and unlock, logout, enrollment from a link,
+and the draft of a page's typing kept over the screen lock."""
+import json
 import time
 
-from flask import Blueprint, flash, g, jsonify, request, session, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, request, session, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
 from wtforms import PasswordField, StringField
@@ -9,6 +11,7 @@ from wtforms.validators import DataRequired, Length
 
 import models
 from kenshin import audit
+from kenshin.access import drafts
 from kenshin.access import passkeys
 from kenshin.access import sessions
 from kenshin.access import signin
@@ -20,8 +23,10 @@ from .web import (
     ANY_STAFF,
     actor,
     allowed_when_locked,
+    is_htmx,
     json_error,
     passive,
+    policy,
     public,
     redirect_to,
     relying_party,
@@ -123,6 +128,9 @@ def lock():
     Reaching it locks the session, whoever decided (the server's timer or the page's)."""
     if g.user_session.locked_at is None:
         sessions.lock(g.user_session, actor(), "idle")
+        # the page's own timer got here first: the header and menu follow the locked state
+        g.user_session = sessions.get(session.get("sid"))
+        g.session_state = sessions.evaluate(g.user_session, policy())
     return render("auth/lock.html")
 
 
@@ -172,7 +180,57 @@ def unlock_verify():
         return json_error(exc.reason, 403)
     session.pop("challenge", None)
     session["sid"] = token
-    return jsonify({"ok": True, "redirect": url_for("home.index")})
+    return jsonify({"ok": True, "redirect": _after_unlock(token)})
+
+
+def _after_unlock(token: str) -> str:
+    """Back to the page the lock interrupted when a draft of its typing was kept (and that page
+    can be opened again), else the menu."""
+    unlocked = sessions.get(token)
+    path = drafts.path_of(unlocked.id) if unlocked is not None else None
+    if path and drafts.safe_path(path):
+        try:
+            current_app.url_map.bind("localhost").match(path.split("?", 1)[0], method="GET")
+        except Exception:  # not a page one can open again (a POST's answer): nothing to restore into
+            with models.db.atomic():
+                drafts.discard([unlocked.id])
+        else:
+            session["draft_restore"] = True
+            return path
+    return url_for("home.index")
+
+
+@bp.post("/session/draft")
+@requires(ANY_STAFF)
+@allowed_when_locked
+@passive
+def save_draft():
+    """The page is locking: keep what was typed in its forms for this session (never a password,
+    never in the browser). Passive: saving is not activity. The lock may have begun already."""
+    payload = request.get_json(silent=True) or {}
+    try:
+        kept = drafts.save(g.user_session, payload.get("path"), payload.get("fields"), actor(),
+                           policy().max_age)
+    except Invalid as exc:
+        return json_error("　".join(m for ms in exc.errors.values() for m in ms), 422)
+    return jsonify({"ok": True, "kept": kept})
+
+
+@bp.app_context_processor
+def _restored_draft():
+    """On the first page shown at a draft's address after the unlock: the draft, as JSON for
+    app.js to put back in place (then it is gone from the server)."""
+    if not session.get("draft_restore") or request.method != "GET" or is_htmx():
+        return {"restored_draft": None}
+    state = g.get("session_state")
+    if g.get("user_session") is None or state is None or state.status != "ok":
+        return {"restored_draft": None}
+    here = request.path + ("?" + request.query_string.decode("latin-1") if request.query_string else "")
+    restored = drafts.take(g.user_session, here, actor())
+    if restored is None:
+        return {"restored_draft": None}
+    session.pop("draft_restore", None)
+    return {"restored_draft": json.dumps(restored.fields, ensure_ascii=False)}
 
 
 @bp.post("/session/heartbeat")
@@ -219,12 +277,36 @@ def enroll():
     return render("auth/enroll.html", person=person)
 
 
+ENROLL_CHECKED = "enroll_password_checked"
+
+
+@bp.post("/enroll/check")
+@public
+def enroll_check():
+    """The password is checked here, before the browser asks the authenticator for a credential:
+    a refused password never leaves a credential behind. Errors come back by field."""
+    person = _enrolling()
+    if person is None:
+        return json_error("登録用リンクが無効か、期限が切れています。", 404)
+    payload = request.get_json(silent=True) or {}
+    session.pop(ENROLL_CHECKED, None)
+    try:
+        staff_domain.check_enrollment_password(person, payload.get("password", ""),
+                                               payload.get("password_confirm", ""))
+    except Invalid as exc:
+        return jsonify({"ok": False, "message": "入力内容を確認してください。", "errors": exc.errors}), 422
+    session[ENROLL_CHECKED] = True
+    return jsonify({"ok": True})
+
+
 @bp.post("/enroll/options")
 @public
 def enroll_options():
     person = _enrolling()
     if person is None:
         return json_error("登録用リンクが無効か、期限が切れています。", 404)
+    if not session.get(ENROLL_CHECKED):
+        return json_error("先にパスワードを確認します。もう一度「認証器を登録して完了」を押してください。", 409)
     return webauthn_options(passkeys.registration_options(relying_party(), person))
 
 

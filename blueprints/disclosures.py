@@ -126,6 +126,17 @@ def new():
                   status=422 if (errors or any(f.errors for f in form)) else 200)
 
 
+@bp.post("/new/person")
+@requires(*DISCLOSURE_ROLES)
+def new_for_person():
+    """請求の受付を個人の画面から: 対象者を確認済みにした記録の画面（番号は POST で受け取る）."""
+    person = concerned.from_person_page(request.form.get("resident_id"), actor(), "disclosure")
+    form = RequestForm(formdata=None)
+    form.received_on.data = format_wareki(today_jst())
+    form.atena_no.data = person.atena_no
+    return render("disclosures/new.html", form=form, person=person, errors={})
+
+
 @bp.post("/person")
 @requires(*DISCLOSURE_ROLES)
 def person():

@@ -84,7 +84,7 @@ def lookup():
     if found.person is not None:
         session[SHOWN_KEY] = found.person.id
     return render("entry/_match.html", found=found, values=request.form,
-                  sheet=request.form.get("sheet", ""))
+                  sheet=request.form.get("sheet", ""), oob=True)
 
 
 @bp.post("/check")

@@ -1,5 +1,6 @@
 """検診結果（FHIR）の取込 (supervisors): upload one bundle (.json) or a .zip of them, preview the
-counts and every refusal, confirm. The same rules as `flask --app app import-fhir` (kenshin.fhir);
+counts, each screening's outcome and every refusal, confirm. The same rules as the command line
+(kenshin.fhir);
 the upload waits in instance/uploads (kenshin.imports.uploads) between preview and confirm."""
 import os
 
@@ -10,7 +11,7 @@ from flask_wtf.file import FileField, FileRequired
 from kenshin.access.roles import DISCLOSURE_ROLES, RESULT_IMPORT_ROLES
 from kenshin.fhir import export as fhir_export
 from kenshin.fhir import importer
-from kenshin.imports import csvimport, uploads
+from kenshin.imports import csvimport, history, uploads
 from kenshin.registry import residents
 
 from .web import actor, menu, redirect_to, render, requires
@@ -61,7 +62,10 @@ def preview():
     source = csvimport.Source.from_bytes(upload.filename, upload.read())
     bundles = _bundles(source)
     if isinstance(bundles, str) or not bundles:
-        form.file.errors = [bundles or "バンドル（.json）がありません"]
+        reason = bundles or "バンドル（.json）がありません"
+        # audited and in the import history as not imported, as the command line's exit 2 is
+        csvimport.record_unreadable(importer.ACTION, source.file_name, reason, actor())
+        form.file.errors = [reason]
         return _page(form, status=422)
     result = importer.preview(bundles, actor())
     token = uploads.save(_directory(), source, g.staff.id, importer.KIND) if result.accepted else None
@@ -82,7 +86,8 @@ def confirm():
     finally:
         uploads.discard(_directory(), upload.token)
     if result.accepted:
-        flash(f"取り込みました（{upload.source.file_name}）: {result.summary()}", "ok")
+        counts = {**result.counts, "different": result.different, "left_out": result.left_out}
+        flash(f"取り込みました（{upload.source.file_name}）: {history.count_words(result.kind, counts)}", "ok")
         return redirect_to("fhir_files.index")
     return _page(UploadForm(formdata=None), result, None, 422)
 

@@ -50,3 +50,5 @@ def init_app(app):
     app.add_template_filter(wareki)
     app.add_template_filter(both)
     app.add_template_filter(jst)
+    # the 出力日時 of printed pages that do not pass their own `printed_at`
+    app.jinja_env.globals.update(print_now=dates.now_utc)

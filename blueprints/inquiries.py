@@ -49,10 +49,29 @@ def _context():
     return {"statuses": inquiries.STATUSES, "resident_url": resident_url()}
 
 
+FILTER_KEYS = ("status", "date_from", "date_to", "staff")
+PERSON_KEYS = ("kana", "name")  # personal data: read from POST bodies only
+
+
 def _filters():
     args = request.values
-    return inquiries.parse_filters(args.get("status", ""), args.get("date_from", ""),
-                                   args.get("date_to", ""), args.get("staff", ""))
+    person = request.form if request.method == "POST" else {}
+    return inquiries.parse_filters(*(args.get(key, "") for key in FILTER_KEYS),
+                                   *(person.get(key, "") for key in PERSON_KEYS))
+
+
+def _list(values):
+    """The list for the filters in `values` (the query string, or a POST body with kana/name)."""
+    try:
+        filters, errors = _filters(), {}
+    except Invalid as exc:
+        filters, errors = inquiries.Filters(), exc.errors
+    result = inquiries.search(actor(), filters, page_number(values.get("page")))
+    return render("inquiries/index.html", "inquiries/_list.html", result=result, filters=filters,
+                  errors=errors, args={k: values.get(k, "") for k in FILTER_KEYS},
+                  typed={k: values.get(k, "") for k in PERSON_KEYS},
+                  posted=request.method == "POST", staff_choices=inquiries.staff_choices(),
+                  status=422 if errors else 200)
 
 
 @bp.get("/")
@@ -60,14 +79,14 @@ def _filters():
 @menu("問合せ記録", 300)
 def index():
     """問合せ記録の一覧: 状態・受付期間・担当者で絞り込み、50件ずつ."""
-    try:
-        filters, errors = _filters(), {}
-    except Invalid as exc:
-        filters, errors = inquiries.Filters(), exc.errors
-    result = inquiries.search(actor(), filters, page_number(request.args.get("page")))
-    return render("inquiries/index.html", "inquiries/_list.html", result=result, filters=filters,
-                  errors=errors, args=request.args, staff_choices=inquiries.staff_choices(),
-                  status=422 if errors else 200)
+    return _list(request.args)
+
+
+@bp.post("/search")
+@requires(*PERSONAL_DATA_ROLES)
+def search():
+    """カナ・氏名（と他の条件）で探す: 条件は POST の本文だけで受け取る（URL やアクセスログに残さない）."""
+    return _list(request.form)
 
 
 @bp.post("/export")
@@ -108,6 +127,19 @@ def new():
     status = 422 if (errors or any(f.errors for f in form)) else 200
     return render("inquiries/new.html", form=form, person=person, person_error=person_error,
                   errors=errors, status=status)
+
+
+@bp.post("/new/person")
+@requires(*PERSONAL_DATA_ROLES)
+def new_for_person():
+    """問合せの受付を個人の画面から: 対象者を確認済みにした受付の画面（番号は POST で受け取る）."""
+    person = concerned.from_person_page(request.form.get("resident_id"), actor(), "inquiry")
+    form = InquiryForm(formdata=None)
+    now = datetime.now(JST)
+    form.received_date.data = format_wareki(now.date())
+    form.received_time.data = now.strftime("%H:%M")
+    form.atena_no.data = person.atena_no
+    return render("inquiries/new.html", form=form, person=person, person_error=None, errors={})
 
 
 def _fields(form) -> dict:

@@ -83,7 +83,7 @@ def decline(query_pk):
 @requires(*PROVISION_LIST_ROLES)
 @menu("照会許可用照合リスト", 730)
 def permitted_list():
-    """中間サーバーの照会許可用照合リスト（取込はコマンド import-permitted）."""
+    """中間サーバーの照会許可用照合リスト（取込はサーバーの運用担当が行う）."""
     return render("provision/permitted.html", rows=permitted.active(), removed=permitted.removed(),
                   item_labels=content.ITEM_LABELS)
 

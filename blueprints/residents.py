@@ -2,18 +2,20 @@
 
 Search criteria travel only in POST bodies (never in a URL or an access log); the person page
 is addressed by the internal row id, which is not personal data."""
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from kenshin.access.roles import PERSONAL_DATA_ROLES
 from kenshin.core import labels
-from kenshin.registry import residents
+from kenshin.provision import content, queries
+from kenshin.registry import person_page, residents
+from kenshin.requests import disclosure
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid
 
-from .web import actor, menu, render, requires
+from .web import actor, menu, redirect_to, render, requires
 
 bp = Blueprint("residents", __name__, url_prefix="/residents")
 
@@ -32,22 +34,45 @@ class SearchForm(FlaskForm):
     seiri_no = StringField("整理番号")
 
 
+def _session_id():
+    return g.user_session.id if g.get("user_session") is not None else None
+
+
 @bp.get("/")
 @requires(*PERSONAL_DATA_ROLES)
 @menu("住民検索", 10)
 def index():
-    """住民検索: the empty form."""
-    return render("residents/search.html", form=SearchForm(formdata=None), outcome=None, errors={})
+    """住民検索: the form, with this session's last search shown again (coming back from a
+    person page keeps it; the criteria stay on the server). Showing it again is audited."""
+    typed = residents.last_search(_session_id())
+    outcome = None
+    if typed:
+        try:
+            outcome = residents.search(residents.parse_criteria(typed), actor(), again=True)
+        except Invalid:
+            typed, outcome = None, None
+    return render("residents/search.html", form=SearchForm(formdata=None, data=typed or {}),
+                  outcome=outcome, errors={}, labels=residents.LABELS, kept=bool(outcome))
+
+
+@bp.post("/clear")
+@requires(*PERSONAL_DATA_ROLES)
+def clear():
+    """「条件を消す」: forget the session's last search and show the empty form."""
+    residents.forget(_session_id())
+    return redirect_to("residents.index")
 
 
 @bp.post("/search")
 @requires(*PERSONAL_DATA_ROLES)
 def search():
-    """Search (htmx as the clerk types, or a plain form post); each search is audited."""
+    """Search (htmx as the clerk types, or a plain form post); each search is audited and kept
+    as the session's last search."""
     form = SearchForm()
     outcome, errors = None, {}
     try:
-        outcome = residents.search(residents.parse_criteria(request.form), actor())
+        outcome = residents.search(residents.parse_criteria(request.form), actor(),
+                                   session_id=_session_id())
     except Invalid as exc:
         errors = exc.errors
         for name, messages in errors.items():
@@ -64,8 +89,12 @@ def _record(load, resident_id: int):
 @bp.get("/<int:resident_id>")
 @requires(*PERSONAL_DATA_ROLES)
 def person(resident_id: int):
-    """The person page: the 5 items, registry dates, screenings, change history (audited)."""
-    return render("residents/person.html", record=_record(residents.view, resident_id))
+    """The person page: the 5 items, registry dates, screenings, change history, and the
+    person's inquiries, requests, invitations and provision records as the roles allow (audited)."""
+    page = person_page.open_page(resident_id, actor(), person_page.sections_for(g.staff.role_set))
+    return render("residents/person.html", record=page.record, around=page,
+                  request_kinds=disclosure.KINDS, urgency=disclosure.urgency,
+                  provision_labels=queries.STATUS_LABELS, provision_items=content.ITEM_LABELS)
 
 
 @bp.post("/<int:resident_id>/print")

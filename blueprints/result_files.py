@@ -8,13 +8,13 @@ from flask import Blueprint, current_app, flash, g, request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
-from wtforms.fields.choices import SelectChoice
 
 from kenshin.access.roles import RESULT_IMPORT_ROLES
 from kenshin.imports import csvimport
 from kenshin.screening import result_import
-from kenshin.imports import uploads
+from kenshin.imports import history, uploads
 
+from .imports import ENCODINGS
 from .web import actor, menu, redirect_to, render, requires
 
 bp = Blueprint("result_files", __name__, url_prefix="/result-files")
@@ -24,8 +24,7 @@ SHOWN_PROBLEMS = 1000
 
 class UploadForm(FlaskForm):
     file = FileField("検診結果ファイル（CSV）", validators=[FileRequired("ファイルを選んでください")])
-    encoding = SelectField("文字コード", choices=[SelectChoice("utf-8", "UTF-8（BOMあり・なし）"),
-                                              SelectChoice("cp932", "Shift_JIS（cp932・Windows）")], default="utf-8")
+    encoding = SelectField("文字コード", choices=ENCODINGS, default=csvimport.AUTO)
 
 
 def _directory() -> str:
@@ -48,7 +47,7 @@ def index():
 @bp.post("/preview")
 @requires(*RESULT_IMPORT_ROLES)
 def preview():
-    """ファイルを確認し、記録・突合待ち・重複の件数と問題を示す（まだ何も記録しない）."""
+    """ファイルを確認し、行ごとの結果（記録・突合待ち・重複）と件数・問題を示す（まだ何も記録しない）."""
     form = UploadForm()
     if not form.validate_on_submit():
         return _page(form, status=422)
@@ -73,7 +72,8 @@ def confirm():
     finally:
         uploads.discard(_directory(), upload.token)
     if result.accepted:
-        flash(f"取り込みました（{upload.source.file_name}）: {result.summary()}", "ok")
+        counts = {**result.counts, "different": result.different}
+        flash(f"取り込みました（{upload.source.file_name}）: {history.count_words(result.kind, counts)}", "ok")
         return redirect_to("result_files.index")
     return _page(UploadForm(formdata=None), result, None, 422)
 

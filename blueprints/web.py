@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 
+from peewee import DatabaseError, InterfaceError
 from werkzeug.routing import IntegerConverter
 
 import database
@@ -86,8 +87,23 @@ def menu(label: str, order: int = 100):
     return decorate
 
 
+#: the menu's groups by task: (first menu order of the group, name). A page's `@menu` order
+#: places it: 10–99 people, 100–149 keying and matching, 150–299 invitations and follow-up,
+#: 300–399 requests and inquiries, 400–799 administration, 800–899 audit, 900– one's own settings.
+NAV_GROUPS = ((0, "受診者・検診"), (100, "入力・突合"), (150, "受診券・精検"), (300, "請求・問合せ"),
+              (400, "管理"), (800, "監査"), (900, "自分の設定"))
+
+
+def _group_of(order: int) -> str:
+    name = NAV_GROUPS[0][1]
+    for start, group in NAV_GROUPS:
+        if order >= start:
+            name = group
+    return name
+
+
 def nav_items() -> list[dict]:
-    """The menu entries the signed-in person may open."""
+    """The menu entries the signed-in person may open; `current` marks the page being shown."""
     person = g.get("staff")
     if person is None or g.get("session_state") is None or g.session_state.status != "ok":
         return []
@@ -96,8 +112,26 @@ def nav_items() -> list[dict]:
         label = getattr(view, "menu_label", None)
         roles = getattr(view, "roles", frozenset())
         if label and (ANY_STAFF in roles or person.has_any_role(*roles)):
-            items.append({"order": view.menu_order, "label": label, "url": url_for(endpoint)})
+            items.append({"order": view.menu_order, "label": label, "url": url_for(endpoint),
+                          "endpoint": endpoint, "group": _group_of(view.menu_order),
+                          "current": endpoint == request.endpoint})
     return sorted(items, key=lambda item: (item["order"], item["label"]))
+
+
+def nav_groups() -> list[dict]:
+    """The menu by task: the groups that hold a page this person may open, in order. A group is
+    `current` when it holds the page shown, or a page of the same screen area (a preview, a detail)."""
+    items = nav_items()
+    exact = any(item["current"] for item in items)
+    area = request.blueprint
+    groups = []
+    for _start, name in NAV_GROUPS:
+        members = [item for item in items if item["group"] == name]
+        if members:
+            current = any(item["current"] for item in members) if exact else any(
+                item["endpoint"].split(".", 1)[0] == area for item in members)
+            groups.append({"label": name, "items": members, "current": current})
+    return groups
 
 
 def is_htmx() -> bool:
@@ -260,9 +294,23 @@ def _connect():
 
 
 def _close(exc):
-    if not models.db.is_closed():
+    if models.db.is_closed():
+        return
+    try:
         models.db.close()
+    except (DatabaseError, InterfaceError):
+        # The connection died with a transaction open (the server went away mid-request).
+        database.discard_connection()
 
+
+UNAVAILABLE_MESSAGES = {
+    database.UNAVAILABLE: ("データベースに接続できないため、操作を完了できませんでした。"
+                           "入力中の内容は保存されていません。数分おいてから画面を開き直して、"
+                           "もう一度操作してください。続く場合はシステム管理者に連絡してください。"),
+    database.DISK_FULL: ("記録する領域（ディスク）が一杯のため、保存できませんでした。"
+                         "入力中の内容は保存されていません（一部だけが保存されることもありません）。"
+                         "閲覧・検索はこれまでどおりできます。システム管理者に連絡してください。"),
+}
 
 BUSY_MESSAGE = ("ただいま処理が混み合っているため、操作を完了できませんでした。"
                 "少し時間をおいて、画面を開き直してからもう一度操作してください。")
@@ -290,11 +338,26 @@ def _retrying(full_dispatch_request):
         except database.Busy as exc:
             current_app.logger.error("request %s %s: %s; answered 503", request.method,
                                      request.endpoint, exc)
-            response = make_response(render_template("error.html", code=503,
-                                                      message=BUSY_MESSAGE), 503)
-            response.headers["Retry-After"] = "5"
-            return current_app.finalize_request(response)
+            return _unavailable(BUSY_MESSAGE)
+        except (DatabaseError, InterfaceError) as exc:
+            reason = database.unavailable_reason(exc)
+            if reason is None:
+                raise
+            # The kind and the exception's type only: the driver's text may quote values.
+            current_app.logger.error("request %s %s: database %s (%s); answered 503",
+                                     request.method, request.endpoint, reason, type(exc).__name__)
+            return _unavailable(UNAVAILABLE_MESSAGES[reason])
     return dispatch
+
+
+def _unavailable(message: str):
+    """503 with a Japanese page: the transaction was rolled back, nothing of it was written.
+    The page is drawn without the person's menu (it would need the database)."""
+    g.staff = None
+    g.session_state = None
+    response = make_response(render_template("error.html", code=503, message=message), 503)
+    response.headers["Retry-After"] = "5"
+    return current_app.finalize_request(response)
 
 
 def init_app(app):
@@ -310,4 +373,4 @@ def init_app(app):
     @app.context_processor
     def _context():
         return {"current_staff": g.get("staff"), "session_state": g.get("session_state"),
-                "role_names": ROLES, "nav_items": nav_items}
+                "role_names": ROLES, "nav_items": nav_items, "nav_groups": nav_groups}

@@ -51,12 +51,36 @@ def _enroll(app, link, login_id, authenticator, password=TEST_PASSWORD):
     page = client.get("/enroll")
     assert page.status_code == 200
     token = csrf_from(page.get_data(as_text=True))
+    checked = client.post("/enroll/check", json={"password": password, "password_confirm": password},
+                          headers={"X-CSRFToken": token})
+    assert checked.status_code == 200, checked.get_json()  # the password first (issue 14)
     options = client.post("/enroll/options", headers={"X-CSRFToken": token})
     response = client.post("/enroll/complete", json={
         "password": password, "password_confirm": password, "nickname": "窓口PC",
         "credential": authenticator.register(options.get_json())},
         headers={"X-CSRFToken": token})
     return response
+
+
+def test_enrollment_checks_the_password_before_any_authenticator_is_asked(app, db, make_staff):
+    """Issue 14: a refused password answers by field, and the WebAuthn options (the step that
+    asks the authenticator) are refused until a password has passed the check."""
+    _, link_token = staff_domain.create("weak", "弱い 花子", "健康支援課", ["clerk"], audit.Actor.system("pytest"))
+    client = app.test_client()
+    client.get(f"/enroll/{link_token}")
+    token = csrf_from(client.get("/enroll").get_data(as_text=True))
+    assert client.post("/enroll/options", headers={"X-CSRFToken": token}).status_code == 409
+    refused = client.post("/enroll/check", json={"password": "weak", "password_confirm": "other"},
+                          headers={"X-CSRFToken": token})
+    assert refused.status_code == 422
+    errors = refused.get_json()["errors"]
+    assert "12文字以上にしてください" in errors["password"] and "ログインIDを含むパスワードは使えません" in errors["password"]
+    assert errors["password_confirm"] == ["確認用のパスワードが一致しません"]
+    assert client.post("/enroll/options", headers={"X-CSRFToken": token}).status_code == 409
+    assert client.post("/enroll/check", json={"password": TEST_PASSWORD, "password_confirm": TEST_PASSWORD},
+                       headers={"X-CSRFToken": token}).status_code == 200
+    assert client.post("/enroll/options", headers={"X-CSRFToken": token}).status_code == 200
+    assert not models.Credential.select().exists()
 
 
 # --- who may -----------------------------------------------------------------------------------
@@ -389,6 +413,23 @@ def test_every_admin_change_is_audited_under_the_admins_name(app, admin, make_st
 
 
 # --- recovery from the command line -----------------------------------------------------------
+
+def test_enrollment_links_say_the_origin_they_use_and_warn_when_it_is_the_default(app, runner, make_staff,
+                                                                                monkeypatch):
+    make_staff("admin", login_id="soloadmin")
+    monkeypatch.delenv("KENSHIN_ORIGIN", raising=False)
+    unset = runner.invoke(args=["reset-user", "soloadmin"])
+    assert unset.exit_code == 0
+    origin = app.config["ORIGIN"]
+    assert f"KENSHIN_ORIGIN が設定されていないため、既定の {origin} でリンクを作りました" in unset.stderr
+    assert f"（リンクのアドレスはサーバーの KENSHIN_ORIGIN = {origin} です）" in unset.stdout
+    assert unset.stdout.strip().splitlines()[-1].startswith(origin + "/enroll/")
+    monkeypatch.setenv("KENSHIN_ORIGIN", origin)
+    created = runner.invoke(args=["create-user", "sato", "--name", "佐藤 次郎", "--division", "成人保健係",
+                                  "--role", "clerk"])
+    assert created.exit_code == 0 and "注意" not in created.output
+    assert created.stdout.strip().splitlines()[-1].startswith(origin + "/enroll/")
+
 
 def test_reset_user_command_recovers_an_office_whose_only_admin_lost_their_key(app, runner,
                                                                                make_staff):

@@ -156,3 +156,92 @@ def test_every_audit_action_in_the_code_has_a_japanese_label():
     missing = sorted(action for action in actions if action not in ACTION_LABELS)
     assert not missing, f"audit actions without a label in kenshin/audit_labels.py: {missing}"
     assert all(ACTION_LABELS[action].strip() for action in actions)
+
+
+# --- detail keys and the person's record ----------------------------------------------------------
+
+def _detail_keys_in_code() -> dict[str, str]:
+    """Keys of the details the code records: dict literals and dict(...) keywords passed as
+    `details=` to audit.record, and the keys built by the helpers that make details (functions
+    named *details that return a dict or set `details[...]`). Key → where it was seen."""
+    found: dict[str, str] = {}
+    for path, tree in _modules().items():
+        where = str(path.relative_to(ROOT))
+
+        def take(node):
+            if isinstance(node, ast.Dict):
+                for key in node.keys:
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                        found.setdefault(key.value, where)
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "dict":
+                for keyword in node.keywords:
+                    if keyword.arg:
+                        found.setdefault(keyword.arg, where)
+                for arg in node.args:
+                    take(arg)
+
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "record" and getattr(node.func.value, "id", "") == "audit"):
+                for keyword in node.keywords:
+                    if keyword.arg == "details":
+                        take(keyword.value)
+            if isinstance(node, ast.FunctionDef) and node.name.endswith(("details", "for_audit")):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Return) and inner.value is not None:
+                        take(inner.value)
+                    if (isinstance(inner, ast.Assign) and isinstance(inner.targets[0], ast.Subscript)
+                            and isinstance(inner.targets[0].slice, ast.Constant)):
+                        found.setdefault(inner.targets[0].slice.value, where)
+                    if isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Dict):
+                        take(inner.value)
+    return found
+
+
+def test_the_detail_key_collector_follows_literals_keywords_and_helpers():
+    keys = _detail_keys_in_code()
+    # a literal key, a dict(...) keyword, a key set by csvimport.audit_details, a Filters method
+    assert {"agreed", "format", "problems", "requester_type", "kana_typed", "office"} <= set(keys)
+
+
+def test_every_detail_key_in_the_code_has_a_japanese_label():
+    from kenshin.audit.labels import DETAIL_LABELS
+
+    keys = _detail_keys_in_code()
+    missing = sorted(f"{key} ({where})" for key, where in keys.items() if key not in DETAIL_LABELS)
+    assert not missing, f"detail keys without a label in kenshin/audit/labels.py: {missing}"
+
+
+def _actions_with_a_person() -> set[str]:
+    """The actions the code records with `resident=`: they appear in the person's access record."""
+    modules = _modules()
+    collector = Collector(modules)
+    actions: set[str] = set()
+    for tree in modules.values():
+        constants = _constants(tree)
+        for scope in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+            for node in ast.walk(scope):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "record" and getattr(node.func.value, "id", "") == "audit"
+                        and node.args and any(k.arg == "resident" for k in node.keywords)):
+                    actions |= collector.values(node.args[0], constants, scope)
+    return actions
+
+
+def test_every_action_about_a_person_has_words_for_that_person():
+    from kenshin.audit.labels import RESIDENT_PHRASES
+
+    actions = _actions_with_a_person()
+    assert {"resident.view", "screening.create", "audit.person_report"} <= actions
+    missing = sorted(a for a in actions if a not in RESIDENT_PHRASES)
+    assert not missing, f"actions about a person without words for the person: {missing}"
+    for action in actions:
+        phrase = RESIDENT_PHRASES[action]
+        assert "." not in phrase and "_" not in phrase and phrase.endswith("た"), action
+
+
+def test_correction_decisions_read_the_same_in_the_log_as_on_the_record():
+    from kenshin.audit.labels import VALUE_LABELS
+    from kenshin.verification.corrections import DECISION_LABELS
+
+    assert VALUE_LABELS["how"] == DECISION_LABELS

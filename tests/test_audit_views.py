@@ -101,6 +101,31 @@ def test_viewer_filters_by_person_without_putting_the_number_in_urls_or_details(
     assert "111" not in str(viewed.details) and viewed.details["person"] is True
 
 
+def test_viewer_names_objects_in_japanese_and_links_only_pages_the_viewer_may_open(app, db, login_as,
+                                                                                  make_staff):
+    clerk = make_staff("clerk", login_id="yamada", name="山田 太郎")
+    person = make_resident("20360", name="野村 明美")
+    screening = factories.make_screening(person)
+    record("screening.verify", clerk.staff, resident=person, object_type="screening",
+           object_id=screening.id, details={"exam": "colorectal", "agreed": False,
+                                            "differences": ["fobt_result"]})
+    record("staff.unlock", clerk.staff, object_type="staff", object_id=clerk.staff.id,
+           details={"login_id": "yamada", "was_locked": True})
+    for role, staff_link in (("auditor", False), ("admin", True)):
+        client, _ = login_as(role)
+        html = search(client, page_csrf(client, "/audit/")).get_data(as_text=True)
+        rows = html.split("<tbody>")[1]
+        assert f"検診記録 No.{screening.id}（野村 明美）" in rows
+        assert f'href="/screenings/{screening.id}"' not in rows  # neither role opens health records
+        assert ("職員 山田 太郎（yamada）</a>" in rows) == staff_link
+        assert (f'href="/admin/staff/{clerk.staff.id}"' in rows) == staff_link
+        assert "一致: いいえ、相違した項目: 便潜血検査の判定区分" in rows
+        assert "ロック中だった: はい" in rows
+        for raw in ("False", "True", "fobt_result", "{", "[", "screening.verify"):
+            assert raw not in rows, raw
+        client.post("/logout", data={"csrf_token": page_csrf(client, "/audit/")})
+
+
 def test_viewer_unknown_person_or_staff_finds_nothing(app, db, login_as):
     client, _ = login_as("auditor")
     token = page_csrf(client, "/audit/")
@@ -134,7 +159,7 @@ def test_viewer_pages_fifty_at_a_time_and_holds_still_while_events_arrive(app, d
     third = search(client, token, action="test.event", page="3", until_seq=until)
     html = third.get_data(as_text=True)
     assert html.count('class="outcome-ok"') == 20 and "次の50件" not in html and "前の50件" in html
-    assert "test 0<" in html and "test 1000" not in html
+    assert "対象 No.0<" in html and "対象 No.1000" not in html
     htmx = client.post("/audit/", data={"csrf_token": token, "start": today(), "end": today(),
                                         "action": "test.event", "page": "2", "until_seq": until},
                        headers={"HX-Request": "true"})
@@ -201,11 +226,15 @@ def test_person_report_lists_every_event_touching_the_person(app, db, login_as, 
     assert response.status_code == 200
     assert "アクセス記録（本人開示用）" in html and "千葉 花子" in html and "700001" in html
     table = html.split("<tbody>")[1]
-    for text in ("佐藤 一郎", "中央保健福祉センター", "鈴木 二郎", "対象者の閲覧", "検診結果の入力",
-                 "検診結果の訂正", "印刷"):
+    # in words the person understands: who (division, name) and what was done with their data
+    for text in ("中央保健福祉センターの職員（佐藤 一郎）", "健康支援課の職員（鈴木 二郎）",
+                 "あなたの住民記録（氏名・住所など）を画面で見ました", "あなたの検診結果を登録しました",
+                 "あなたの検診記録を訂正しました", "あなたの記録を印刷しました"):
         assert text in table, text
-    assert "他人" not in html and "対象者の検索" not in table
-    assert table.index("対象者の閲覧") < table.index("検診結果の訂正")  # oldest first
+    assert "他人" not in html and "検索の結果" not in table
+    for internal in ("a_clerk", "resident.view", "screening", "担当職員", "127.0.0.1"):
+        assert internal not in table, internal  # no login ids, codes, roles or terminals
+    assert table.index("画面で見ました") < table.index("訂正しました")  # oldest first
     report = events("audit.person_report")[-1]
     assert report.resident_id == person.id and report.details["count"] == 4
     assert report.actor_id == auditor.staff.id

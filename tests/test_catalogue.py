@@ -505,3 +505,96 @@ def test_exam_names_follow_the_assessment_where_it_differs():
     assert EXAMS["cervical"].name == "子宮がん"
     assert EXAMS["hepatitis"].name == "肝炎ウイルス検査"
     assert [code for code, exam in EXAMS.items() if exam.followup] == ["followup", "periodontal_followup"]
+
+
+# --- codes as the paper writes them (screens: catalogue.read_paper) ------------------------
+
+CODED = [(exam.code, item) for exam in EXAMS.values() for item in exam.all_fields if item.kind == "code"]
+
+
+@pytest.mark.parametrize("exam, item", CODED, ids=[f"{e}-{i.key}" for e, i in CODED])
+def test_every_coded_item_declares_how_the_paper_writes_each_code(exam, item):
+    assert set(item.paper) == set(item.codes)
+    for code in item.codes:
+        assert item.paper[code], (exam, item.key, code)  # at least the printed word
+        assert item.from_paper(code) == code  # the code itself is always read
+        assert item.from_paper(item.written(code)) == code  # what a form is filled with reads back
+        for form in item.paper[code]:
+            assert item.from_paper(form) == code, (exam, item.key, form)
+
+
+@pytest.mark.parametrize(
+    "typed, code",
+    [
+        ("陽性", "positive"), ("＋", "positive"), ("+", "positive"), ("(＋)", "positive"),
+        ("（+）", "positive"), ("2", "positive"), ("２", "positive"), ("positive", "positive"),
+        ("陰性", "negative"), ("－", "negative"), ("-", "negative"), ("ー", "negative"),  # IME's ー
+        ("−", "negative"), ("(－)", "negative"), ("（-）", "negative"), ("1", "negative"),
+        (" 陰 性 ", "negative"), ("判定不能", "undetermined"), ("3", "undetermined"),
+    ],
+)
+def test_fecal_occult_blood_reads_the_paper_forms(typed, code):
+    assert get_exam("colorectal").item("fobt_result").from_paper(typed) == code
+
+
+@pytest.mark.parametrize(
+    "exam, key, typed, code",
+    [
+        ("periodontal", "judgement", "異常認めず", "normal"),
+        ("periodontal", "judgement", "要指導", "guidance"),
+        ("osteoporosis", "judgement", "要精検", "referral"),
+        ("gastric_endoscopy", "endoscopy_result", "なし", "none"),
+        ("gastric_endoscopy", "endoscopy_result", "疑い", "suspected"),
+        ("gastric_endoscopy", "endoscopy_result", "がん", "cancer"),
+        ("gastric_xray", "xray_category", "3A", "3a"),  # as now
+        ("gastric_xray", "xray_category", "カテゴリー3b", "3b"),
+        ("lung", "xray_grade", "ｅ１", "E1"),
+        ("lung", "symptoms", "なし", "0"), ("lung", "symptoms", "＋", "1"),
+        ("colorectal", "referral", "要精検", "1"), ("colorectal", "referral", "対象外", "0"),
+        ("hepatitis", "hbs_antigen", "(－)", "negative"),
+        ("hepatitis", "hcv_judgement", "高い", "high"),
+        ("cervical", "hpv_triage", "LSIL", "ascus_plus"),
+        ("osteoporosis", "method", "超音波法", "QUS"),
+        ("periodontal", "cpi_pocket", "x", "X"),
+        ("followup", "target", "大腸がん", "colorectal"),
+    ],
+)
+def test_paper_words_read_as_their_codes(exam, key, typed, code):
+    assert get_exam(exam).item(key).from_paper(typed) == code
+
+
+def test_read_paper_stores_codes_and_refuses_with_the_forms_the_paper_may_use():
+    values, errors = catalogue.read_paper("colorectal", {"fobt_result": "＋", "referral": ""})
+    assert values == {"fobt_result": "positive", "referral": ""} and errors == {}
+    clean, problems = validate_items("colorectal", values)
+    assert not problems and clean == {"fobt_result": "positive", "referral": "1"}
+    values, errors = catalogue.read_paper("colorectal", {"fobt_result": "たぶん陽性"})
+    assert values["fobt_result"] == "たぶん陽性"  # left as typed: the catalogue refuses it too
+    (message,) = errors["fobt_result"]
+    assert message == "「たぶん陽性」は読めません（陰性（－・（－）・1）、陽性（＋・（＋）・2）、判定不能（3）のいずれか）"
+
+
+def test_files_keep_to_the_codes():
+    # FORMATS.md's CSV codes do not change: the paper's words are for screens only
+    raw = dict(VALID["colorectal"], fobt_result="陽性")
+    _, errors = validate_items("colorectal", raw)
+    assert "コードが不正です" in errors["fobt_result"][0]
+
+
+def test_the_meaning_of_a_typed_value_is_the_catalogues_label():
+    item = get_exam("gastric_xray").item("xray_category")
+    assert item.meaning("3b") == "カテゴリー3b（良悪性の判定困難）"
+    assert item.meaning("9") == "" and item.meaning("") == ""
+    assert get_exam("colorectal").item("fobt_result").meaning("＋") == "陽性"
+
+
+def test_stored_items_are_written_as_the_paper_for_a_correction():
+    assert catalogue.as_paper("colorectal", {"fobt_result": "positive", "referral": "1"}) == {
+        "fobt_result": "陽性", "referral": "要精検"}
+    assert catalogue.as_paper("gastric_xray", {"xray_category": "3a", "xray_findings": "変形"}) == {
+        "xray_category": "3a", "xray_findings": "変形"}
+
+
+def test_a_paper_form_that_would_read_as_two_codes_is_refused_when_declared():
+    with pytest.raises(ValueError, match="both"):
+        catalogue.Item("x", "x", "code", {"a": "A", "b": "B"}, paper={"a": ("1",), "b": ("１",)})

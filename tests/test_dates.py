@@ -583,3 +583,65 @@ def test_today_jst_is_japan_date_whatever_the_server_zone(monkeypatch):
     monkeypatch.setattr(dates, "datetime", _FrozenDatetime)
     assert dates.today_jst() == date(2025, 4, 1)
     assert fiscal_year(dates.today_jst()) == 2025
+
+
+# --- dates as a clerk keys them from paper (screens only; files keep to FORMATS.md) ---------
+
+KEYED_TODAY = date(2026, 11, 30)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("S30/7/1", date(1955, 7, 1)),
+        ("s30/07/01", date(1955, 7, 1)),
+        ("昭和30/7/1", date(1955, 7, 1)),
+        ("S300701", date(1955, 7, 1)),
+        ("Ｓ３００７０１", date(1955, 7, 1)),  # full width
+        ("H010108", date(1989, 1, 8)),
+        ("R080102", date(2026, 1, 2)),
+        ("8.10.3", date(2026, 10, 3)),  # bare: the era in force today (令和)
+        ("8/10/3", date(2026, 10, 3)),
+        ("８．１０．３", date(2026, 10, 3)),
+        ("元.5.1", date(2019, 5, 1)),
+        # and everything parse_date reads
+        ("R8.10.3", date(2026, 10, 3)),
+        ("S35.5.10", date(1960, 5, 10)),
+        ("2026-10-03", date(2026, 10, 3)),
+        ("令和8年10月3日", date(2026, 10, 3)),
+    ],
+)
+def test_keyed_dates_read_the_short_forms_of_the_desk(text, expected):
+    assert dates.parse_keyed_date(text, today=KEYED_TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("S301301", "存在しない日付です"),
+        ("H310501", "平成31年は4月30日までです"),
+        ("8.2.30", "存在しない日付です"),
+        ("8.10", "日付として読めません"),
+        ("8.10/3", "日付として読めません"),  # one separator throughout
+        ("S3007011", "日付として読めません"),
+        ("300701", "日付として読めません"),  # YYMMDD needs its era letter
+        ("R0.1.1", "令和0年はありません"),
+    ],
+)
+def test_keyed_dates_refuse_what_they_cannot_read_with_the_reason(text, reason):
+    with pytest.raises(DateError) as err:
+        dates.parse_keyed_date(text, today=KEYED_TODAY)
+    assert str(err.value) == reason
+
+
+def test_a_bare_date_takes_the_era_in_force_on_the_day():
+    assert dates.current_era(date(2019, 4, 30)).name == "平成"
+    assert dates.parse_keyed_date("31.4.30", today=date(2019, 4, 30)) == date(2019, 4, 30)
+    assert dates.parse_keyed_date("7.6.2", today=KEYED_TODAY) == date(2025, 6, 2)
+
+
+@pytest.mark.parametrize("text", ["S30/7/1", "S300701", "8.10.3", "8/10/3"])
+def test_files_do_not_read_the_desk_forms(text):
+    # FORMATS.md "Dates" is the contract of files: the desk's shorthand stays on screens
+    with pytest.raises(DateError):
+        parse_date(text)

@@ -8,11 +8,13 @@ import pytest
 
 import database
 import models
+from kenshin.audit.labels import RESIDENT_PHRASES
 from kenshin import audit
 from kenshin.screening import catalogue
 from kenshin.requests import disclosure
 from kenshin.requests import holdings
 from kenshin.screening import screenings
+from kenshin.verification import corrections
 from kenshin.core.dates import now_utc, today_jst
 from kenshin.core.errors import Invalid, Refused
 
@@ -215,19 +217,26 @@ def test_correction_page_offers_the_persons_items_and_carries_out_the_correction
         "csrf_token": token, "correct-target": f"{screening.id}:fobt_result",
         "correct-value": "negative"})
     assert ok.status_code == 303
-    assert models.Screening.get_by_id(screening.id).items["fobt_result"] == "negative"
+    # 要精検 → 精検不要 of a confirmed record: the request's correction waits for a second person
+    assert models.Screening.get_by_id(screening.id).items["fobt_result"] == "positive"
+    waiting = corrections.open_proposal(screening.id)
+    assert waiting.after["items"]["fobt_result"] == "negative"
+    entry = models.DisclosureEntry.select().order_by(models.DisclosureEntry.id.desc()).first()
+    assert "確認待ち" in entry.text
 
 
 # --- the document ----------------------------------------------------------------------------
 
-def _person_with_a_history(clerk_actor):
+def _person_with_a_history(clerk_actor, approver):
     person = make_resident(resident_since=date(1990, 4, 1))
     clinic = make_institution()
     held = [_screening(person, exam, date(2025, 6, 2 + n), clinic)
             for n, exam in enumerate(("gastric_xray", "lung", "breast", "periodontal", "osteoporosis",
                                       "hepatitis", "colorectal", "cervical", "gastric_endoscopy"))]
-    screenings.correct(held[0].id, items={**held[0].items, "xray_category": "1", "referral": ""},
-                       reason="検診票の転記誤り", actor=clerk_actor)
+    proposed = screenings.correct(held[0].id, items={**held[0].items, "xray_category": "1", "referral": ""},
+                                  reason="検診票の転記誤り", actor=clerk_actor)
+    # 要精検 → 精検不要 on a confirmed record waits for a second person (issue 14)
+    corrections.approve(proposed.proposal.id, approver)
     models.ResidentChange.create(resident=person, item="address", before="千葉市若葉区1-1",
                                  after=person.address, at=now_utc())
     with models.db.atomic():
@@ -239,7 +248,7 @@ def _person_with_a_history(clerk_actor):
 def test_disclosure_document_holds_every_item_correction_history_and_access(login_as, db, make_staff):
     client, boss = login_as("supervisor")
     clerk = make_staff("clerk", name="閲覧 三郎", division="健康支援課成人保健係")
-    person, held = _person_with_a_history(_actor(clerk))
+    person, held = _person_with_a_history(_actor(clerk), _actor(boss))
     request = _request(_actor(boss), person)
     response = client.get(f"/disclosures/{request.id}/document")
     assert response.status_code == 200
@@ -257,9 +266,11 @@ def test_disclosure_document_holds_every_item_correction_history_and_access(logi
     assert "訂正" in html and "検診票の転記誤り" in html and "胃部エックス線検査の判定区分" in html
     assert "千葉市若葉区1-1" in html  # registry change history
     assert "閲覧 三郎" in html and "健康支援課成人保健係" in html
-    assert holdings.action_label("resident.view") in html  # the access, in Japanese
-    assert holdings.action_label("disclosure.create") in html
-    assert holdings.action_label("disclosure.document") in html  # this production itself
+    # the access, in words the resident understands (not the staff screens' action names)
+    assert RESIDENT_PHRASES["resident.view"] in html
+    assert RESIDENT_PHRASES["disclosure.create"] in html
+    assert RESIDENT_PHRASES["disclosure.document"] in html  # this production itself
+    assert holdings.action_label("resident.view") not in html and "resident.view" not in html
     event = _events("disclosure.document")[0]
     assert event.resident_id == person.id and event.details["screenings"] == len(held)
     assert event.actor_id == boss.staff.id
@@ -270,12 +281,14 @@ def test_disclosure_document_holds_every_item_correction_history_and_access(logi
 
 def test_document_lists_the_access_record_including_its_own_production(db, make_staff):
     boss, clerk = make_staff("supervisor"), make_staff("clerk", name="閲覧 三郎")
-    person, _ = _person_with_a_history(_actor(clerk))
+    person, _ = _person_with_a_history(_actor(clerk), _actor(boss))
     request = _request(_actor(boss), person)
     doc = disclosure.document(request.id, _actor(boss))
     staff_names = [a.staff for a in doc.holdings.accesses]
     assert "閲覧 三郎" in staff_names
     assert doc.holdings.accesses[-1].action == holdings.action_label("disclosure.document")
+    assert doc.holdings.accesses[-1].what == RESIDENT_PHRASES["disclosure.document"]
+    assert doc.holdings.accesses[-1].who.endswith("の職員（" + boss.staff.name + "）")
     assert len(doc.holdings.screenings[0].changes) == 1
     diff = doc.holdings.screenings[0].changes[0].diffs
     assert [(d.label, d.before, d.after) for d in diff if d.label == "胃部エックス線検査の判定区分"] == \

@@ -49,6 +49,9 @@ def test_lookup_shows_the_person_and_marks_what_disagrees(clerk, db):
     html = clerk.post("/entry/lookup", data=form(birth_date="S35.5.11"), headers=HX).get_data(as_text=True)
     assert "千葉 花子" in html and "昭和35年5月10日" in html
     assert 'class="mismatch"' in html and "不一致" in html
+    # the 生年月日 as read, expanded beside its field before saving (out of band)
+    assert re.search(r'id="f-birth_date-hint"[^>]*hx-swap-oob="true"><strong class="meaning">'
+                     r'昭和35年5月11日 \(1960-05-11\)<', html)
     event = models.AuditEvent.select().order_by(models.AuditEvent.seq.desc()).first()
     assert event.action == "resident.view"
 
@@ -118,6 +121,58 @@ def test_candidates_when_no_identifier_and_the_chosen_one_is_recorded(clerk, db)
     assert unchosen.status_code == 422
     chosen = clerk.post("/entry/save", data=form(atena_no="", resident_id=str(person.id)), headers=HX)
     assert chosen.status_code == 200 and models.Screening.get().resident_id == person.id
+
+
+def test_results_and_dates_typed_as_on_the_paper_are_stored_as_codes(clerk, db):
+    make_resident()
+    set_batch(clerk, "colorectal")
+    check = clerk.post("/entry/check", data=form("colorectal", fobt_result="＋", exam_date="7.6.2"),
+                       headers={**HX, "HX-Trigger-Name": "fobt_result"})
+    html = check.get_data(as_text=True)
+    assert re.search(r'id="m-1-fobt_result"[^>]*hx-swap-oob="true">陽性<', html)  # the meaning, at once
+    assert "要精検" in html
+    date_check = clerk.post("/entry/check", data=form("colorectal", exam_date="7.6.2"),
+                            headers={**HX, "HX-Trigger-Name": "exam_date"}).get_data(as_text=True)
+    assert "令和7年6月2日 (2025-06-02)" in date_check  # a bare date, expanded before saving
+    refused = clerk.post("/entry/save", data=form("colorectal", fobt_result="ぷらす"), headers=HX)
+    assert refused.status_code == 422
+    assert "「ぷらす」は読めません（陰性（－・（－）・1）、陽性（＋・（＋）・2）" in refused.get_data(as_text=True)
+    saved = clerk.post("/entry/save", data=form("colorectal", fobt_result="陽性", exam_date="7/6/2",
+                                                birth_date="S350510"), headers=HX)
+    assert saved.status_code == 200 and "保存しました" in saved.get_data(as_text=True)
+    stored = models.Screening.get()
+    assert stored.items == {"fobt_result": "positive", "referral": "1"} and stored.referral is True
+    assert stored.exam_date.isoformat() == "2025-06-02"
+
+
+def test_the_sheet_has_one_default_action_and_says_pick_the_candidate(clerk, db):
+    make_resident()
+    set_batch(clerk, "colorectal")
+    refused = clerk.post("/entry/save", data=form("colorectal", atena_no=""), headers=HX)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "候補を選んで Enter" in html
+    sheet = html[html.index('<form id="sheet"'):]
+    buttons = re.findall(r'<button type="submit"[^>]*value="(\w+)"', sheet)
+    assert buttons == ["save", "park"]  # 保存 first: Enter on any field saves
+    assert not models.QueueItem.select().exists()
+
+
+def test_the_correction_form_is_filled_as_the_paper_and_reads_it_back(clerk, db):
+    make_resident()
+    set_batch(clerk, "colorectal")
+    clerk.post("/entry/save", data=form("colorectal"), headers=HX)
+    screening = models.Screening.get()
+    page = clerk.get(f"/screenings/{screening.id}/correct").get_data(as_text=True)
+    assert re.search(r'id="c-exam_date"[^>]*value="R7.6.2"', page)  # 和暦, like its hint
+    assert re.search(r'id="c-fobt_result"[^>]*value="陽性"', page)
+    values = {"exam_date": "R7.6.3", "institution_code": INSTITUTION, "setting": "1",
+              "fobt_result": "（－）", "referral": "", "reason": "検査機関からの訂正連絡"}
+    assert clerk.post(f"/screenings/{screening.id}/correct", data=values).status_code == 303
+    corrected = models.Screening.get_by_id(screening.id)
+    assert corrected.items == {"fobt_result": "negative", "referral": "0"} and corrected.referral is False
+    assert corrected.exam_date.isoformat() == "2025-06-03"
+    bad = clerk.post(f"/screenings/{screening.id}/correct", data={**values, "fobt_result": "?", "reason": "x"})
+    assert bad.status_code == 422 and "「?」は読めません" in bad.get_data(as_text=True)
 
 
 def test_detail_correction_void_and_summary(clerk, db, make_staff):
@@ -199,7 +254,8 @@ def test_a_bad_results_file_shows_every_problem_and_records_nothing(login_as, db
             "file": (io.BytesIO(csv_text([row(sex="3")]).encode()), "bad.csv")}
     preview = client.post("/result-files/preview", data=data, content_type="multipart/form-data")
     assert preview.status_code == 422
-    assert "line 2, column sex: " in preview.get_data(as_text=True)
+    html = preview.get_data(as_text=True)
+    assert "2行目 性別: " in html and "line 2, column" not in html
 
 
 def test_a_periodontal_form_with_cpi_x_saves_for_a_person_with_no_teeth(clerk, db):
@@ -234,3 +290,17 @@ def test_a_low_bone_density_judged_normal_is_a_caution_and_saves(clerk, db):
     html = clerk.post("/entry/check", data=values, headers={**HX, "HX-Trigger-Name": "judgement"}).get_data(as_text=True)
     assert "確認:" in html and "70%以下" in html
     assert "保存しました" in clerk.post("/entry/save", data=values, headers=HX).get_data(as_text=True)
+
+
+def test_queue_offers_a_birth_date_one_day_off_marked_as_such(clerk, db):
+    """Issue 20: a form whose birth date is one day off used to say 「候補はいません」."""
+    person = make_resident()
+    set_batch(clerk)
+    clerk.post("/entry/save", data=form(atena_no="", birth_date="S35.5.11", action="park"), headers=HX)
+    item = models.QueueItem.get()
+    page = clerk.get(f"/queue/{item.id}").get_data(as_text=True)
+    assert f'value="{person.id}"' in page and "生年月日が1日違い" in page
+    assert "候補はいません" not in page
+    event = models.AuditEvent.select().where(models.AuditEvent.action == "queue.view") \
+        .order_by(models.AuditEvent.seq.desc()).first()
+    assert event.details["candidates"] == [person.id]

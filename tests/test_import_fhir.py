@@ -264,6 +264,8 @@ def test_the_upload_screen_previews_and_confirms(people, client, login_as, tmp_p
     html = preview.get_data(as_text=True)
     assert preview.status_code == 200, html
     assert models.Screening.select().count() == 0
+    # each screening of the bundle before confirming: recorded, against the person it names
+    assert html.count('<tr class="row-recorded">') == 2 and "健診 太郎" in html and "lung.json" in html
     token = html.split('name="token" value="')[1].split('"')[0]
     done = client.post("/fhir-files/confirm", data={"csrf_token": csrf_from(html), "token": token})
     assert done.status_code in (302, 303)

@@ -456,7 +456,7 @@ def test_screen_previews_counts_then_confirm_imports_the_same_file(app, db, clie
     assert preview.status_code == 200
     assert "まだ登録していません" in html
     # a maintainer's preview checks the file alone (issue 12, finding 5)
-    assert (">2<" if role == "admin" else "ファイルの2行に問題はありません") in html
+    assert (">2人<" if role == "admin" else "ファイルの2行に問題はありません") in html
     assert counts() == (0, 0, 0)
     token = _token(html)
     stored = os.path.join(app.instance_path, "uploads", token + ".csv")
@@ -479,7 +479,7 @@ def test_screen_shows_every_problem_and_writes_nothing(app, db, client, login_as
     preview = _upload(client, content)
     html = preview.get_data(as_text=True)
     assert preview.status_code == 422
-    assert "line 2, column sex:" in html and "line 3, column atena_no:" in html
+    assert "2行目 性別:" in html and "3行目 宛名番号:" in html and "line 2, column" not in html
     assert 'name="token"' not in html
     assert counts() == (0, 0, 0)
     assert [e.outcome for e in import_events()] == ["rejected"]

@@ -279,3 +279,59 @@ def test_default_reception_date_is_today_in_wareki(login_as, db):
     html = client.get("/inquiries/new").get_data(as_text=True)
     assert format_wareki(datetime.now(JST).date()) in html
     assert 'for="received_date"' in html and 'for="atena_no"' in html
+
+
+# --- finding inquiries by kana, name and date (issue 20) --------------------------------------
+
+def test_list_finds_inquiries_by_the_persons_kana_and_name_with_the_registrys_folding(db, make_staff):
+    clerk = make_staff("clerk")
+    actor = _actor(clerk)
+    takahashi = make_resident("000000000101", name="髙橋 一郎", kana="タカハシ イチロウ", sex=1)
+    chiba = make_resident("000000000102", name="千葉 花子", kana="チバ ハナコ")
+    about_takahashi = _new(actor, requester_name="髙橋 和子", atena_no=takahashi.atena_no,
+                           resident_id=takahashi.id, received_date="2025-06-02")
+    about_chiba = _new(actor, requester_name="千葉 花子", atena_no=chiba.atena_no,
+                       resident_id=chiba.id, received_date="2025-06-03")
+    unlinked = _new(actor, requester_name="山田　太郎", received_date="2025-06-03")
+
+    def found(**filters):
+        return [r.id for r in inquiries.search(actor, inquiries.parse_filters(**filters)).rows]
+
+    assert found(kana="たかはし") == [about_takahashi.id]  # hiragana folds to the kana key
+    assert found(kana="ﾀｶﾊｼ ｲﾁ") == [about_takahashi.id]   # half-width, a space
+    assert found(name="高橋") == [about_takahashi.id]       # 髙/高 fold on the linked person
+    assert found(name="山田太郎") == [unlinked.id]           # the requester's name, spaces ignored
+    assert found(name="千葉", date_from="2025-06-03", date_to="2025-06-03") == [about_chiba.id]
+    assert found(kana="チバ", date_from="2025-06-02", date_to="2025-06-02") == []
+    with pytest.raises(Invalid) as refused:
+        inquiries.parse_filters(kana="千葉")
+    assert "kana" in refused.value.errors
+    event = _events("inquiry.list")[-1]
+    assert event.details["filters"]["kana"] == "チバ"  # the criteria are audited, like a search
+
+
+def test_kana_and_name_travel_only_in_post_bodies_and_page_by_post(login_as, db):
+    client, clerk = login_as("clerk")
+    token = page_csrf(client, "/inquiries/")
+    person = make_resident("000000000103", name="千葉 花子", kana="チバ ハナコ")
+    for n in range(51):
+        _new(_actor(clerk), atena_no=person.atena_no, resident_id=person.id,
+             subject=f"問合せ{n}")
+    page = client.get("/inquiries/").get_data(as_text=True)
+    assert 'method="post" action="/inquiries/search"' in page
+    # a kana in the query string is not read (GET filters carry no personal data)
+    assert client.get("/inquiries/?kana=ヤマダ").get_data(as_text=True).count("千葉 花子") >= 50
+    first = client.post("/inquiries/search", data={"kana": "ちば", "csrf_token": token})
+    html = first.get_data(as_text=True)
+    assert first.status_code == 200 and "51件" in html
+    assert "?kana" not in html and "kana=" not in html  # paging links carry no kana
+    assert 'name="page" value="2"' in html and 'name="kana" value="ちば"' in html
+    second = client.post("/inquiries/search", data={"kana": "ちば", "page": "2", "csrf_token": token})
+    assert "2 / 2 ページ" in second.get_data(as_text=True)
+    fragment = client.post("/inquiries/search", data={"kana": "やまだ", "csrf_token": token},
+                           headers={"HX-Request": "true"})
+    assert fragment.get_data(as_text=True).lstrip().startswith('<div id="inquiry-list">')
+    assert "条件に合う問合せはありません" in fragment.get_data(as_text=True)
+    bad = client.post("/inquiries/search", data={"kana": "千葉", "csrf_token": token},
+                      headers={"HX-Request": "true"})
+    assert bad.status_code == 422 and "カナ（ひらがな・カタカナ）で入力してください" in bad.get_data(as_text=True)

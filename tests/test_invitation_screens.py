@@ -74,9 +74,11 @@ def test_preview_writes_nothing_then_the_run_prints_letters_and_labels(superviso
     assert second_supervisor.post(f"/invitations/runs/{run.id}/signoff", data={"confirmed": "1"}).status_code == 303
     letters = supervisor.post(f"/invitations/runs/{run.id}/letters", data={"lot": "1"}).get_data(as_text=True)
     assert number in letters and f'data-code128="{number}"' in letters and "<rect" in letters
-    assert "取扱注意" in letters and woman.name in letters and "乳がん" in letters
+    assert woman.name in letters and "乳がん" in letters
+    # a letter to the resident carries its control number, not the office's 取扱注意 stamp
+    assert "取扱注意" not in letters and "管理番号" in letters
     labels = supervisor.post(f"/invitations/runs/{run.id}/labels", data={"lot": "1"}).get_data(as_text=True)
-    assert "〒260-0026" in labels and f"{woman.name} 様" in labels
+    assert "〒260-0026" in labels and f"{woman.name} 様" in labels and "取扱注意（個人情報）" in labels
     prints = models.AuditEvent.select().where(models.AuditEvent.action == extraction.ACTION_PRINT)
     assert sorted(e.details["report"] for e in prints) == ["labels", "letters"]
     download = supervisor.post(f"/invitations/runs/{run.id}/export",

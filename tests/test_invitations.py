@@ -336,18 +336,22 @@ def two_supervisors(clinic):
     return actor_of(ran), actor_of(second)
 
 
-def test_export_of_a_run_not_signed_off_is_refused_and_writes_nothing(runner, clinic, tmp_path):
+def test_cli_export_of_a_run_not_signed_off_is_written_warned_and_audited_as_unsigned(runner, clinic, tmp_path):
+    # FORMATS.md fixes `invitations export` as a contract that writes the run: the operator's command
+    # writes it, warns on stderr, and the audit event says it was not signed off; screens refuse.
     person(1, date(1978, 5, 5))
     runner.invoke(args=["invitations", "extract", "--fiscal-year", "2025", "--as-of", "2025-04-01"])
-    folder = tmp_path / "out"
-    folder.mkdir()
-    out = folder / "letters.csv"
+    out = tmp_path / "letters.csv"
     result = runner.invoke(args=["invitations", "export", "1", "--output", str(out)])
-    assert result.exit_code == 1 and "not signed off" in result.output and "/invitations/runs/1" in result.output
-    assert not list(folder.iterdir())  # neither the file nor a temporary one
-    assert not models.AuditEvent.select().where(models.AuditEvent.action == extraction.ACTION_EXPORT).exists()
+    assert result.exit_code == 0 and "not signed off" in result.output and out.exists()
+    event = models.AuditEvent.get(models.AuditEvent.action == extraction.ACTION_EXPORT)
+    assert event.details["signed_off"] is False
+    with pytest.raises(extraction.NotSignedOff):
+        extraction.export(1, str(tmp_path / "again.csv"), CLI, "utf-8", "委託先へ")
+    assert not (tmp_path / "again.csv").exists()
     sign_off_run(1)
-    assert runner.invoke(args=["invitations", "export", "1", "--output", str(out)]).exit_code == 0
+    signed = runner.invoke(args=["invitations", "export", "1", "--output", str(out)])
+    assert signed.exit_code == 0 and "not signed off" not in signed.output
 
 
 def test_print_and_download_of_a_run_not_signed_off_are_refused(two_supervisors):

@@ -1,5 +1,5 @@
 """Matching (突合) exactly as FORMATS.md says, and the candidates the queue offers."""
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -132,3 +132,54 @@ def test_identity_columns_are_checked(column, value):
     raw = {"atena_no": "1", "name_kana": "チバ", "birth_date": "1960-01-01", "sex": "2", column: value}
     found, errors = parse_identity(raw, today=date(2025, 6, 1))
     assert found is None and column in errors
+
+
+# --- near misses (issue 20) -----------------------------------------------------------------
+
+def test_one_edit_apart_is_one_insertion_deletion_or_replacement():
+    assert matching.one_edit_apart("チバハナコ", "チバハナ")         # one deleted
+    assert matching.one_edit_apart("チバハナコ", "チハハナコ")       # one replaced
+    assert matching.one_edit_apart("チバハナコ", "チバハナコオ")     # one inserted
+    assert not matching.one_edit_apart("チバハナコ", "チバハナコ")   # the same is no near miss
+    assert not matching.one_edit_apart("チバハナコ", "チハハナユ")   # two replaced
+    assert not matching.one_edit_apart("チバハナコ", "バチハナコ")   # two swapped = two edits
+
+
+def test_near_birth_dates_are_a_day_either_side_and_month_and_day_swapped():
+    assert matching.near_birth_dates(date(1960, 5, 10)) == {
+        date(1960, 5, 9): matching.NEAR_DAY, date(1960, 5, 11): matching.NEAR_DAY,
+        date(1960, 10, 5): matching.NEAR_TRANSPOSED}
+    # a day above 12 cannot be a month; the same month and day swap to themselves
+    assert set(matching.near_birth_dates(date(1960, 5, 13)).values()) == {matching.NEAR_DAY}
+    assert set(matching.near_birth_dates(date(1960, 5, 5)).values()) == {matching.NEAR_DAY}
+    assert date(1961, 1, 1) in matching.near_birth_dates(date(1960, 12, 31))
+
+
+def test_queue_offers_near_misses_after_exact_candidates_each_marked(db):
+    exact = make_resident(atena_no="11", kana="チバ ハナコ", birth=date(1960, 5, 10))
+    day_off = make_resident(atena_no="12", kana="チバ ハナコ", birth=date(1960, 5, 11))
+    swapped = make_resident(atena_no="13", kana="チバ ハナコ", birth=date(1960, 10, 5))
+    kana_off = make_resident(atena_no="14", kana="チハ ハナコ", birth=date(1960, 5, 10))
+    # not offered: two things off, the other sex, kana two characters off, two days off
+    make_resident(atena_no="15", kana="チハ ハナコ", birth=date(1960, 5, 11))
+    make_resident(atena_no="16", kana="チバ ハナコ", birth=date(1960, 5, 11), sex=1)
+    make_resident(atena_no="17", kana="チハ ハナユ", birth=date(1960, 5, 10))
+    make_resident(atena_no="18", kana="チバ ハナコ", birth=date(1960, 5, 12))
+    form = FormIdentity("", "", "チバ　ハナコ", "チバハナコ", date(1960, 5, 10), 2, "")
+
+    assert [c.resident.id for c in matching.candidates(form)] == [exact.id]  # entry: exact only
+    offered = matching.candidates(form, near=True)
+    assert [(c.resident.id, c.near) for c in offered] == [
+        (exact.id, ""), (day_off.id, matching.NEAR_DAY), (swapped.id, matching.NEAR_TRANSPOSED),
+        (kana_off.id, matching.NEAR_KANA)]
+    assert offered[1].mismatches == ("birth_date",) and offered[3].mismatches == ("name_kana",)
+
+
+def test_near_misses_reach_only_people_in_the_programme(db):
+    from kenshin.core.dates import today_jst
+    from kenshin.registry.residents import programme_birth_cutoff
+
+    young = programme_birth_cutoff(today_jst()) + timedelta(days=1)  # 19 today
+    make_resident(atena_no="21", kana="チバ ハナコ", birth=young)
+    form = FormIdentity("", "", "チバ　ハナコ", "チバハナコ", young - timedelta(days=1), 2, "")
+    assert matching.near_misses(form) == []

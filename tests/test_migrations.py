@@ -191,7 +191,7 @@ def test_a_database_from_the_previous_release_is_adopted_without_ddl(kind, tmp_p
             else:
                 assert 'ALTER TABLE "audit_event__rebuild" RENAME TO "audit_event"' in after
                 assert 'ALTER TABLE "resident__rebuild" RENAME TO "resident"' in after
-            # Step 11: the invitations' covering index of confirmed screenings (CONCURRENTLY).
+            # Step 14: the invitations' covering index of confirmed screenings (CONCURRENTLY).
             covering = [s for s in after if '"screening_confirmed_by_resident"' in s]
             assert covering == [
                 ('CREATE INDEX CONCURRENTLY IF NOT EXISTS' if kind == "postgres" else 'CREATE INDEX IF NOT EXISTS')

@@ -8,6 +8,7 @@ import database
 import models
 from kenshin import audit
 from kenshin.screening import catalogue, entry, screenings
+from kenshin.verification import corrections
 from kenshin.screening.catalogue import ATTENDED, CLEAR, PENDING, REFERRAL
 
 from .conftest import page_csrf
@@ -69,9 +70,11 @@ def test_stored_flags_and_counts(db, make_staff):
     assert counts == {"lung": {PENDING: 1}, "colorectal": {REFERRAL: 1}, "breast": {CLEAR: 1},
                       "followup": {ATTENDED: 1}}
     assert screenings.referral_counts(2025)["lung"] == (1, 0)
-    # a correction that makes it readable clears 判定保留
-    screenings.correct(unread.id, items={**LUNG, "xray_grade": "E1"}, reason="再読影",
-                       actor=actor_of(make_staff("clerk")))
+    # a correction that makes it readable clears 判定保留 — once a second person confirms it
+    proposed = screenings.correct(unread.id, items={**LUNG, "xray_grade": "E1"}, reason="再読影",
+                                  actor=actor_of(make_staff("clerk")))
+    assert screenings.outcome_counts(2025)["lung"] == {PENDING: 1}
+    corrections.approve(proposed.proposal.id, actor_of(make_staff("supervisor")))
     again = models.Screening.get_by_id(unread.id)
     assert again.referral is True and again.pending is False
 

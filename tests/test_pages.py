@@ -54,19 +54,25 @@ def test_signed_in_clerk_sees_menu_with_name(client, make_staff):
     assert token
 
 
-def test_menu_shows_each_role_only_its_own_screens_grouped_by_task(client, make_staff):
+def test_menu_shows_each_role_only_the_waiting_work_it_may_open(client, make_staff):
+    """Issue 20: the menu counts the work waiting and links each count to its list, only for the
+    lists the roles open; it does not repeat the header's links."""
     clerk = make_staff("clerk")
     assert login(client, clerk).get_json()["ok"]
     html = client.get("/").get_data(as_text=True)
-    assert "住民・検診" in html and "住民検索" in html
-    assert "職員管理" not in html and "監査ログの閲覧" not in html and ">管理<" not in html
+    main = html[html.index('id="waiting"'):]
+    for key in ("queue", "verify", "inquiries", "followup"):
+        assert f'id="waiting-{key}"' in main, key
+    assert 'id="waiting-requests"' not in main and 'id="waiting-provision"' not in main
+    assert 'href="/inquiries/?status=open"' in main and 'href="/followup/?status=unknown"' in main
+    assert "住民検索" not in main  # the screens are in the header, not repeated here
     client.post("/logout", data={"csrf_token": csrf_from(html)})
 
     admin = make_staff("admin")
     assert login(client, admin).get_json()["ok"]
     html = client.get("/").get_data(as_text=True)
-    assert ">管理<" in html and "職員管理" in html and "監査・ログの確認" in html
-    assert "住民検索" not in html and "検診結果の入力" not in html
+    main = html[html.index('id="waiting"'):]
+    assert 'class="count"' not in main and "この役割で件数を表示する仕事はありません" in main
 
 
 def test_domain_not_found_answers_the_404_page_from_every_area(app, make_staff):

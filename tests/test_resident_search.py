@@ -289,3 +289,57 @@ def test_print_view_is_audited_as_a_print(app, db, clerk):
     event = models.AuditEvent.select().where(models.AuditEvent.action == "print").get()
     assert event.resident_id == person.id and event.details["document"] == "resident_record"
     assert clerk.get(f"/residents/{person.id}/print").status_code == 405
+
+
+# --- the search is kept when coming back (issue 20) -------------------------------------------
+
+def test_coming_back_from_a_person_page_shows_the_last_search_again(app, db, clerk):
+    people = [make_resident(f"{n:06d}", kana="ヤマダ　タロウ") for n in range(1, 4)]
+    search(clerk, kana="やまだ", birth_date="S57.4.1")
+    clerk.get(f"/residents/{people[0].id}")
+    back = clerk.get("/residents/")
+    html = back.get_data(as_text=True)
+    assert set(found_ids(back)) == {p.id for p in people}
+    assert 'value="やまだ"' in html and 'value="S57.4.1"' in html and "前回の検索条件" in html
+    assert back.request.query_string == b""
+    again = search_events()[-1]
+    assert again.details.get("shown_again") is True and again.details["hits"] == 3
+    # kept on the server: nothing of it in the cookie
+    cookie = clerk.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None and "やまだ" not in cookie.value and "S57" not in cookie.value
+    assert models.LastSearch.get().criteria == {"kana": "やまだ", "birth_date": "S57.4.1"}
+
+
+def test_clearing_forgets_the_search_and_another_session_never_sees_it(app, db, clerk, login_as):
+    make_resident("1")
+    search(clerk, kana="やまだ", sex="1")
+    token = page_csrf(clerk, "/residents/")
+    assert clerk.post("/residents/clear", data={"csrf_token": token}).status_code == 303
+    html = clerk.get("/residents/").get_data(as_text=True)
+    assert 'value="やまだ"' not in html and "前回の検索条件" not in html
+    search(clerk, kana="やまだ", sex="1")
+    other, _ = login_as("clerk")  # another person signs in (a new session)
+    assert 'value="やまだ"' not in other.get("/residents/").get_data(as_text=True)
+
+
+def test_the_last_search_survives_the_screen_lock_and_ends_with_the_session(app, db, make_staff):
+    from kenshin import audit
+    from kenshin.access import sessions
+
+    staff = make_staff("clerk").staff
+    actor = audit.Actor.of_staff(staff, "127.0.0.1")
+    criteria = residents.parse_criteria({"kana": "やまだ", "sex": "1"})
+    with models.db.atomic():
+        token = sessions.start(staff, "127.0.0.1", "test")
+    first = sessions.get(token).id
+    residents.search(criteria, actor, session_id=first)
+    with models.db.atomic():
+        unlocked = sessions.start(staff, "127.0.0.1", "test", replaces=token, keep_age=True)
+    assert residents.last_search(first) is None
+    assert residents.last_search(sessions.get(unlocked).id) == {"kana": "やまだ", "sex": "1"}
+    with models.db.atomic():
+        relogin = sessions.start(staff, "127.0.0.1", "test", replaces=unlocked)  # a new sign-in
+    assert residents.last_search(sessions.get(relogin).id) is None
+    residents.search(criteria, actor, session_id=sessions.get(relogin).id)
+    sessions.end(sessions.get(relogin), actor, "logout")
+    assert models.LastSearch.select().count() == 0

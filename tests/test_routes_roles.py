@@ -163,3 +163,31 @@ def test_every_route_taking_a_resident_id_answers_404_for_someone_outside_the_pr
             assert young.name not in response.get_data(as_text=True)
             walked.append(rule.endpoint)
     assert {"residents.person", "screenings.person", "screenings.summary"} <= set(walked)
+
+
+# Routes that take a person's internal id in the POST body (never in the URL: issue 20's
+# 「問合せを受け付ける」/「請求を受け付ける」 from the person page). Same rule as above.
+RESIDENT_ID_IN_BODY = ("inquiries.new_for_person", "disclosures.new_for_person")
+
+
+def test_every_route_taking_a_resident_id_in_its_body_answers_404_outside_the_programme(
+        app, client, db, make_staff):
+    from datetime import timedelta
+
+    from kenshin.core.dates import today_jst
+    from kenshin.registry.residents import programme_birth_cutoff
+
+    from .factories import make_resident
+
+    young = make_resident("600019", birth=programme_birth_cutoff(today_jst()) + timedelta(days=1))
+    adult = make_resident("600020", name="成人 一郎", kana="セイジン イチロウ", sex=1)
+    person = make_staff(*ROLES)
+    assert login(client, person).get_json()["ok"]
+    token = page_csrf(client)
+    rules = {rule.endpoint: rule for rule, _ in _rules(app)}
+    for endpoint in RESIDENT_ID_IN_BODY:
+        url = rules[endpoint].build({}, append_unknown=False)[1]
+        refused = client.post(url, data={"resident_id": young.id}, headers={"X-CSRFToken": token})
+        assert refused.status_code == 404 and young.name not in refused.get_data(as_text=True)
+        filled = client.post(url, data={"resident_id": adult.id}, headers={"X-CSRFToken": token})
+        assert filled.status_code == 200 and adult.name in filled.get_data(as_text=True)

@@ -94,24 +94,24 @@ def test_agreement_confirms_with_who_and_when_and_keeps_round_two(woman, first, 
 def test_a_difference_is_resolved_against_the_paper_with_a_full_trace(woman, first, second):
     screening = keyed(woman, first, items={"xray_category": "1", "xray_findings": ""})
     result = verification.key_second(screening.id, {"xray_category": "3b"}, second)
-    assert not result.agreed and result.differences == ["xray_category", "referral"]
+    # one difference: the derived 精密検査の対象 follows the category and is not settled apart
+    assert not result.agreed and result.differences == ["xray_category"]
     assert models.Screening.get_by_id(screening.id).status == "pending"  # nothing counts yet
     (verify_event,) = events("screening.verify")
     assert verify_event.details["agreed"] is False and verify_event.details["status"] == "pending"
 
     with pytest.raises(Invalid) as caught:  # each difference needs a choice and a reason
         verification.resolve(screening.id, {"xray_category": {"choice": "second"}}, second)
-    assert set(caught.value.errors) == {"reason:xray_category", "referral", "reason:referral"}
+    assert set(caught.value.errors) == {"reason:xray_category"}
     assert models.Screening.get_by_id(screening.id).status == "pending"
 
     confirmed = verification.resolve(screening.id, {
-        "xray_category": {"choice": "second", "reason": "用紙は3b（1回目の読み違い）"},
-        "referral": {"choice": "second", "reason": "判定区分3bのため要精検"}}, second)
+        "xray_category": {"choice": "second", "reason": "用紙は3b（1回目の読み違い）"}}, second)
     assert confirmed.status == "confirmed" and confirmed.verified_by_id == second.staff_id
     assert confirmed.items["xray_category"] == "3b" and confirmed.items["referral"] == "1"
-    assert confirmed.referral is True  # recomputed by the catalogue
+    assert confirmed.referral is True  # derived again by the catalogue from the settled category
     differences = {d.item: d for d in models.ScreeningDifference.select()}
-    assert set(differences) == {"xray_category", "referral"}
+    assert set(differences) == {"xray_category"}
     category = differences["xray_category"]
     assert (category.first_value, category.second_value, category.chosen_value) == ("1", "3b", "3b")
     assert category.reason == "用紙は3b（1回目の読み違い）" and category.resolved_by_id == second.staff_id
@@ -119,7 +119,7 @@ def test_a_difference_is_resolved_against_the_paper_with_a_full_trace(woman, fir
     assert change.kind == "verify" and change.before["items"]["xray_category"] == "1"
     assert change.after["items"]["xray_category"] == "3b"
     difference_events = events("screening.difference")
-    assert [e.details["item"] for e in difference_events] == ["xray_category", "referral"]
+    assert [e.details["item"] for e in difference_events] == ["xray_category"]
     assert {e.details["choice"] for e in difference_events} == {"second"}
     # audit details name item keys, never values or the reasons typed
     for event in events("screening.verify") + difference_events:
@@ -133,7 +133,8 @@ def test_the_paper_value_typed_again_can_settle_a_difference(woman, first, secon
     assert result.differences == ["referral"]
     with pytest.raises(Invalid) as caught:  # the typed value is checked like any keying
         verification.resolve(screening.id, {"referral": {"value": "7", "reason": "用紙を確認"}}, second)
-    assert "コードが不正です" in caught.value.errors["referral"][0]
+    assert "「7」は読めません" in caught.value.errors["referral"][0]
+    assert "要精検" in caught.value.errors["referral"][0]  # the forms the paper may use
     # a paper value typed without a choice counts as the paper's
     done = verification.resolve(screening.id, {"referral": {"value": "0", "reason": "用紙は0"}}, second)
     assert done.status == "confirmed" and done.referral is False
@@ -289,12 +290,12 @@ def test_disclosure_document_shows_a_pending_record_as_pending(woman, first, sec
     assert record.status.startswith("未確定") and record.referral == "未確定（確認入力前）"
     assert record.items  # held data: the values are disclosed
     verification.key_second(screening.id, {"xray_category": "2"}, second)
-    verification.resolve(screening.id, {"xray_category": {"choice": "second", "reason": "用紙は2"},
-                                        "referral": {"choice": "second", "reason": "2は精検不要"}}, second)
+    verification.resolve(screening.id, {"xray_category": {"choice": "second", "reason": "用紙は2"}}, second)
     (record,) = holdings.collect(woman).screenings
     assert record.status == "確定" and record.referral == "精検不要"
     kinds = [c.kind for c in record.changes]
-    assert "確認入力" in kinds and kinds.count("確認入力の相違の解決") == 2
+    # one difference (the category); the derived 精密検査の対象 followed it
+    assert "確認入力" in kinds and kinds.count("確認入力の相違の解決") == 1
 
 
 # --- the screens ------------------------------------------------------------------------------
@@ -343,17 +344,18 @@ def test_a_difference_on_screen_shows_both_values_and_is_resolved(app, woman, ma
     verifier, _ = _client(app, make_staff, "clerk")
     shown = verifier.post(f"/verify/form/{screening.id}", data={"fobt_result": "positive"}, headers=HX)
     html = shown.get_data(as_text=True)
-    assert "2項目で異なります" in html
-    assert "negative（陰性）" in html and "positive（陽性）" in html
+    # one difference to settle: the derived 精密検査の対象有無 follows the result
+    assert "1項目で異なります" in html and 'id="d-referral"' not in html
+    assert "<td class=\"first\">陰性</td>" in html and "<td class=\"second\">陽性</td>" in html
     refused = verifier.post(f"/verify/form/{screening.id}/resolve", headers=HX,
-                            data={"choice-fobt_result": "first", "reason-fobt_result": "用紙は陰性"})
+                            data={"choice-fobt_result": "first"})  # no reason
     assert refused.status_code == 422 and models.Screening.get_by_id(screening.id).status == "pending"
     done = verifier.post(f"/verify/form/{screening.id}/resolve", headers=HX, data={
-        "choice-fobt_result": "first", "reason-fobt_result": "用紙は陰性",
-        "choice-referral": "first", "reason-referral": "陰性のため精検不要"})
+        "choice-fobt_result": "first", "reason-fobt_result": "用紙は陰性"})
     assert done.status_code == 200 and "相違を用紙で解決して確定しました" in done.get_data(as_text=True)
-    assert models.Screening.get_by_id(screening.id).status == "confirmed"
-    assert models.ScreeningDifference.select().count() == 2
+    stored = models.Screening.get_by_id(screening.id)
+    assert stored.status == "confirmed" and stored.referral is False
+    assert models.ScreeningDifference.select().count() == 1
 
 
 def test_detail_page_hides_pending_values_and_a_supervisor_reads_the_trace(app, woman, make_staff, first,
@@ -406,3 +408,39 @@ def test_oversight_page_for_supervisors_and_clerks(app, woman, make_staff, first
     clerk, _ = _client(app, make_staff, "clerk")
     page = clerk.get("/verify/oversight").get_data(as_text=True)
     assert "未確定 0件・あなたが入力した分" in page
+
+
+def test_the_second_keying_reads_the_paper_forms_and_one_result_is_one_difference(woman, first, second):
+    screening = keyed(woman, first, exam="colorectal", items={"fobt_result": "negative"})
+    with pytest.raises(Invalid) as caught:
+        verification.key_second(screening.id, {"fobt_result": "たぶん"}, second)
+    assert "陽性（＋・（＋）・2）" in caught.value.errors["fobt_result"][0]
+    result = verification.key_second(screening.id, {"fobt_result": "＋"}, second)
+    keying = models.ScreeningKeying.get(screening=screening.id, round=2)
+    assert keying.items == {"fobt_result": "positive", "referral": "1"}  # stored as the codes
+    # 便潜血 陰性 vs 陽性 is one difference: the derived 精密検査の対象有無 is not listed apart
+    assert result.differences == ["fobt_result"]
+    (event,) = events("screening.verify")
+    assert event.details["differences"] == ["fobt_result"]
+    done = verification.resolve(screening.id, {"fobt_result": {"value": "陽性", "reason": "用紙は陽性"}},
+                                second)
+    assert done.items == {"fobt_result": "positive", "referral": "1"} and done.referral is True
+
+
+def test_a_referral_keyed_against_the_rule_on_a_cervical_form_is_still_a_difference(woman, first, second):
+    # cervical: the 精密検査の対象 is keyed, not derived, so it is what differs
+    screening = keyed(woman, first, exam="cervical", items={"symptoms": "0", "referral": "0"})
+    assert verification.key_second(screening.id, {"referral": "要精検"}, second).differences == ["referral"]
+
+
+def test_the_history_shows_the_choice_the_resolver_made(app, woman, make_staff, first, second):
+    screening = keyed(woman, first, items={"xray_category": "1", "xray_findings": ""})
+    verification.key_second(screening.id, {"xray_category": "3b"}, second)
+    # the paper, typed again, says 3b: the same value as the second keying, but chosen as 用紙の値
+    verification.resolve(screening.id, {"xray_category": {"choice": "paper", "value": "カテゴリー3b",
+                                                          "reason": "用紙を再確認"}}, second)
+    (line,) = verification.trace(screenings.get(screening.id)).differences
+    assert line.choice == "用紙の値を入力" and line.chosen.startswith("3b")
+    boss, _ = _client(app, make_staff, "supervisor")
+    page = boss.get(f"/screenings/{screening.id}").get_data(as_text=True)
+    assert "用紙の値を入力" in page and "用紙を再確認" in page

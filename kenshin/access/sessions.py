@@ -8,9 +8,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from models import Staff, UserSession, db
+from models import LastSearch, Staff, UserSession, db
 
 from kenshin import audit
+from kenshin.access import drafts
 from kenshin.core.dates import now_utc
 
 # Activity is written at most this often, so that a busy page does not write on every request.
@@ -37,15 +38,26 @@ def start(staff: Staff, terminal: str, user_agent: str, replaces: str | None = N
     """
     now = now_utc()
     created = now
+    continued = False
     if replaces:
         old = UserSession.get_or_none(UserSession.id == _id(replaces))
         if old is not None and keep_age and old.staff_id == staff.id:
             created = old.created_at
+            continued = True
         (UserSession.update(ended_at=now, end_reason="replaced")
          .where((UserSession.id == _id(replaces)) & UserSession.ended_at.is_null()).execute())
     token = secrets.token_urlsafe(32)
     UserSession.create(id=_id(token), staff=staff, created_at=created, last_seen_at=now,
                        terminal=terminal[:64], user_agent=(user_agent or "")[:200])
+    if replaces:
+        # the unlock continues the session: what was typed before the lock and the resident
+        # search go with it; a new sign-in starts afresh
+        query = LastSearch.update(session=_id(token)) if continued else LastSearch.delete()
+        query.where(LastSearch.session == _id(replaces)).execute()
+        if continued:
+            drafts.move(_id(replaces), _id(token))
+        else:
+            drafts.discard([_id(replaces)])
     return token
 
 
@@ -125,6 +137,8 @@ def end(session: UserSession, actor: audit.Actor, why: str) -> None:
         changed = (UserSession.update(ended_at=now_utc(), end_reason=why)
                    .where((UserSession.id == session.id) & UserSession.ended_at.is_null())
                    .execute())
+        LastSearch.delete().where(LastSearch.session == session.id).execute()
+        drafts.discard([session.id])
         if changed:
             audit.record("session.end", actor, object_type="session", object_id=session.id[:12],
                          details={"why": why, "staff": session.staff.login_id})
@@ -143,6 +157,8 @@ def end_all_of(staff: Staff, actor: audit.Actor, why: str, keep: str | None = No
         if open_ids:
             (UserSession.update(ended_at=now_utc(), end_reason=why)
              .where(UserSession.id.in_(open_ids) & UserSession.ended_at.is_null()).execute())
+            LastSearch.delete().where(LastSearch.session.in_(open_ids)).execute()
+            drafts.discard(open_ids)
         for session_id in open_ids:
             audit.record("session.end", actor, object_type="session", object_id=session_id[:12],
                          details={"why": why, "staff": staff.login_id})

@@ -127,6 +127,25 @@ def enrollment_notice(staff_id: int, previous_login) -> EnrollmentNotice | None:
     return EnrollmentNotice(event.at, event.terminal or "不明")
 
 
+def check_enrollment_password(staff: Staff, password: str, confirm: str) -> None:
+    """The password rules of enrollment and the confirmation, every problem at its field
+    (Invalid keyed password / password_confirm). Run before the authenticator is asked (issue
+    14: a rejected password must not leave a credential behind) and again when enrolling."""
+    from kenshin.access.passwords import check_new_password
+
+    errors: dict[str, list[str]] = {}
+    try:
+        check_new_password(password or "", staff.login_id)
+    except Invalid as exc:
+        errors.update(exc.errors)
+    if not confirm:
+        errors["password_confirm"] = ["確認のため、同じパスワードをもう一度入力してください"]
+    elif password != confirm:
+        errors["password_confirm"] = ["確認用のパスワードが一致しません"]
+    if errors:
+        raise Invalid(errors)
+
+
 def enroll(rp, staff: Staff, password: str, confirm: str, nickname: str, challenge: bytes,
            credential_json: str, terminal: str, opened_by: int | None = None) -> None:
     """Finish an enrollment: the password and the first authenticator, or nothing at all.
@@ -134,11 +153,9 @@ def enroll(rp, staff: Staff, password: str, confirm: str, nickname: str, challen
     `opened_by` is the staff member whose session was open in the browser that opened the link
     (that session was ended then); the event records it with the link's issuer."""
     from kenshin.access import passkeys
-    from kenshin.access.passwords import check_new_password, hash_password
+    from kenshin.access.passwords import hash_password
 
-    check_new_password(password, staff.login_id)
-    if password != confirm:
-        raise Invalid({"password_confirm": ["確認用のパスワードが一致しません"]})
+    check_enrollment_password(staff, password, confirm)
     actor = audit.Actor.of_staff(staff, terminal)
     with db.atomic():
         credential = passkeys.register(rp, staff, challenge, credential_json, nickname)

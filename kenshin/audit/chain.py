@@ -19,6 +19,7 @@ from typing import Iterator
 from models import AuditEvent, AuditHead, db
 
 from kenshin.core.dates import now_utc, JST
+from kenshin.core import faults
 
 GENESIS = "0" * 64
 HEAD_ID = 1  # the one row of audit_head
@@ -208,6 +209,7 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
         else:
             event_id = db.execute_sql(insert_sql, values).lastrowid
             db.execute_sql(hash_sql, (digest,))
+        faults.point(action)  # test-only: a process told to stop here (kenshin.core.faults)
     return AuditEvent(id=event_id, **dict(zip(_INSERT_COLUMNS, values[:11])), details=details,
                       prev_hash=prev, hash=digest)
 

@@ -19,7 +19,9 @@ from models import AuditEvent, Resident, Staff, db
 
 from kenshin import audit
 from kenshin.access.roles import ROLES
-from kenshin.audit.labels import action_label, detail_label, outcome_label
+from kenshin.audit import present
+from kenshin.audit.labels import (RESIDENT_OUTCOMES, action_label, object_label, outcome_label,
+                                  resident_actor, resident_phrase)
 from kenshin.core.dates import JST, DateError, format_both, parse_date, to_jst, today_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
 from kenshin.core import identifiers
@@ -139,8 +141,13 @@ def _distinct(column) -> list[str]:
 
 def action_choices() -> list[tuple[str, str]]:
     """The actions that exist in the log, with their Japanese names."""
-    return sorted(((code, action_label(code)) for code in _distinct(AuditEvent.action)),
-                  key=lambda c: c[0])
+    choices = sorted(((code, action_label(code)) for code in _distinct(AuditEvent.action)),
+                     key=lambda c: c[0])
+    # the Japanese name alone; the code only to tell apart two actions of the same name
+    seen: dict[str, int] = {}
+    for _, label in choices:
+        seen[label] = seen.get(label, 0) + 1
+    return [(code, f"{label}（{code}）" if seen[label] > 1 else label) for code, label in choices]
 
 
 def outcome_choices() -> list[tuple[str, str]]:
@@ -160,21 +167,8 @@ def role_names(role: str) -> str:
 
 
 def details_text(details) -> str:
-    """Details as 「項目: 値」 text (escaped by the template, never markup)."""
-    if not details:
-        return ""
-    if not isinstance(details, dict):
-        return str(details)
-    parts = []
-    for key, value in details.items():
-        if isinstance(value, (dict, list)):
-            import json
-
-            value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        elif value is True:
-            value = "あり"
-        parts.append(f"{detail_label(key)}: {value}")
-    return "、".join(parts)
+    """Details as 「項目: 値」 text in words (see kenshin.audit.present)."""
+    return present.details_text(details)
 
 
 @dataclass
@@ -195,6 +189,8 @@ class Row:
     outcome: str
     outcome_label: str
     details: str
+    object_ref: present.Ref | None = None
+    object_kind: str = ""
 
     @property
     def at_jst(self) -> datetime:
@@ -216,13 +212,19 @@ def _query(where):
 
 
 def _rows(query) -> list[Row]:
+    """The events in words: the objects and the staff their details name are resolved for all the
+    rows at once (one query per kind of object, not one per row)."""
+    raw = list(query.tuples())
+    refs, staff_names = present.resolve([(r[6], r[7], r[9]) for r in raw])
     rows = []
     for (seq, at, label, role, terminal, action, object_type, object_id, outcome, details,
-         staff_name, division, atena_no, rname) in query.tuples():
+         staff_name, division, atena_no, rname) in raw:
         rows.append(Row(seq, at, label, staff_name or "", division or "", role_names(role),
                         terminal, action, action_label(action), atena_no or "", rname or "",
                         object_type, object_id, outcome, outcome_label(outcome),
-                        details_text(details)))
+                        present.details_text(details, staff_names),
+                        present.object_ref(object_type, object_id, refs),
+                        object_label(object_type) if object_type else ""))
     return rows
 
 
@@ -304,7 +306,7 @@ def _all_rows(flt: LogFilter, cap: int, what: str) -> tuple[list[Row], object]:
 
 
 CSV_HEADER = ["通番", "日時（日本時間）", "ログインID", "職員氏名", "所属", "役割", "端末", "操作",
-              "操作コード", "宛名番号", "対象者氏名", "対象の種類", "対象ID", "結果", "詳細"]
+              "操作コード", "宛名番号", "対象者氏名", "対象", "対象ID", "結果", "詳細"]
 
 
 def export_csv(flt: LogFilter, actor: audit.Actor) -> tuple[str, bytes, int]:
@@ -315,7 +317,8 @@ def export_csv(flt: LogFilter, actor: audit.Actor) -> tuple[str, bytes, int]:
         data = csv_bytes(CSV_HEADER, ([
             r.seq, r.at_jst.strftime("%Y-%m-%d %H:%M:%S"), r.login_id, r.staff_name, r.division,
             r.role, r.terminal, r.action_label, r.action, r.atena_no, r.resident_name,
-            r.object_type, r.object_id, r.outcome_label, r.details] for r in rows))
+            r.object_ref.label if r.object_ref else "", r.object_id, r.outcome_label,
+            r.details] for r in rows))
         audit.record("audit.export", actor, resident=resident,
                      details=dict(flt.details(), report="log", count=len(rows), format="csv"))
     name = f"audit-log-{flt.start:%Y%m%d}-{flt.end:%Y%m%d}.csv"
@@ -334,10 +337,28 @@ def print_rows(flt: LogFilter, actor: audit.Actor) -> list[Row]:
 # --- who accessed this person -----------------------------------------------------------------
 
 @dataclass
+class AccessLine:
+    """One event of the person's access record, in the person's words."""
+
+    at: datetime
+    who: str
+    what: str
+    outcome: str
+
+
+@dataclass
 class PersonReport:
     resident: Resident
     period: Period
     rows: list[Row]
+
+    @property
+    def lines(self) -> list[AccessLine]:
+        """The record as given to the person (本人開示用): no codes, terminals or login ids."""
+        return [AccessLine(r.at, resident_actor(r.division, r.staff_name,
+                                                system=not r.staff_name),
+                           resident_phrase(r.action),
+                           RESIDENT_OUTCOMES.get(r.outcome, r.outcome_label)) for r in self.rows]
 
 
 def person_report(atena_no: str, period: Period, actor: audit.Actor, printing: bool = False

@@ -144,6 +144,48 @@ def parse_date(text: str) -> date:
     raise DateError(UNREADABLE)
 
 
+# What a clerk types from paper, beyond the file forms above (FORMATS.md keeps files to those):
+# S30/7/1 (era and slashes), S300701 (era letter, then YYMMDD), and a bare 8.10.3 or 8/10/3 in
+# the current era.
+_KEYED_SLASH = re.compile(rf"(?P<era>{_ERA_NAMES}|[{_ERA_LETTERS}]){_YEAR}/(?P<m>\d{{1,2}})/(?P<d>\d{{1,2}})",
+                          re.I | re.A)
+_KEYED_PACKED = re.compile(rf"(?P<era>{_ERA_NAMES}|[{_ERA_LETTERS}])(?P<y>\d{{2}})(?P<m>\d{{2}})(?P<d>\d{{2}})",
+                           re.I | re.A)
+_KEYED_BARE = re.compile(r"(?P<y>\d{1,2}|元)(?P<sep>[./])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})", re.A)
+
+
+def current_era(today: date | None = None) -> Era:
+    """The era in force on `today` (Japan time)."""
+    day = today or today_jst()
+    return next(era for era in reversed(ERAS) if day >= era.start)
+
+
+def parse_keyed_date(text: str, today: date | None = None) -> date:
+    """A date as a clerk keys it from a paper form: every form parse_date reads, and also
+    `S30/7/1`, `S300701` (era letter or name, then YYMMDD) and a bare `8.10.3` / `8/10/3`,
+    which is in the era in force today (令和). Screens only; files keep to parse_date."""
+    if not isinstance(text, str):
+        raise DateError(UNREADABLE)
+    try:
+        return parse_date(text)
+    except DateError as problem:
+        if str(problem) != UNREADABLE:
+            raise
+    s = unicodedata.normalize("NFKC", text).strip()
+    for pattern in (_KEYED_SLASH, _KEYED_PACKED):
+        m = pattern.fullmatch(s)
+        if m:
+            word = m["era"]
+            era = _BY_NAME.get(word) or _BY_LETTER[word.upper()]
+            year = 1 if m["y"] == "元" else int(m["y"])
+            return _from_era(era, year, int(m["m"]), int(m["d"]))
+    m = _KEYED_BARE.fullmatch(s)
+    if m:
+        year = 1 if m["y"] == "元" else int(m["y"])
+        return _from_era(current_era(today), year, int(m["m"]), int(m["d"]))
+    raise DateError(UNREADABLE)
+
+
 def parse_date_or_none(text: str | None) -> date | None:
     """Like parse_date, but a blank (or None) is None rather than an error."""
     if text is None or (isinstance(text, str) and not text.strip()):

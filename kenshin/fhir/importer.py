@@ -19,7 +19,7 @@ from models import Institution, db
 from kenshin import audit
 from kenshin.core.dates import today_jst
 from kenshin.fhir import reader
-from kenshin.imports import csvimport
+from kenshin.imports import csvimport, history
 from kenshin.imports.csvimport import CannotOpen, Source
 from kenshin.screening import reconciliation, result_import
 
@@ -39,6 +39,11 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file_name}, {self.path}: {self.reason}"
+
+    def screen(self, labels: dict | None = None) -> str:
+        """The screens' rendering: the file first, the place inside it after."""
+        place = "" if self.path in ("", "-") else f"（{self.path}）"
+        return f"{self.file_name}{place}: {self.reason}"
 
 
 class FhirResult(result_import.ResultsResult):
@@ -160,6 +165,7 @@ def _conclude(bundles: list[Bundle], today: date | None):
     result.counts = dict(plan.counts)
     result.different = plan.different
     result.left_out = left_out
+    result.rows = plan.rows or []
     return source, result, plan
 
 
@@ -188,6 +194,8 @@ def run(bundles: list[Bundle], actor: audit.Actor, *, today: date | None = None,
         audit.record(ACTION, actor, object_type="import_batch" if result.batch_id else "file",
                      object_id=result.batch_id or source.sha256, outcome=result.outcome,
                      details=_details(result, source, bundles, audit_extra))
+        history.record(KIND, result, source, actor, counts=(
+            {**result.counts, "different": result.different, "left_out": result.left_out}))
     return result
 
 
@@ -198,4 +206,6 @@ def preview(bundles: list[Bundle], actor: audit.Actor, *, today: date | None = N
         audit.record(ACTION if result.problems else ACTION + ".preview", actor, object_type="file",
                      object_id=source.sha256, outcome=result.outcome if result.problems else "ok",
                      details=_details(result, source, bundles, {"stage": "preview"}))
+        if result.problems:  # the attempt ends here: it is in the history as not imported
+            history.record(KIND, result, source, actor)
     return result

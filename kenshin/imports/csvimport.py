@@ -14,6 +14,7 @@ fastest plain path of each database (sqlite3 `executemany`, PostgreSQL `COPY`).
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -54,11 +55,13 @@ class BadOption(CannotOpen):
 
 @dataclass(frozen=True)
 class Source:
-    """The bytes of one file as received, with its name (no directories) and SHA-256."""
+    """The bytes of one file as received, with its name (no directories) and SHA-256.
+    `detected` says the encoding was found from the bytes (the screens' 自動判定), not chosen."""
 
     file_name: str
     data: bytes
     encoding: str = DEFAULT_ENCODING
+    detected: bool = False
 
     @property
     def sha256(self) -> str:
@@ -83,8 +86,49 @@ class Source:
 
     @classmethod
     def from_bytes(cls, file_name: str, data: bytes, encoding: str = DEFAULT_ENCODING) -> "Source":
+        """An uploaded file; `encoding` AUTO finds it from the bytes (detect_encoding)."""
         name = os.path.basename((file_name or "").replace("\\", "/")) or "upload.csv"
+        if encoding == AUTO:
+            return cls(name[:255], data, detect_encoding(data), detected=True)
         return cls(name[:255], data, codec_for(encoding))
+
+
+def _decodes(data: bytes, codec: str, chunk: int = 1 << 20) -> bool:
+    """Whether the bytes are valid in the codec, checked a megabyte at a time (never the whole
+    file as text: an upload may be large, and the reader decodes it once more afterwards)."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(data), chunk):
+            decoder.decode(view[start:start + chunk])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+AUTO = "auto"
+#: the encodings as staff know them
+ENCODING_NAMES = {"cp932": "Shift_JIS", "utf-8": "UTF-8"}
+
+
+def detect_encoding(data: bytes) -> str:
+    """The codec of a file from its bytes: a UTF-8 BOM or bytes that are valid UTF-8 say UTF-8
+    (a file of ASCII only reads the same either way); bytes that are valid Shift_JIS (cp932) say
+    cp932; otherwise the one under which fewer lines fail, so the problems name the right lines."""
+    if data.startswith(BOM) or _decodes(data, "utf-8"):
+        return "utf-8"
+    if _decodes(data, "cp932"):
+        return "cp932"
+    failing = {}
+    for codec in ("cp932", "utf-8"):
+        failing[codec] = 0
+        for match in _BYTE_LINE.finditer(data):
+            try:
+                match.group().decode(codec)
+            except UnicodeDecodeError:
+                failing[codec] += 1
+    return "cp932" if failing["cp932"] < failing["utf-8"] else "utf-8"
 
 
 def codec_for(encoding: str | None) -> str:
@@ -98,19 +142,40 @@ def codec_for(encoding: str | None) -> str:
 # --- problems ----------------------------------------------------------------------------------
 
 WHOLE_ROW = "-"
+FILE_LINE = 0  # a problem of the file as a whole that names no line (shown on the screens only)
 
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One problem of one record: printed as `line N, column NAME: reason`."""
+    """One problem of one record, with two renderings: the command line's FORMATS.md form
+    `line N, column NAME: reason` (str), and the screens' 「N行目 生年月日: reason」 (screen).
+    A hint that only one of them can act on (an option, a choice on the screen) is kept apart."""
 
     line: int
     order: int  # position of the column in the header (-1 for the whole row), for sorting
     column: str
     reason: str
+    cli_hint: str = ""
+    screen_hint: str = ""
 
     def __str__(self) -> str:
-        return f"line {self.line}, column {self.column}: {self.reason}"
+        return f"line {self.line}, column {self.column}: {self.reason}{self.cli_hint}"
+
+    def screen(self, labels: dict | None = None) -> str:
+        """「3行目 生年月日: 日付として読めません」: the column by its Japanese name."""
+        labels = labels or {}
+        reason = self.reason + self.screen_hint
+        if self.line == FILE_LINE:
+            return reason
+        if self.line == 1:
+            if self.column == WHOLE_ROW:
+                return f"見出し行: {reason}"
+            label = labels.get(self.column)
+            shown = f"{label}（{self.column}）" if label else f"「{self.column}」"
+            return f"見出し行 列{shown}: {reason}"
+        if self.column == WHOLE_ROW:
+            return f"{self.line}行目: {reason}"
+        return f"{self.line}行目 {labels.get(self.column) or self.column}: {reason}"
 
 
 class Problems:
@@ -130,10 +195,10 @@ class Problems:
         for position, name in enumerate(header):
             self._order.setdefault(name, position)
 
-    def add(self, line: int, column: str, reason: str) -> None:
+    def add(self, line: int, column: str, reason: str, cli_hint: str = "", screen_hint: str = "") -> None:
         self.total += 1
         order = -1 if column == WHOLE_ROW else self._order.get(column, 10_000)
-        self._items.append(Problem(line, order, column, reason))
+        self._items.append(Problem(line, order, column, reason, cli_hint, screen_hint))
         if self.limit is not None and len(self._items) >= 2 * self.limit:
             self._items = sorted(self._items)[:self.limit]
 
@@ -236,7 +301,7 @@ class Reader:
     def _read_header(self) -> None:
         fields, _start, _end = self._next_raw()
         if isinstance(fields, str):  # a csv error or undecodable bytes in the header
-            self.problems.add(1, WHOLE_ROW, f"見出し行を読めません: {fields}")
+            self.problems.add(1, WHOLE_ROW, f"見出し行を読めません: {fields}", *_hints(fields))
             self.refused = True
             return
         if not fields or (len(fields) == 1 and not fields[0].strip()):
@@ -287,9 +352,7 @@ class Reader:
             fields = _csv_reason(exc)
         end = self._reader.line_num
         if self._bad and any(line in self._bad for line in range(start, end + 1)):
-            enc = "cp932" if self.source.encoding == "cp932" else "UTF-8"
-            hint = "" if enc == "cp932" else "（Shift_JISのファイルなら --encoding cp932 を指定してください）"
-            fields = f"{enc}として読めないバイトがあります{hint}"
+            fields = _Undecodable(self.source.encoding)
         self.records_seen += 1
         return fields, start, end
 
@@ -306,7 +369,7 @@ class Reader:
                 return
             number += 1
             if isinstance(fields, str):
-                add(number, WHOLE_ROW, fields)
+                add(number, WHOLE_ROW, fields, *_hints(fields))
                 continue
             if not fields:
                 continue  # a blank line: nothing to import, but it keeps its number
@@ -316,6 +379,23 @@ class Reader:
                 add(number, WHOLE_ROW, f"項目の数が見出しと合いません（見出し{width}、この行{len(fields)}）")
                 continue
             yield Record(number, fields, header)
+
+
+class _Undecodable(str):
+    """The reason for a record with bytes the encoding cannot read, with what each reader can do."""
+
+    def __new__(cls, codec: str):
+        enc = "cp932" if codec == "cp932" else "UTF-8"
+        self = super().__new__(cls, f"{enc}として読めないバイトがあります")
+        self.cli_hint = "" if enc == "cp932" else "（Shift_JISのファイルなら --encoding cp932 を指定してください）"
+        self.screen_hint = ("（文字コードの選び方が違う可能性があります。別の文字コードを選んで、もう一度確認してください）"
+                            if enc == "cp932" else
+                            "（Shift_JISのファイルなら、文字コードで「Shift_JIS」を選んで、もう一度確認してください）")
+        return self
+
+
+def _hints(reason: str) -> tuple[str, str]:
+    return getattr(reason, "cli_hint", ""), getattr(reason, "screen_hint", "")
 
 
 _BYTE_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
@@ -589,6 +669,14 @@ class Result:
     written: bool = False
     batch_id: int | None = None
     problem_total: int = 0  # every problem found; `problems` may hold only the first ones
+    labels: dict = field(default_factory=dict)  # column → Japanese name, for the screens
+    rows: list = field(default_factory=list)  # the first rows' outcomes (kenshin.imports.rows)
+    encoding: str = ""
+    encoding_detected: bool = False
+
+    def screen_problems(self) -> list[str]:
+        """The problems as the screens show them (「3行目 生年月日: …」)."""
+        return [p.screen(self.labels) for p in self.problems]
 
     def set_problems(self, problems: Problems) -> None:
         self.problems = problems.sorted()
@@ -649,7 +737,12 @@ def record_unreadable(action: str, file_name: str, reason: str, actor) -> None:
     """The audit event of an attempt whose file could not even be opened (exit 2)."""
     from kenshin import audit
 
+    from kenshin.imports import history
+
     with db.atomic():
         audit.record(action, actor, object_type="file", object_id="", outcome=REJECTED,
                      details={"file": file_name, "sha256": None, "outcome": REJECTED,
                               "counts": {}, "reason": reason})
+        kind = action.split(".", 1)[-1]
+        if kind in history.KINDS:
+            history.record(kind, None, Source(file_name, b"", ""), actor, reason=reason)

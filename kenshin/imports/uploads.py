@@ -44,6 +44,7 @@ def save(directory: str, source: Source, staff_id: int, kind: str) -> str:
                           (note_path, json.dumps({"staff": staff_id, "kind": kind,
                                                   "file_name": source.file_name,
                                                   "encoding": source.encoding,
+                                                  "detected": source.detected,
                                                   "sha256": source.sha256}).encode())):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -63,7 +64,7 @@ def load(directory: str, token: str, staff_id: int, kind: str) -> Upload:
         raise NotFound("no such upload") from None
     if note.get("staff") != staff_id or note.get("kind") != kind:
         raise NotFound("not this person's upload")
-    source = Source(note["file_name"], data, note["encoding"])
+    source = Source(note["file_name"], data, note["encoding"], bool(note.get("detected")))
     if source.sha256 != note.get("sha256"):
         raise NotFound("the upload changed")
     return Upload(token, source, staff_id, kind)

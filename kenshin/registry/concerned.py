@@ -43,6 +43,25 @@ def find(atena_no: str, actor: audit.Actor, purpose: str) -> Resident:
     return person
 
 
+def from_person_page(resident_id, actor: audit.Actor, purpose: str) -> Resident:
+    """The person whose page the clerk came from (internal id in a POST body), to fill in the
+    inquiry or request form already confirmed; audited like a lookup, found or not. NotFound
+    outside the programme, like every loader."""
+    with db.atomic():
+        try:
+            person = get_in_programme(resident_id)
+        except NotFound:
+            person = None
+        audit.record("resident.lookup", actor, resident=person, object_type="resident",
+                     object_id=person.id if person else str(parse_id(resident_id) or ""),
+                     outcome="ok" if person else "not_found",
+                     details={"purpose": purpose, "via": "person_page",
+                              "found": 1 if person else 0})
+    if person is None:
+        raise NotFound("該当する方はいません")
+    return person
+
+
 def confirmed(atena_no: str | None, resident_id: str | int | None) -> Resident | None:
     """The person the clerk confirmed: the typed number and the confirmed person must agree.
 

@@ -16,6 +16,8 @@ from models import ImportBatch, Institution, InstitutionChange, Staff, db
 
 from kenshin import audit
 from kenshin.imports import csvimport
+from kenshin.imports import history as import_history
+from kenshin.imports import rows as row_preview
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid, NotFound, Refused
 from kenshin.core.textinput import ascii_text
@@ -178,6 +180,7 @@ ACTION = "import.institutions"
 KIND = "institutions"
 COLUMNS = csvimport.Columns(required=("institution_code", "name"),
                             optional=("postal_code", "address", "phone", "active"))
+COLUMN_LABELS = {"institution_code": "医療機関コード", **ITEMS}
 
 
 def _phone(value: str) -> str:
@@ -231,22 +234,28 @@ def _check_rows(reader: csvimport.Reader) -> list[_Row]:
     return rows
 
 
-def _plan(rows: list[_Row]) -> tuple[list[_Row], list[tuple[Institution, dict]], dict[str, int]]:
+def _plan(rows: list[_Row], shown: row_preview.RowList | None = None
+          ) -> tuple[list[_Row], list[tuple[Institution, dict]], dict[str, int]]:
     known = {i.code: i for i in Institution.select()}
     counts = {"new": 0, "changed": 0, "unchanged": 0}
     new, changed = [], []
+    shown = shown if shown is not None else row_preview.RowList(cap=0)
     for row in rows:
         current = known.get(row.code)
         if current is None:
             counts["new"] += 1
             new.append(row)
+            shown.add(row.line, row_preview.NEW, person=row.values.get("name") or "", subject=row.code)
             continue
         diff = {k: v for k, v in row.values.items() if getattr(current, k) != v}
         if diff:
             counts["changed"] += 1
             changed.append((current, diff))
+            shown.add(row.line, row_preview.CHANGED, person=current.name, subject=row.code,
+                      note="、".join(ITEMS[k] for k in diff))
         else:
             counts["unchanged"] += 1
+            shown.add(row.line, row_preview.UNCHANGED, person=current.name, subject=row.code)
     return new, changed, counts
 
 
@@ -266,11 +275,46 @@ def _write(new: list[_Row], changed, counts, source: csvimport.Source, actor: au
     return batch.id
 
 
-def import_file(source: csvimport.Source, actor: audit.Actor) -> csvimport.Result:
-    """Import the institutions file: all or nothing, idempotent, one audit event either way."""
-    reader = csvimport.Reader(source, COLUMNS)
+def _result(source: csvimport.Source) -> csvimport.Result:
+    return csvimport.Result(KIND, source.file_name, source.sha256, labels=COLUMN_LABELS,
+                            encoding=source.encoding, encoding_detected=source.detected)
+
+
+def check(source: csvimport.Source, *, problem_limit: int | None = None) -> csvimport.Result:
+    """Read and check the file and say what each row would do; write nothing (the screen's preview)."""
+    reader = csvimport.Reader(source, COLUMNS, problem_limit=problem_limit)
     rows = [] if reader.refused else _check_rows(reader)
-    result = csvimport.Result(KIND, source.file_name, source.sha256)
+    result = _result(source)
+    shown = row_preview.RowList()
+    _new, _changed, counts = _plan(rows, shown)
+    if reader.problems:
+        result.set_problems(reader.problems)
+        result.rows = row_preview.with_problems(shown.rows, result.problems, COLUMN_LABELS)
+    else:
+        result.counts, result.rows = counts, shown.rows
+    return result
+
+
+def preview(source: csvimport.Source, actor: audit.Actor, *, problem_limit: int | None = None) -> csvimport.Result:
+    """Check an uploaded file; write nothing but the audit event (and, for a file with problems,
+    its line in the import history: the attempt ends there)."""
+    csvimport.record_upload(KIND, source, actor)
+    result = check(source, problem_limit=problem_limit)
+    with db.atomic():
+        audit.record(ACTION if result.problems else ACTION + ".preview", actor, object_type="file",
+                     object_id=source.sha256, outcome=result.outcome if result.problems else "ok",
+                     details=csvimport.audit_details(result, source, {"stage": "preview"}))
+        if result.problems:
+            import_history.record(KIND, result, source, actor)
+    return result
+
+
+def import_file(source: csvimport.Source, actor: audit.Actor, *, problem_limit: int | None = None
+                ) -> csvimport.Result:
+    """Import the institutions file: all or nothing, idempotent, one audit event either way."""
+    reader = csvimport.Reader(source, COLUMNS, problem_limit=problem_limit)
+    rows = [] if reader.refused else _check_rows(reader)
+    result = _result(source)
     with db.atomic():
         if reader.problems:
             result.set_problems(reader.problems)
@@ -282,4 +326,5 @@ def import_file(source: csvimport.Source, actor: audit.Actor) -> csvimport.Resul
         audit.record(ACTION, actor, object_type="import_batch" if result.batch_id else "file",
                      object_id=result.batch_id or source.sha256, outcome=result.outcome,
                      details=csvimport.audit_details(result, source))
+        import_history.record(KIND, result, source, actor)
     return result

@@ -17,7 +17,8 @@ import database
 from models import ImportBatch, Resident, db
 
 from kenshin import audit
-from kenshin.imports import csvimport
+from kenshin.imports import csvimport, history
+from kenshin.imports import rows as row_preview
 from kenshin.imports.csvimport import ABSENT, INVALID, Columns, Problems, Reader, Row, Source
 from kenshin.core.dates import format_wareki, now_utc
 from kenshin.core import labels
@@ -31,6 +32,11 @@ COLUMNS = Columns(
     required=("atena_no", "name", "name_kana", "sex", "birth_date", "address"),
     optional=("postal_code", "resident_since", "removed_on", "removal_reason", "togo_atena_no"),
 )
+#: each column by its Japanese name (the screens say 「3行目 生年月日: …」)
+COLUMN_LABELS = {"atena_no": "宛名番号", "name": "氏名", "name_kana": "氏名の振り仮名", "sex": "性別",
+                 "birth_date": "生年月日", "postal_code": "郵便番号", "address": "住所",
+                 "resident_since": "住民となった日", "removed_on": "消除日", "removal_reason": "消除事由",
+                 "togo_atena_no": "団体内統合宛名番号"}
 REMOVAL_REASONS = {"転出": "転出", "死亡": "死亡", "職権消除": "職権消除", "その他": "その他"}
 NAME_MAX = 60
 ADDRESS_MAX = 200  # the column's size
@@ -191,6 +197,7 @@ class Plan:
     new: list[tuple]  # (atena_no, merged values)
     changed: list[tuple]  # (resident id, merged values, [(item, before, after)])
     counts: dict[str, int]
+    rows: list = None  # the first rows' outcomes (kenshin.imports.rows)
 
 
 def _plan(rows: list[_Checked], problems: Problems) -> Plan:
@@ -198,6 +205,7 @@ def _plan(rows: list[_Checked], problems: Problems) -> Plan:
     stored = _load_stored()
     counts = {"new": 0, "changed": 0, "removed": 0, "unchanged": 0}
     new, changed = [], []
+    shown = row_preview.RowList()
     togo_holders = _togo_holders(rows, stored)
     for row in rows:
         hit = stored.get(row.atena_no) if row.atena_no is not None else None
@@ -214,14 +222,20 @@ def _plan(rows: list[_Checked], problems: Problems) -> Plan:
         if hit is None:
             counts["new"] += 1
             new.append((row.atena_no, merged))
+            shown.add(row.line, row_preview.NEW, person=merged[_NAME], subject=row.atena_no)
             continue
         if merged == before:
             counts["unchanged"] += 1
+            shown.add(row.line, row_preview.UNCHANGED, person=before[_NAME], subject=row.atena_no)
             continue
         diffs = [(ITEMS[i], b, a) for i, (b, a) in enumerate(zip(before, merged)) if b != a]
-        counts["removed" if (before[_REMOVED] is None and merged[_REMOVED] is not None) else "changed"] += 1
+        kind = "removed" if (before[_REMOVED] is None and merged[_REMOVED] is not None) else "changed"
+        counts[kind] += 1
         changed.append((hit[0], merged, diffs))
-    return Plan(new, changed, counts)
+        if not shown.full:
+            shown.add(row.line, kind, person=before[_NAME], subject=row.atena_no,
+                      note="、".join(COLUMN_LABELS[item] for item, _, _ in diffs))
+    return Plan(new, changed, counts, shown.rows)
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -274,7 +288,7 @@ def _read(source: Source, today: date | None, problem_limit: int | None = None,
 
 #: what the person who may not read stored records sees when the file disagrees with them
 STORED_CONFLICT = ("登録済みの住民記録と合わない行が{count}件あるため、取り込めません（何も登録していません）。"
-                   "どの行かは、システム利用管理者が取込の画面かコマンドで確認してください")
+                   "どの行かは、システム利用管理者が取込の画面で確認してください")
 
 
 def _conclude(source: Source, reader: Reader, rows: list[_Checked],
@@ -282,7 +296,7 @@ def _conclude(source: Source, reader: Reader, rows: list[_Checked],
     """The result and the plan. Without `conflict_detail` (the maintainer), problems that only
     the comparison with the stored records finds are reported as one count, never by line and
     reason, so that repeated attempts cannot read a stored item (issue 12, finding 5)."""
-    result = csvimport.Result(KIND, source.file_name, source.sha256)
+    result = _result(source)
     if reader.refused or (reader.problems and not conflict_detail):
         result.set_problems(reader.problems)
         return result, None
@@ -290,13 +304,20 @@ def _conclude(source: Source, reader: Reader, rows: list[_Checked],
     if reader.problems:
         if conflict_detail:
             result.set_problems(reader.problems)
+            result.rows = row_preview.with_problems(plan.rows, result.problems, COLUMN_LABELS)
         else:
-            result.problems = [csvimport.Problem(1, -1, csvimport.WHOLE_ROW, STORED_CONFLICT.format(
+            result.problems = [csvimport.Problem(csvimport.FILE_LINE, -1, csvimport.WHOLE_ROW, STORED_CONFLICT.format(
                 count=len(reader.problems)))]
             result.problem_total = len(reader.problems)
         return result, None
     result.counts = plan.counts
+    result.rows = plan.rows
     return result, plan
+
+
+def _result(source: Source) -> csvimport.Result:
+    return csvimport.Result(KIND, source.file_name, source.sha256, labels=COLUMN_LABELS,
+                            encoding=source.encoding, encoding_detected=source.detected)
 
 
 def check(source: Source, today: date | None = None, *, problem_limit: int | None = None,
@@ -307,7 +328,7 @@ def check(source: Source, today: date | None = None, *, problem_limit: int | Non
     reader, rows, read = _read(source, today, problem_limit, keep=against_stored)
     if against_stored:
         return _conclude(source, reader, rows)[0]
-    result = csvimport.Result(KIND, source.file_name, source.sha256)
+    result = _result(source)
     if reader.problems:
         result.set_problems(reader.problems)
     else:
@@ -331,6 +352,7 @@ def run(source: Source, actor: audit.Actor, *, today: date | None = None,
                      object_id=result.batch_id or source.sha256,
                      outcome=result.outcome,
                      details=csvimport.audit_details(result, source, audit_extra))
+        history.record(KIND, result, source, actor)
     if result.written and database.is_postgres() and sum(result.counts.values()) >= 10_000:
         db.execute_sql("ANALYZE resident")  # keep the search plans right after a large load
     return result
@@ -350,6 +372,8 @@ def preview(source: Source, actor: audit.Actor, *, today: date | None = None,
         audit.record(ACTION if result.problems else ACTION + ".preview", actor, object_type="file",
                      object_id=source.sha256, outcome=result.outcome if result.problems else "ok",
                      details=csvimport.audit_details(result, source, extra))
+        if result.problems:  # the attempt ends here: it is in the history as not imported
+            history.record(KIND, result, source, actor)
     return result
 
 

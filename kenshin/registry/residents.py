@@ -15,7 +15,7 @@ from typing import Mapping
 
 from peewee import JOIN, fn
 
-from models import ImportBatch, Institution, Resident, ResidentChange, Screening, Staff, db
+from models import ImportBatch, Institution, LastSearch, Resident, ResidentChange, Screening, Staff, db
 
 from kenshin import audit
 from kenshin.screening import catalogue
@@ -286,15 +286,22 @@ def _as_date(value):
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def search(criteria: Criteria, actor: audit.Actor, today: date | None = None) -> SearchResult:
-    """Run a search and audit it (its criteria, not its results) in one transaction."""
+def search(criteria: Criteria, actor: audit.Actor, today: date | None = None,
+           session_id: str | None = None, again: bool = False) -> SearchResult:
+    """Run a search and audit it (its criteria, not its results) in one transaction; with
+    `session_id`, keep its criteria as the session's last search (`again`: shown again from it)."""
     today = today or dates.today_jst()
     sql, params = search_query(criteria, today)
+    details = {"criteria": criteria.for_audit()}
+    if again:
+        details["shown_again"] = True
     with db.atomic():
         rows = db.execute_sql(sql, params).fetchall()
         audit.record("resident.search", actor, object_type="resident", outcome="ok",
-                     details={"criteria": criteria.for_audit(), "hits": min(len(rows), MAX_RESULTS),
+                     details={**details, "hits": min(len(rows), MAX_RESULTS),
                               "more": len(rows) > MAX_RESULTS})
+        if session_id and not again:
+            remember(session_id, criteria)
     found = []
     for rid, atena, name, kana, sex, birth, postal, address, removed, reason, suspended \
             in rows[:MAX_RESULTS]:
@@ -303,6 +310,31 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None) ->
                            postal, address, removed, reason, bool(suspended)))
     found.sort(key=lambda f: (f.name_kana, f.birth_date, f.id))
     return SearchResult(criteria, found, len(rows) > MAX_RESULTS)
+
+
+# --- the session's last search (issue 20) ----------------------------------------------------------
+
+def remember(session_id: str, criteria: Criteria) -> None:
+    """Keep what was typed as this session's last search (server-side: LastSearch)."""
+    typed = {name: criteria.typed[name] for name in FIELDS if criteria.typed.get(name)}
+    changed = (LastSearch.update(criteria=typed, at=dates.now_utc())
+               .where(LastSearch.session == session_id).execute())
+    if not changed:
+        LastSearch.create(session=session_id, criteria=typed, at=dates.now_utc())
+
+
+def last_search(session_id: str | None) -> dict[str, str] | None:
+    """The criteria of this session's last search, as typed, or None."""
+    if not session_id:
+        return None
+    row = LastSearch.get_or_none(LastSearch.session == session_id)
+    return dict(row.criteria) if row is not None and row.criteria else None
+
+
+def forget(session_id: str | None) -> None:
+    """Clear the session's last search (「条件を消す」)."""
+    if session_id:
+        LastSearch.delete().where(LastSearch.session == session_id).execute()
 
 
 # --- one person -----------------------------------------------------------------------------------
@@ -435,9 +467,11 @@ def _load(resident_id: int, actor: audit.Actor, action: str, today: date | None,
     return record
 
 
-def view(resident_id: int, actor: audit.Actor, today: date | None = None) -> PersonRecord:
-    """One person's page (the 5 items, registry dates, screenings, history); audited as a view."""
-    return _load(resident_id, actor, "resident.view", today)
+def view(resident_id: int, actor: audit.Actor, today: date | None = None,
+         details: dict | None = None) -> PersonRecord:
+    """One person's page (the 5 items, registry dates, screenings, history); audited as a view
+    (`details`: what else the page showed, e.g. the lists of kenshin.registry.person_page)."""
+    return _load(resident_id, actor, "resident.view", today, details)
 
 
 def print_record(resident_id: int, actor: audit.Actor, today: date | None = None) -> PersonRecord:

@@ -287,9 +287,11 @@ def correct_screening(request_id: int, actor: audit.Actor, screening_id, item: s
             items["referral"] = ""  # derived again from the corrected items by the exam's rule
         result = screenings.correct(screening.id, items=items, actor=actor,
                                     reason=f"{KINDS['correction']}（受付番号{request.id}）により訂正")
+        done = ("の訂正を提案しました（判定に関わるため、別の職員の確認で反映されます。確認待ち）"
+                if result.proposal is not None else "を訂正しました")
         _entry(request, actor, "correct",
                f"{exam.name}（受診日 {format_both(screening.exam_date)}）の"
-               f"「{exam.item(item).label}」を訂正しました")
+               f"「{exam.item(item).label}」{done}")
         audit.record("disclosure.correct", actor, resident=request.resident_id,
                      object_type="disclosure", object_id=request.id,
                      details={"screening": screening.id, "changed": result.changed})

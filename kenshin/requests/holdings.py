@@ -23,7 +23,8 @@ from models import (
     Staff,
 )
 
-from kenshin.audit.labels import action_label, outcome_label
+from kenshin.audit.labels import (RESIDENT_OUTCOMES, action_label, outcome_label, resident_actor,
+                                  resident_phrase)
 from kenshin.core import labels
 from kenshin.screening import catalogue
 from kenshin.core.dates import DateError, fiscal_year_label, format_both
@@ -103,6 +104,8 @@ class Access:
     division: str
     action: str
     outcome: str
+    who: str = ""   # in words the person understands: 「健康支援課の職員（検診 花子）」
+    what: str = ""  # 「あなたの検診記録を見ました」
 
 
 @dataclass
@@ -256,8 +259,12 @@ def accesses(resident_id: int) -> list[Access]:
     for at, action, outcome, label, name, division in rows:
         if isinstance(at, str):
             at = datetime.fromisoformat(at)
-        result.append(Access(at, name or _actor_text(label),
-                             division or "", action_label(action), outcome_label(outcome)))
+        who = (resident_actor(division or "", name) if name
+               else (_actor_text(label) if label.startswith(("os:", "net:")) else "市の職員"))
+        # the outcome in the person's words: nothing to add when it went through
+        result.append(Access(at, name or _actor_text(label), division or "", action_label(action),
+                             RESIDENT_OUTCOMES.get(outcome, outcome_label(outcome)), who,
+                             resident_phrase(action)))
     return result
 
 

@@ -43,6 +43,24 @@ OUTSIDE_ASSESSMENT = ("評価書（別添1）にない項目です（{title}）�
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
+# Dashes a keyboard or an IME gives for the paper's －: minus sign, hyphens, dashes, the long
+# vowel mark ー (what a Japanese IME types for "-"), all read as "-".
+_DASHES = str.maketrans({ch: "-" for ch in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc"})
+
+
+def paper_key(text: str) -> str:
+    """A typed code or paper form, folded for comparison: NFKC (full-width as half-width),
+    every dash as "-", no spaces, case folded."""
+    folded = unicodedata.normalize("NFKC", text or "").translate(_DASHES)
+    return "".join(folded.split()).casefold()
+
+
+def _typed_as_is(code: str) -> bool:
+    """A short code a clerk types as it is (0, 1, X), shown beside the paper's words; not the
+    English words of the files (negative, low)."""
+    return len(code) <= 3 and not (code.isalpha() and code.islower())
+
+
 class _Bad(ValueError):
     """One item's value is invalid; the message is for the clerk."""
 
@@ -67,11 +85,27 @@ class Item:
     # Items the assessment's 別添1 does not list carry the code of their Extension: they are
     # neither shown, keyed, imported nor stored until an administrator turns it on.
     extension: str | None = None
+    # How the paper form writes each code (code → forms, the first one the printed word): what a
+    # clerk may type on a screen (read_paper). Files (FORMATS.md) take the codes only.
+    paper: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
         if self.kind not in ("code", "number", "text"):
             raise ValueError(f"unknown item kind {self.kind!r}")
         object.__setattr__(self, "codes", MappingProxyType(dict(self.codes)))
+        if self.kind == "code":
+            unknown = set(self.paper) - set(self.codes)
+            if unknown:
+                raise ValueError(f"{self.key}: paper forms for codes it does not have: {sorted(unknown)}")
+            forms = {paper_key(code): code for code in self.codes}
+            for code, written in self.paper.items():
+                for form in written:
+                    other = forms.setdefault(paper_key(form), code)
+                    if other != code:
+                        raise ValueError(f"{self.key}: {form!r} would read as both {other!r} and {code!r}")
+            object.__setattr__(self, "paper", MappingProxyType(
+                {code: tuple(self.paper.get(code, ())) for code in self.codes}))
+            object.__setattr__(self, "_forms", MappingProxyType(forms))
         for name in ("min", "max"):
             value = getattr(self, name)
             if value is not None:
@@ -83,6 +117,49 @@ class Item:
         if self.blank_means:
             return f"{listed} のいずれか、{self.blank_means}は空欄"
         return f"{listed} のいずれか"
+
+    def from_paper(self, value: str | None) -> str | None:
+        """The catalogue code for what was typed from the paper (a code, or one of the forms the
+        item declares, full- or half-width); None when it is none of them."""
+        if self.kind != "code":
+            return None
+        return self._forms.get(paper_key(value or "")) if (value or "").strip() else None
+
+    def paper_list(self) -> str:
+        """The accepted paper forms as a clerk reads them: 陰性（－・（－）・1）、陽性（＋・（＋）・2）."""
+        parts = []
+        for code in self.codes:
+            written = self.paper.get(code) or (code,)
+            main, others = written[0], list(written[1:])
+            if _typed_as_is(code) and all(paper_key(code) != paper_key(w) for w in written):
+                others.insert(0, code)
+            parts.append(f"{main}（{'・'.join(others)}）" if others else main)
+        listed = "、".join(parts)
+        return f"{listed}、{self.blank_means}は空欄" if self.blank_means else listed
+
+    def paper_hint(self) -> list[tuple[str, str]]:
+        """(the printed word, its short alternatives) per code, for the hint beside a field:
+        陰性 －・1, なし 0・無, 3a."""
+        out = []
+        for code in self.codes:
+            written = self.paper.get(code) or (code,)
+            shorts = [w for w in written[1:] if len(w) <= 5 and "（" not in w and written[0] not in w]
+            if _typed_as_is(code) and all(paper_key(code) != paper_key(w) for w in written):
+                shorts.insert(0, code)
+            out.append((written[0], "・".join(shorts[:3])))
+        return out
+
+    def written(self, code: str | None) -> str:
+        """A stored code as the paper writes it (positive → 陽性, 3a → 3a): what a form is filled
+        with, read back to the same code by from_paper."""
+        if self.kind != "code" or not code or code not in self.codes:
+            return code or ""
+        return (self.paper.get(code) or (code,))[0]
+
+    def meaning(self, value: str | None) -> str:
+        """What a typed value stands for (the catalogue's label), "" when it reads as no code."""
+        code = self.from_paper(value)
+        return self.codes[code] if code is not None else ""
 
     def clean(self, raw: str | None) -> str:
         """The canonical stored string for a raw value ("" for blank); raises _Bad."""
@@ -279,15 +356,32 @@ REFERRAL_CODES = {"0": "対象外", "1": "要精検"}  # 0 is not 精検不要: 
 JUDGEMENT_CODES = {"normal": "異常認めず", "guidance": "要指導", "referral": "要精検"}
 POS_NEG = {"negative": "陰性", "positive": "陽性"}
 
+# How the paper forms write the codes (Item.paper): the printed word first, then the marks and
+# the numbers of the printed choices (1 陰性 2 陽性 …). Codes the paper prints as they are (3a,
+# E1, N …) declare themselves (_printed, below the code tables); a code is always read as itself.
+NONE_ANY_PAPER = {"0": ("なし", "無", "－", "（－）"), "1": ("あり", "有", "＋", "（＋）")}
+REFERRAL_PAPER = {"0": ("対象外", "なし", "無", "不要", "精検不要"), "1": ("要精検", "あり", "有", "対象")}
+JUDGEMENT_PAPER = {"normal": ("異常認めず", "異常なし", "1"), "guidance": ("要指導", "2"),
+                   "referral": ("要精検", "3")}
+POS_NEG_PAPER = {"negative": ("陰性", "－", "（－）", "1"), "positive": ("陽性", "＋", "（＋）", "2")}
+
 
 def _code(key, label, codes, *, required=True, decides=False, summary=True, blank_means=None,
-          extension=None) -> Item:
+          extension=None, paper=None) -> Item:
     return Item(key, label, "code", codes, required=required, decides_referral=decides,
-                summary=summary, blank_means=blank_means, extension=extension)
+                summary=summary, blank_means=blank_means, extension=extension,
+                paper=_written_as_labels(codes) if paper is None else paper)
 
 
-def _flag(key, label, codes=NONE_ANY, *, summary=True) -> Item:
-    return Item(key, label, "code", codes, required=True, summary=summary)
+def _written_as_labels(codes: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Codes whose paper prints the label itself (0回 … 3回以上, 禁煙, 閉経): the label is the form."""
+    return {code: (label,) for code, label in codes.items()}
+
+
+def _flag(key, label, codes=NONE_ANY, *, summary=True, paper=None) -> Item:
+    if paper is None:
+        paper = NONE_ANY_PAPER if codes is NONE_ANY else _written_as_labels(codes)
+    return Item(key, label, "code", codes, required=True, summary=summary, paper=paper)
 
 
 def _number(key, label, lo, hi, unit, *, summary=True) -> Item:
@@ -300,10 +394,12 @@ def _text(key, label, max_length, *, required=False, summary=True, decides=False
 
 
 def _referral(label, *, derived: bool) -> Item:
-    return _code("referral", label, REFERRAL_CODES, required=not derived, decides=True)
+    return _code("referral", label, REFERRAL_CODES, required=not derived, decides=True,
+                 paper=REFERRAL_PAPER)
 
 
-TARGET_ITEM = _code("target", "精密検査の対象", FOLLOWUP_TARGETS)
+TARGET_ITEM = _code("target", "精密検査の対象", FOLLOWUP_TARGETS, paper={
+    code: (name, f"{name}がん") for code, name in FOLLOWUP_TARGETS.items()})
 
 
 # --- 要精検 rules -----------------------------------------------------------------------
@@ -444,6 +540,22 @@ CPI_BLEEDING = {"0": "健全", "1": "出血あり", "9": "除外歯", "X": "該�
 CPI_POCKET = {"0": "健全", "1": "4〜5mm", "2": "6mm以上", "9": "除外歯", "X": "該当歯なし"}
 
 
+def _printed(codes: Mapping[str, str], prefix: str = "") -> dict[str, tuple[str, ...]]:
+    """Codes the paper prints as they are (3a, E1, N, CPI 0/1/9/X), also with their prefix."""
+    return {code: (code, f"{prefix}{code}") if prefix else (code,) for code in codes}
+
+
+GASTRIC_XRAY_PAPER = _printed(GASTRIC_XRAY_CATEGORIES, "カテゴリー")
+ENDOSCOPY_PAPER = {"none": ("胃がんなし", "なし", "1"), "suspected": ("胃がん疑い", "疑い", "2"),
+                   "cancer": ("胃がん", "がん", "3")}
+LUNG_XRAY_PAPER = _printed(LUNG_XRAY_GRADES)
+SPUTUM_PAPER = _printed(SPUTUM_CLASSES)
+MAMMOGRAPHY_PAPER = _printed(MAMMOGRAPHY_CATEGORIES, "カテゴリー")
+FOBT_PAPER = {**POS_NEG_PAPER, "undetermined": ("判定不能", "3")}
+CPI_BLEEDING_PAPER = {code: (code, label) for code, label in CPI_BLEEDING.items()}
+CPI_POCKET_PAPER = {code: (code, label) for code, label in CPI_POCKET.items()}
+
+
 
 # --- items beyond the assessment (別添1) ------------------------------------------------
 
@@ -477,6 +589,9 @@ EXTENSIONS: Mapping[str, Extension] = MappingProxyType({
 })
 HPV_RESULTS = {"negative": "陰性", "positive": "陽性"}
 HPV_TRIAGE = {"nilm": "NILM（陰性）", "ascus_plus": "ASC-US以上"}
+# The Bethesda results the cytology sheet may print, every one of them ASC-US or worse.
+HPV_TRIAGE_PAPER = {"nilm": ("NILM", "陰性"),
+                    "ascus_plus": ("ASC-US以上", "ASC-US", "ASC-H", "LSIL", "HSIL", "SCC", "AGC", "AIS")}
 
 
 def _hpv_check(items: Mapping[str, str], sex: int | None) -> dict[str, list[str]]:
@@ -516,7 +631,8 @@ _EXAMS = (
     Exam(
         "gastric_xray", "胃がん(X線)", "胃X線",
         (
-            _code("xray_category", "胃部エックス線検査の判定区分", GASTRIC_XRAY_CATEGORIES, decides=True),
+            _code("xray_category", "胃部エックス線検査の判定区分", GASTRIC_XRAY_CATEGORIES, decides=True,
+                  paper=GASTRIC_XRAY_PAPER),
             _text("xray_findings", "胃部エックス線検査の所見", 200),
             _referral("胃がん検診の精密検査の対象有無", derived=True),
         ),
@@ -529,7 +645,8 @@ _EXAMS = (
     Exam(
         "gastric_endoscopy", "胃がん(内視鏡)", "胃内視鏡",
         (
-            _code("endoscopy_result", "胃内視鏡の判定区分", ENDOSCOPY_RESULTS, decides=True),
+            _code("endoscopy_result", "胃内視鏡の判定区分", ENDOSCOPY_RESULTS, decides=True,
+                  paper=ENDOSCOPY_PAPER),
             _text("endoscopy_findings", "胃内視鏡の所見", 200),
             _referral("胃がん検診の精密検査の対象有無", derived=True),
             _text("other_findings", "胃がん検診のその他の所見", 200),
@@ -542,7 +659,7 @@ _EXAMS = (
     Exam(
         "colorectal", "大腸がん", "大腸",
         (
-            _code("fobt_result", "便潜血検査の判定区分", FOBT_RESULTS, decides=True),
+            _code("fobt_result", "便潜血検査の判定区分", FOBT_RESULTS, decides=True, paper=FOBT_PAPER),
             _referral("大腸がん検診の精密検査の対象有無", derived=True),
         ),
         report_category="55",
@@ -555,9 +672,10 @@ _EXAMS = (
         "lung", "肺がん", "肺",
         (
             _flag("symptoms", "肺がんに係る症状", summary=False),
-            _code("xray_grade", "胸部エックス線検査時の判定区分", LUNG_XRAY_GRADES, decides=True),
+            _code("xray_grade", "胸部エックス線検査時の判定区分", LUNG_XRAY_GRADES, decides=True,
+                  paper=LUNG_XRAY_PAPER),
             _code("sputum_class", "喀痰検査時の判定区分", SPUTUM_CLASSES, required=False, decides=True,
-                  blank_means="未実施"),
+                  blank_means="未実施", paper=SPUTUM_PAPER),
             _referral("肺がん検診の精密検査対象区分", derived=True),
             _text("other_findings", "肺がん疑い以外の所見", 200),
         ),
@@ -574,7 +692,8 @@ _EXAMS = (
     Exam(
         "breast", "乳がん", "乳",
         (
-            _code("mammography_category", "マンモグラフィ検査時の判定区分", MAMMOGRAPHY_CATEGORIES, decides=True),
+            _code("mammography_category", "マンモグラフィ検査時の判定区分", MAMMOGRAPHY_CATEGORIES, decides=True,
+                  paper=MAMMOGRAPHY_PAPER),
             _text("mammography_findings", "マンモグラフィ検査の所見", 200),
             _referral("乳がん検診の精密検査の対象区分", derived=True),
         ),
@@ -590,10 +709,11 @@ _EXAMS = (
         (
             _flag("symptoms", "子宮頸がんに係る症状", summary=False),
             _code("hpv_result", "HPV検査の結果", HPV_RESULTS, required=False, decides=True,
-                  blank_means="未実施", extension=HPV_PRIMARY),
+                  blank_means="未実施", extension=HPV_PRIMARY, paper=POS_NEG_PAPER),
             _code("hpv_triage", "トリアージ細胞診の結果", HPV_TRIAGE, required=False, decides=True,
-                  extension=HPV_PRIMARY),
-            _code("hpv_followup", "追跡検査の対象", NONE_ANY, required=False, extension=HPV_PRIMARY),
+                  extension=HPV_PRIMARY, paper=HPV_TRIAGE_PAPER),
+            _code("hpv_followup", "追跡検査の対象", NONE_ANY, required=False, extension=HPV_PRIMARY,
+                  paper=NONE_ANY_PAPER),
             _referral("子宮頸がん検診精密検査の対象区分", derived=False),
         ),
         report_category="54",
@@ -613,9 +733,9 @@ _EXAMS = (
             _flag("visceral_obesity", "内臓脂肪型肥満の区分", summary=False),
             _flag("pregnancy", "妊娠の区分", summary=False),
             _text("other_condition", "その他の全身の状態", 100, summary=False),
-            _flag("cpi_bleeding", "歯周疾患検査結果（CPI 歯肉出血）", CPI_BLEEDING),
-            _flag("cpi_pocket", "歯周疾患検査結果（CPI 歯周ポケット）", CPI_POCKET),
-            _code("judgement", "歯周疾患検診の判定区分", JUDGEMENT_CODES, decides=True),
+            _flag("cpi_bleeding", "歯周疾患検査結果（CPI 歯肉出血）", CPI_BLEEDING, paper=CPI_BLEEDING_PAPER),
+            _flag("cpi_pocket", "歯周疾患検査結果（CPI 歯周ポケット）", CPI_POCKET, paper=CPI_POCKET_PAPER),
+            _code("judgement", "歯周疾患検診の判定区分", JUDGEMENT_CODES, decides=True, paper=JUDGEMENT_PAPER),
         ),
         report_category="58",
         referral_outcome=_by_judgement,
@@ -633,9 +753,11 @@ _EXAMS = (
             _flag("steroid", "ステロイド内服", summary=False),
             _code("menstruation", "月経・閉経の有無", {"1": "月経あり", "2": "閉経"}, summary=False),
             _code("method", "測定方法",
-                  {"DXA": "DXA法", "MD": "MD法", "QUS": "超音波法（QUS）", "CT": "CT法（QCT）"}),
+                  {"DXA": "DXA法", "MD": "MD法", "QUS": "超音波法（QUS）", "CT": "CT法（QCT）"},
+                  paper={"DXA": ("DXA法", "DXA"), "MD": ("MD法", "MD"), "QUS": ("超音波法", "QUS"),
+                         "CT": ("CT法", "QCT")}),
             _number("bone_density", "骨密度", 30, 150, "%YAM"),
-            _code("judgement", "骨粗鬆症検診の判定区分", JUDGEMENT_CODES, decides=True),
+            _code("judgement", "骨粗鬆症検診の判定区分", JUDGEMENT_CODES, decides=True, paper=JUDGEMENT_PAPER),
         ),
         report_category="57",
         sex=WOMEN,
@@ -647,9 +769,11 @@ _EXAMS = (
         "hepatitis", "肝炎ウイルス検査", "肝炎",
         (
             _flag("surgery_history", "手術経験", summary=False),
-            _code("hbs_antigen", "B型肝炎ウイルス検査の判定区分", POS_NEG, decides=True),
+            _code("hbs_antigen", "B型肝炎ウイルス検査の判定区分", POS_NEG, decides=True, paper=POS_NEG_PAPER),
             _code("hcv_judgement", "C型肝炎ウイルス検査の判定区分",
-                  {"low": "感染している可能性が低い", "high": "感染している可能性が高い"}, decides=True),
+                  {"low": "感染している可能性が低い", "high": "感染している可能性が高い"}, decides=True,
+                  paper={"low": ("可能性が低い", "感染している可能性が低い", "低い", "1"),
+                         "high": ("可能性が高い", "感染している可能性が高い", "高い", "2")}),
         ),
         report_category="56",
         referral_outcome=_by_hepatitis_results,
@@ -762,6 +886,37 @@ def validate_items(
             else:
                 clean["referral"] = ""
     return {item.key: clean[item.key] for item in fields if item.key in clean}, errors
+
+
+def read_paper(exam_code: str, raw: Mapping[str, str | None]) -> tuple[dict, dict[str, list[str]]]:
+    """What a clerk typed from a paper form into the catalogue's codes: (values, errors by key).
+
+    Each coded item accepts its codes and the forms it declares (Item.paper: 陰性/陽性/－/＋/(－)/
+    (＋)/1/2, 異常認めず/要指導/要精検 …, full- or half-width); a recognised value is replaced by
+    its code, other values are left as typed. A value that reads as no code is an error listing
+    the accepted forms. Every screen that keys results (entry, correction, second keying) reads
+    through this before validate_items; files do not (FORMATS.md: the codes only)."""
+    exam = get_exam(exam_code)
+    values: dict = dict(raw)
+    errors: dict[str, list[str]] = {}
+    for item in exam.all_fields:
+        text = values.get(item.key)
+        if item.kind != "code" or not ascii_text(text):
+            continue
+        code = item.from_paper(text)
+        if code is None:
+            errors[item.key] = [f"「{text.strip()}」は読めません（{item.paper_list()}のいずれか）"]
+        else:
+            values[item.key] = code
+    return values, errors
+
+
+def as_paper(exam_code: str, clean_items: Mapping[str, str]) -> dict[str, str]:
+    """Stored items as the paper writes them, to fill a form a clerk corrects (read_paper reads
+    them back to the same codes)."""
+    exam = get_exam(exam_code)
+    fields = {item.key: item for item in exam.all_fields}
+    return {key: fields[key].written(value) if key in fields else value for key, value in clean_items.items()}
 
 
 def cautions(exam_code: str, clean_items: Mapping[str, str]) -> list[str]:

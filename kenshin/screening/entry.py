@@ -10,6 +10,7 @@ reconciliation queue with its reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from models import Resident, db
@@ -20,7 +21,7 @@ from kenshin.screening import eligibility, extensions
 from kenshin.screening import matching
 from kenshin.screening import reconciliation
 from kenshin.screening import screenings
-from kenshin.core.dates import age_at, fiscal_year, today_jst
+from kenshin.core.dates import DateError, age_at, fiscal_year, parse_keyed_date, today_jst
 from kenshin.core.errors import Invalid, NotFound, Refused
 from kenshin.core.ids import parse_id
 from kenshin.core.textinput import ascii_text
@@ -141,6 +142,7 @@ class Preview:
     # the age on the eligibility rules' basis (年度末年齢 …), shown beside the age warnings
     basis_label: str = ""
     basis_age: int | None = None
+    exam_date: object = None  # the 受診日 as read (shown expanded beside the field before saving)
     referral: bool | None = None
     outcome: str = ""  # catalogue REFERRAL / PENDING / CLEAR / ATTENDED, "" while undecided
     errors: dict = field(default_factory=dict)
@@ -166,10 +168,11 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
     person = _person_or_none(resident_id)
     birth = person.birth_date if person else typed.birth_date
     sex = person.sex if person else typed.sex
-    exam_date, problems = screenings.parse_exam_date(values.get("exam_date"), birth, today_jst())
+    exam_date, problems = screenings.parse_exam_date(keyed_date(values.get("exam_date")), birth, today_jst())
     if problems:
         out.errors["exam_date"] = problems
     elif exam_date is not None:
+        out.exam_date = exam_date
         out.fiscal_year = fiscal_year(exam_date)
         if birth is not None:
             out.age = age_at(birth, exam_date)
@@ -177,8 +180,9 @@ def preview(batch: Batch, values: Mapping[str, str], resident_id: int | None = N
                 birth, out.fiscal_year, batch.exam)
     exam = catalogue.EXAMS[batch.exam]
     enabled = extensions.enabled_codes()
-    raw = {key: values.get(key) for key in exam.keys_with(enabled)}
+    raw, unread = catalogue.read_paper(batch.exam, {key: values.get(key) for key in exam.keys_with(enabled)})
     clean, errors = catalogue.validate_items(batch.exam, raw, sex, enabled)
+    errors.update(unread)  # the forms the paper may use, not the refused value's code list
     for key, messages in errors.items():
         out.errors["sex" if key == "-" else key] = (
             [screenings.WOMEN_ONLY] if key == "-" else messages)
@@ -212,10 +216,32 @@ def _identity(values: Mapping[str, str]) -> matching.FormIdentity:
     return identity
 
 
-def _exam_values(batch: Batch, values: Mapping[str, str]) -> dict:
+def keyed_date(text):
+    """A date typed on a screen (S30/7/1, S300701, a bare 8.10.3 …: dates.parse_keyed_date) as a
+    date; text it cannot read is passed on as typed, for the usual check to refuse with its reason."""
+    try:
+        return parse_keyed_date(text) if isinstance(text, str) and text.strip() else text
+    except DateError:
+        return text
+
+
+def _exam_values(batch: Batch, values: Mapping[str, str]) -> tuple[dict, dict[str, list[str]]]:
+    """The exam's items as typed from the paper, read into codes (catalogue.read_paper), and the
+    values that read as no code."""
     exam = catalogue.get_exam(batch.exam)
     # every key the exam knows: a value for an item that is off reaches the catalogue and is refused
-    return {key: values.get(key) for key in exam.all_keys}
+    return catalogue.read_paper(batch.exam, {key: values.get(key) for key in exam.all_keys})
+
+
+@contextmanager
+def with_paper_errors(unread: Mapping[str, list[str]]):
+    """A refusal says which forms the paper may use, not the code list of the refused value
+    (a value read_paper could not read is never a code, so the catalogue refuses it too)."""
+    try:
+        yield
+    except Invalid as exc:
+        exc.errors.update(unread)
+        raise
 
 
 def save(batch: Batch, values: Mapping[str, str], actor: audit.Actor,
@@ -241,10 +267,12 @@ def save(batch: Batch, values: Mapping[str, str], actor: audit.Actor,
             raise NotMatched(matching.mismatch_reason(differs), person.id)
         resident_id = person.id
         how = "candidate"
-    return screenings.record(resident_id, exam=batch.exam, exam_date=values.get("exam_date"),
-                             institution=batch.institution_code, setting=batch.setting,
-                             items=_exam_values(batch, values), actor=actor, status=status,
-                             audit_details={"matched_by": how})
+    items, unread = _exam_values(batch, values)
+    with with_paper_errors(unread):
+        return screenings.record(resident_id, exam=batch.exam, exam_date=keyed_date(values.get("exam_date")),
+                                 institution=batch.institution_code, setting=batch.setting,
+                                 items=items, actor=actor, status=status,
+                                 audit_details={"matched_by": how})
 
 
 def park(batch: Batch, values: Mapping[str, str], actor: audit.Actor):
@@ -261,6 +289,8 @@ def park(batch: Batch, values: Mapping[str, str], actor: audit.Actor):
         note = (values.get("park_reason") or "").strip()
         if note:
             reason = f"{reason}／{note}"
-    return reconciliation.park(identity, exam=batch.exam, exam_date=values.get("exam_date"),
-                               institution=batch.institution_code, setting=batch.setting,
-                               items=_exam_values(batch, values), reason=reason, actor=actor)
+    items, unread = _exam_values(batch, values)
+    with with_paper_errors(unread):
+        return reconciliation.park(identity, exam=batch.exam, exam_date=keyed_date(values.get("exam_date")),
+                                   institution=batch.institution_code, setting=batch.setting,
+                                   items=items, reason=reason, actor=actor)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from models import Resident, SeiriNumber
 
 from kenshin.core import identifiers, labels
-from kenshin.core.dates import DateError, parse_date, today_jst
+from kenshin.core.dates import DateError, parse_keyed_date, today_jst
 from kenshin.core.kana import KanaError, kana_key, normalize_kana
 from kenshin.core.names import name_key
 from kenshin.core.textinput import ascii_text
@@ -44,6 +44,12 @@ FLAG_NAME = "氏名一致"
 FLAG_VARIANT = "異体字で氏名一致（字形を確認）"
 FLAG_READING_ONLY = "読みのみ一致・漢字が異なる（要確認）"
 FLAG_SAME_READING = "同じ読み・生年月日の住民が複数（要確認）"
+
+# Near misses (issue 20): one identity item slightly off, as a hand-written or keyed form often is.
+# Offered after every exact candidate, each marked with how it differs; never matched by itself.
+NEAR_DAY = "生年月日が1日違い"
+NEAR_TRANSPOSED = "生年月日の月と日が入れ替わり"
+NEAR_KANA = "カナが1文字違い"
 
 CANDIDATE_LIMIT = 20
 
@@ -86,7 +92,8 @@ class TypedIdentity:
 
 
 def read_identity(raw: Mapping[str, str | None], today: date | None = None) -> TypedIdentity:
-    """Read whatever identity items are given; nothing is required here (see parse_identity)."""
+    """Read whatever identity items are given, as keyed from a paper form (生年月日 also as S300701:
+    dates.parse_keyed_date); nothing is required here (see parse_identity)."""
     typed = TypedIdentity()
     seiri = ascii_text(raw.get("seiri_no"))
     if seiri and (problem := identifiers.seiri_no_problem(seiri)):
@@ -108,7 +115,7 @@ def read_identity(raw: Mapping[str, str | None], today: date | None = None) -> T
     birth_text = raw.get("birth_date") or ""
     if birth_text.strip():
         try:
-            birth = parse_date(birth_text)
+            birth = parse_keyed_date(birth_text, today)
         except DateError as problem:
             typed.errors["birth_date"] = [str(problem)]
         else:
@@ -290,6 +297,7 @@ class Candidate:
     resident: Resident
     flags: list[str] = field(default_factory=list)
     mismatches: tuple[str, ...] = ()
+    near: str = ""  # NEAR_DAY / NEAR_TRANSPOSED / NEAR_KANA: a near miss, offered after the exact ones
 
 
 def _plain_name(name: str) -> str:
@@ -297,10 +305,10 @@ def _plain_name(name: str) -> str:
 
 
 def candidates(identity: FormIdentity, found_id: int | None = None,
-               limit: int = CANDIDATE_LIMIT) -> list[Candidate]:
+               limit: int = CANDIDATE_LIMIT, near: bool = False) -> list[Candidate]:
     """People offered for a form: 生年月日 + 性別 + kana key, kanji-variant names, and whoever an
     identifier named (even when something disagrees). Ordered: number first, then by kana.
-    Only people in the programme are offered."""
+    With `near`, the near misses follow (near_misses). Only people in the programme are offered."""
     base = ((Resident.birth_date == identity.birth_date) & (Resident.sex == identity.sex)
             & _in_programme())
     found: dict[int, Resident] = {}
@@ -337,4 +345,71 @@ def candidates(identity: FormIdentity, found_id: int | None = None,
         out.append(Candidate(person, flags, mismatches))
     out.sort(key=lambda c: (c.resident.id != found_id, len(c.mismatches), c.resident.kana_key,
                             c.resident.id))
+    out = out[:limit]
+    if near:
+        out += near_misses(identity, exclude={c.resident.id for c in out})
+    return out
+
+
+NEAR_LIMIT = 10
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """True when b is a with exactly one character inserted, deleted or replaced (Levenshtein 1)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1:] == b[i + 1:]  # one replaced
+    return a[i:] == b[i + 1:]  # one inserted into the shorter
+
+
+def near_birth_dates(birth: date) -> dict[date, str]:
+    """The few birth dates a slip of the pen turns `birth` into: a day either side, and month and
+    day swapped (4月12日 → 12月4日) when that is a date."""
+    out = {birth - timedelta(days=1): NEAR_DAY, birth + timedelta(days=1): NEAR_DAY}
+    if birth.month != birth.day and birth.day <= 12:
+        try:
+            out.setdefault(birth.replace(month=birth.day, day=birth.month), NEAR_TRANSPOSED)
+        except ValueError:  # pragma: no cover - day <= 12 always makes a month
+            pass
+    return out
+
+
+def near_misses(identity: FormIdentity, exclude: Iterable[int] = (),
+                limit: int = NEAR_LIMIT) -> list[Candidate]:
+    """People one slip away from the form: the same 性別 and kana key with a birth date one day
+    off or month/day transposed, or the same 生年月日 and 性別 with the kana key one character off.
+
+    Set-based and index-bound at any registry size: one query names the few birth dates
+    explicitly (index birth_date, sex, kana_key), and the kana distance is judged in Python over
+    the people born on the form's own date (tens at a million residents)."""
+    if not identity.kana_key:
+        return []
+    skip = set(exclude)
+    dates_off = near_birth_dates(identity.birth_date)
+    wanted = [identity.birth_date, *dates_off]
+    # the few columns the test needs first (tens of index-ordered rows), whole rows only for
+    # the handful that pass
+    rows = (Resident.select(Resident.id, Resident.birth_date, Resident.kana_key)
+            .where(Resident.birth_date.in_(wanted) & (Resident.sex == identity.sex)
+                   & _in_programme()).tuples())
+    why: dict[int, str] = {}
+    for rid, birth, key in rows:
+        birth = Resident.birth_date.python_value(birth)
+        if rid in skip:
+            continue
+        if birth == identity.birth_date:
+            if one_edit_apart(key, identity.kana_key):
+                why[rid] = NEAR_KANA
+        elif key == identity.kana_key:
+            why[rid] = dates_off[birth]
+    out = [Candidate(person, [], disagreements(identity, person), near=why[person.id])
+           for person in Resident.select().where(Resident.id.in_(list(why)))] if why else []
+    rank = {NEAR_DAY: 0, NEAR_TRANSPOSED: 1, NEAR_KANA: 2}
+    out.sort(key=lambda c: (rank[c.near], c.resident.kana_key, c.resident.id))
     return out[:limit]

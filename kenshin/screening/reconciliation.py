@@ -128,7 +128,7 @@ def detail(item_id: int, actor: audit.Actor) -> Detail:
     if item.status == OPEN and identity.has_identifier:
         from kenshin.screening.matching import match  # the number-named person leads the candidates
         found_id = match(identity).found_id
-    offered = candidates(identity, found_id=found_id) if item.status == OPEN else []
+    offered = candidates(identity, found_id=found_id, near=True) if item.status == OPEN else []
     with db.atomic():
         audit.record("queue.view", actor, object_type="queue_item", object_id=item.id,
                      details={"candidates": [c.resident.id for c in offered]})

@@ -20,14 +20,15 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 import database
-from models import ImportBatch, Institution, QueueItem, Screening, db
+from models import ImportBatch, Institution, QueueItem, Resident, Screening, db
 
 from kenshin import audit
 from kenshin.screening import catalogue, extensions
-from kenshin.imports import csvimport
+from kenshin.imports import csvimport, history
+from kenshin.imports import rows as row_preview
 from kenshin.screening import reconciliation
 from kenshin.imports.csvimport import Columns, Reader, Row, Source
-from kenshin.core.dates import age_at, fiscal_year, now_utc, today_jst
+from kenshin.core.dates import age_at, fiscal_year, format_both, now_utc, today_jst
 from kenshin.core import labels
 from kenshin.core.kana import kana_key
 from kenshin.screening.matching import FormIdentity, PreloadedFinder, match
@@ -56,6 +57,17 @@ def columns(enabled: frozenset[str] = frozenset()) -> Columns:
         # file of 精密検査 only may leave the column out.
         optional=("seiri_no", "atena_no", "name", "setting", *item_columns(enabled)),
     )
+
+
+def column_labels() -> dict[str, str]:
+    """Each column by its Japanese name (the screens say 「3行目 生年月日: …」)."""
+    found = {"seiri_no": "整理番号", "atena_no": "宛名番号", "name_kana": "氏名（カナ）", "name": "氏名",
+             "birth_date": "生年月日", "sex": "性別", "exam": "検診の種類", "exam_date": "受診日",
+             "institution_code": "医療機関コード", "setting": "検診種別"}
+    for exam in catalogue.EXAMS.values():
+        for item in exam.all_fields:
+            found.setdefault(item.key, item.label)
+    return found
 
 
 ITEM_COLUMNS = item_columns()
@@ -169,6 +181,7 @@ class Plan:
     queued: list[tuple[_Checked, str]]  # (row, reason)
     counts: dict[str, int]
     different: int
+    rows: list = None  # the first rows' outcomes (kenshin.imports.rows)
 
 
 def _differs(row: _Checked, items: dict, institution_id, setting) -> bool:
@@ -212,9 +225,10 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
     """Match, find duplicates and split into recorded and queued; `problems.add(line, column,
     reason)` hears of a screening repeated within the file (kenshin.fhir feeds it too)."""
     counts = {"recorded": 0, "queued": 0, "duplicates": 0}
-    plan = Plan([], [], counts, 0)
+    plan = Plan([], [], counts, 0, [])
     if not rows:
         return plan
+    repeats, shown = row_preview.RowList(), row_preview.RowList()
     finder = PreloadedFinder((r.identity.seiri_no for r in rows), (r.identity.atena_no for r in rows))
     matches = [match(r.identity, finder) for r in rows]
     first = min(r.exam_date for r in rows)
@@ -233,26 +247,63 @@ def _plan(rows: list[_Checked], problems: csvimport.Problems) -> Plan:
         if key in seen:
             if replace(seen[key], line=row.line) == row:
                 counts["duplicates"] += 1  # an exact repeat within the file: counted, not written
+                if not repeats.full:
+                    repeats.add(row.line, row_preview.DUPLICATE, subject=_subject(row), file_name=row.file_name,
+                                note=f"{seen[key].line}行目と同じ受診", person=_on_file(row))
                 continue
             target = f"・{catalogue.FOLLOWUP_TARGETS[row.target]}" if row.target else ""
             problems.add(row.line, csvimport.WHOLE_ROW, REPEATED.format(target=target))
             continue
         seen[key] = row
         accepted.append((row, result, existing))
+    people = {}  # the first rows' matched people: resident id → the row shown
     for row, result, existing in accepted:
+        person = result.resident_id if result.matched and not row.queue_reason else None
+        describe = not shown.full  # only the first rows are described (kenshin.imports.rows)
+        shown_row = None
         if existing is not None:
             counts["duplicates"] += 1
-            if _differs(row, *existing):
+            differs = _differs(row, *existing)
+            if differs:
                 plan.different += 1
-        elif result.matched and not row.queue_reason:
+            if describe:
+                place = "記録済み" if person else "突合待ちにあり"
+                shown_row = shown.add(row.line, row_preview.DUPLICATE, subject=_subject(row), file_name=row.file_name,
+                                      note=f"{place}（内容が異なります: 画面で訂正してください）" if differs else place,
+                                      person="" if person else _on_file(row))
+        elif person:
             counts["recorded"] += 1
             plan.screenings.append((row, result.resident_id))
+            if describe:
+                shown_row = shown.add(row.line, row_preview.RECORDED, subject=_subject(row), file_name=row.file_name)
         else:
             counts["queued"] += 1
             reason = row.queue_reason if result.matched else "; ".join(
                 r for r in (result.reason, row.queue_reason) if r)
             plan.queued.append((row, reason))
+            if describe:
+                shown.add(row.line, row_preview.QUEUED, subject=_subject(row), file_name=row.file_name,
+                          note=reason, person=_on_file(row))
+            continue
+        if shown_row is not None and person:
+            people.setdefault(person, []).append(shown_row)
+    if people:
+        for rid, name in Resident.select(Resident.id, Resident.name).where(Resident.id.in_(list(people))).tuples():
+            for shown_row in people[rid]:
+                shown_row.person = name
+    plan.rows = sorted(repeats.rows + shown.rows, key=lambda r: (r.line, r.file_name))[:row_preview.ROW_CAP]
     return plan
+
+
+def _subject(row: _Checked) -> str:
+    exam = catalogue.EXAMS[row.exam]
+    target = f"（{catalogue.FOLLOWUP_TARGETS[row.target]}）" if row.target else ""
+    return f"{exam.name}{target} {format_both(row.exam_date)}"
+
+
+def _on_file(row: _Checked) -> str:
+    """Whom an unmatched row names, as the file says it (not a match: marked as such)."""
+    return f"ファイル上: {row.identity.name or row.identity.name_kana}"
 
 
 _SCREENING_COLUMNS = ("resident_id", "exam", "target", "exam_date", "fiscal_year", "age",
@@ -296,15 +347,18 @@ def _write(plan: Plan, source: Source, actor: audit.Actor, counts: dict) -> int 
 
 
 def _conclude(source: Source, reader: Reader, rows: list[_Checked]) -> tuple[ResultsResult, Plan | None]:
-    result = ResultsResult(KIND, source.file_name, source.sha256)
+    result = ResultsResult(KIND, source.file_name, source.sha256, labels=column_labels(),
+                           encoding=source.encoding, encoding_detected=source.detected)
     # Rows with bad cells are left out; the good ones are still matched, so that a key repeated
     # within the file is reported together with the other problems.
     plan = None if reader.refused else _plan(rows, reader.problems)
     if reader.problems:
         result.set_problems(reader.problems)
+        result.rows = row_preview.with_problems(plan.rows if plan else [], result.problems, result.labels)
         return result, None
     result.counts = dict(plan.counts)
     result.different = plan.different
+    result.rows = plan.rows
     return result, plan
 
 
@@ -338,6 +392,7 @@ def run(source: Source, actor: audit.Actor, *, today: date | None = None,
         audit.record(ACTION, actor, object_type="import_batch" if result.batch_id else "file",
                      object_id=result.batch_id or source.sha256, outcome=result.outcome,
                      details=details)
+        history.record(KIND, result, source, actor, counts=counts)
     if result.written and database.is_postgres() and len(rows) >= 10_000:
         db.execute_sql("ANALYZE screening")
     return result
@@ -356,4 +411,6 @@ def preview(source: Source, actor: audit.Actor, *, today: date | None = None,
         audit.record(ACTION if result.problems else ACTION + ".preview", actor, object_type="file",
                      object_id=source.sha256, outcome=result.outcome if result.problems else "ok",
                      details=details)
+        if result.problems:  # the attempt ends here: it is in the history as not imported
+            history.record(KIND, result, source, actor)
     return result

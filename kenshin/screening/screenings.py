@@ -361,11 +361,80 @@ class Corrected:
     screening: Screening
     changed: list[str]
     warnings: list[str] = field(default_factory=list)
+    # Set when the correction changes the outcome or a verified item of a confirmed record: it
+    # waits for a second person (kenshin.verification.corrections) and the record is unchanged.
+    proposal: object | None = None
+
+
+AWAITING_SECOND_PERSON = ("この記録には確認待ちの訂正があります。訂正した職員が取り下げるか、"
+                          "別の職員が確認してから訂正してください。")
+
+
+def check_correction(screening: Screening, *, items: Mapping[str, str | None], exam_date=None,
+                     institution=None, setting=None, today: date | None = None
+                     ) -> tuple[Checked, dict, dict, list[str]]:
+    """A correction of `screening` checked by every rule: (checked, before, after, changed).
+    Raises Invalid (errors by column, or "-" when nothing changed) or Duplicate."""
+    person = screening.resident
+    checked, errors = check(
+        exam=screening.exam,
+        exam_date=screening.exam_date if exam_date is None else exam_date,
+        institution=screening.institution if institution is None else institution,
+        setting=screening.setting if setting is None else setting,
+        items=items, sex=person.sex, birth_date=person.birth_date, today=today)
+    if errors:
+        raise Invalid(errors)
+    before = snapshot(screening)
+    after = {"exam_date": checked.exam_date.isoformat(), "institution_code": checked.institution_code,
+             "setting": str(checked.setting), "items": checked.items}
+    changed = changed_keys(before, after)
+    if not changed:
+        raise Invalid({"-": ["変更された項目がありません"]})
+    same = existing(person.id, checked.exam, checked.exam_date, checked.target,
+                    exclude_id=screening.id)
+    if same is not None:
+        raise Duplicate(same.id)
+    return checked, before, after, changed
+
+
+def apply_correction(screening: Screening, checked: Checked, before: dict, after: dict,
+                     changed: list[str], reason: str, staff_id: int, actor: audit.Actor,
+                     audit_details: dict | None = None) -> ScreeningChange:
+    """Write a checked correction inside the caller's transaction: the record's values, its
+    before/after with the reason and `staff_id` (who made it), and the audit event of `actor`."""
+    now = now_utc()
+    person = screening.resident
+    try:
+        with db.atomic():
+            (Screening.update(
+                exam_date=checked.exam_date, fiscal_year=checked.fiscal_year, age=checked.age,
+                institution=checked.institution_id, setting=checked.setting,
+                target=checked.target, items=checked.items, referral=checked.referral,
+                pending=checked.pending, changed_by=staff_id, changed_at=now)
+             .where(Screening.id == screening.id).execute())
+    except IntegrityError:
+        same = existing(person.id, checked.exam, checked.exam_date, checked.target,
+                        exclude_id=screening.id)
+        if same is None:
+            raise
+        raise Duplicate(same.id) from None
+    change = ScreeningChange.create(screening=screening.id, kind="correct", before=before, after=after,
+                                    reason=reason, staff=staff_id, at=now)
+    details = {"exam": screening.exam, "changed": changed}
+    details.update(audit_details or {})
+    audit.record("screening.correct", actor, resident=person.id, object_type="screening",
+                 object_id=screening.id, details=details)
+    return change
 
 
 def correct(screening_id: int, *, items: Mapping[str, str | None], reason: str, actor: audit.Actor,
-            exam_date=None, institution=None, setting=None, today: date | None = None) -> Corrected:
-    """Correct a record: re-checked by the catalogue, before/after kept with who, when and why."""
+            exam_date=None, institution=None, setting=None, today: date | None = None,
+            verify_all=()) -> Corrected:
+    """Correct a record: re-checked by the catalogue, before/after kept with who, when and why.
+
+    On a confirmed record, a correction that changes the outcome or an item verified entry
+    verifies (`verify_all` as for verified entry) is not applied: it is saved as a proposal that
+    a different person must confirm (Corrected.proposal), and the record keeps its values."""
     reason_text = _reason(reason)
     with db.atomic():
         screening = get(screening_id)
@@ -376,45 +445,19 @@ def correct(screening_id: int, *, items: Mapping[str, str | None], reason: str, 
         from kenshin import verification  # verification builds on this module
         if not verification.first_values_visible(screening, actor):
             raise Refused(FIRST_VALUES_HIDDEN)
-        person = screening.resident
-        checked, errors = check(
-            exam=screening.exam,
-            exam_date=screening.exam_date if exam_date is None else exam_date,
-            institution=screening.institution if institution is None else institution,
-            setting=screening.setting if setting is None else setting,
-            items=items, sex=person.sex, birth_date=person.birth_date, today=today)
-        if errors:
-            raise Invalid(errors)
-        before = snapshot(screening)
-        after = {"exam_date": checked.exam_date.isoformat(), "institution_code": checked.institution_code,
-                 "setting": str(checked.setting), "items": checked.items}
-        changed = changed_keys(before, after)
-        if not changed:
-            raise Invalid({"-": ["変更された項目がありません"]})
-        same = existing(person.id, checked.exam, checked.exam_date, checked.target,
-                        exclude_id=screening.id)
-        if same is not None:
-            raise Duplicate(same.id)
-        now = now_utc()
-        try:
-            with db.atomic():
-                (Screening.update(
-                    exam_date=checked.exam_date, fiscal_year=checked.fiscal_year, age=checked.age,
-                    institution=checked.institution_id, setting=checked.setting,
-                    target=checked.target, items=checked.items, referral=checked.referral,
-                    pending=checked.pending, changed_by=actor.staff_id, changed_at=now)
-                 .where(Screening.id == screening.id).execute())
-        except IntegrityError:
-            same = existing(person.id, checked.exam, checked.exam_date, checked.target,
-                            exclude_id=screening.id)
-            if same is None:
-                raise
-            raise Duplicate(same.id) from None
-        ScreeningChange.create(screening=screening.id, kind="correct", before=before, after=after,
-                               reason=reason_text, staff=_require_staff(actor), at=now)
-        audit.record("screening.correct", actor, resident=person.id, object_type="screening",
-                     object_id=screening.id, details={"exam": screening.exam, "changed": changed})
-        found_warnings = warnings_for(person, checked.exam, checked.exam_date, exclude_id=screening.id)
+        if verification.open_proposal(screening.id) is not None:
+            raise Refused(AWAITING_SECOND_PERSON)
+        checked, before, after, changed = check_correction(
+            screening, items=items, exam_date=exam_date, institution=institution, setting=setting,
+            today=today)
+        if screening.status == CONFIRMED and verification.needs_second_person(
+                screening, checked, changed, verify_all):
+            proposal = verification.propose(screening, before, after, changed, reason_text, actor)
+            return Corrected(screening, changed, [], proposal)
+        apply_correction(screening, checked, before, after, changed, reason_text,
+                         _require_staff(actor), actor)
+        found_warnings = warnings_for(screening.resident, checked.exam, checked.exam_date,
+                                      exclude_id=screening.id)
     return Corrected(get(screening.id), changed, found_warnings)
 
 
@@ -437,9 +480,13 @@ def void(screening_id: int, *, reason: str, actor: audit.Actor) -> Screening:
         ScreeningChange.create(screening=screening.id, kind="void",
                                before={"status": screening.status}, after={"status": VOID},
                                reason=reason_text, staff=_require_staff(actor), at=now)
+        from kenshin import verification  # verification builds on this module
+        cancelled = verification.cancel_for_void(screening, actor, now)
+        details = {"exam": screening.exam, "previous_status": screening.status}
+        if cancelled is not None:
+            details["proposal_cancelled"] = cancelled
         audit.record("screening.void", actor, resident=screening.resident_id,
-                     object_type="screening", object_id=screening.id,
-                     details={"exam": screening.exam, "previous_status": screening.status})
+                     object_type="screening", object_id=screening.id, details=details)
     return get(screening.id)
 
 

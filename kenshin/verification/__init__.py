@@ -13,6 +13,8 @@ keys, never values.
 - desk: one batch, one form at a time
 - second: the second keying and the resolution of differences
 - trace: what a supervisor reads afterwards
+- corrections: a correction of a confirmed record that changes what is verified waits for a
+  second person (the screens use `verification.corrections`)
 
 Callers use the package: `from kenshin import verification; verification.key_second(...)`.
 """
@@ -22,3 +24,5 @@ from .oversight import *  # noqa: F401,F403
 from .desk import *  # noqa: F401,F403
 from .second import *  # noqa: F401,F403
 from .trace import *  # noqa: F401,F403
+from .corrections import *  # noqa: F401,F403
+from . import corrections  # noqa: F401

@@ -40,9 +40,12 @@ class DiffLine:
 
 
 def shown_value(item: catalogue.Item, value: str) -> str:
+    """A value as the paper writes it, with its meaning when that says more (3b（カテゴリー3b…）,
+    陽性)."""
     text = item.display(value)
-    if item.kind == "code" and value and text != value:
-        return f"{value}（{text}）"
+    written = item.written(value)
+    if item.kind == "code" and value and text != written:
+        return f"{written}（{text}）"
     return text or "（空欄）"
 
 
@@ -92,12 +95,26 @@ def _batch_forms(key: BatchKey) -> tuple[Institution, list[Screening]]:
 
 
 def differences_of(screening: Screening, second: ScreeningKeying) -> list[DiffLine]:
-    """Items (of those keyed in round 2) on which the record and the second keying differ."""
+    """Items (of those keyed in round 2) on which the record and the second keying differ.
+
+    A derived 精密検査の対象 (`referral` of an exam whose rule derives it) is not listed when each
+    keying's value is what the rule derives from that keying's items: it follows the items (便潜血
+    陰性 vs 陽性 is one difference, not two) and is derived again once they are settled."""
     exam = catalogue.get_exam(screening.exam)
     first = screening.items or {}
-    return [DiffLine(key, exam.item(key), first.get(key, "") or "", value or "")
-            for key, value in _in_form_order(exam, second.items)
-            if (value or "") != (first.get(key, "") or "")]
+    lines = [DiffLine(key, exam.item(key), first.get(key, "") or "", value or "")
+             for key, value in _in_form_order(exam, second.items)
+             if (value or "") != (first.get(key, "") or "")]
+    if exam.referral_derivable:
+        merged = {**first, **second.items}
+        lines = [line for line in lines
+                 if line.key != "referral" or not (_follows_rule(exam, first) and _follows_rule(exam, merged))]
+    return lines
+
+
+def _follows_rule(exam: catalogue.Exam, items: Mapping[str, str]) -> bool:
+    derived = exam.referral_rule(items)
+    return derived is not None and (items.get("referral") or "") == ("1" if derived else "0")
 
 
 def _in_form_order(exam: catalogue.Exam, values: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -18,7 +18,8 @@ OVERDUE_DAYS = 7
 REASON_MAX = 400
 CHUNK = 500
 FIRST, SECOND, PAPER = "first", "second", "paper"
-CHOICE_LABELS = {FIRST: "1回目の値", SECOND: "2回目の値", PAPER: "用紙から入力した値"}
+# as the resolution screen words the choices, so the history shows the one that was made
+CHOICE_LABELS = {FIRST: "1回目の値", SECOND: "2回目の値", PAPER: "用紙の値を入力"}
 
 # What the person at the keyboard is told when they may not key a form a second time.
 KEYED_FIRST = "この用紙の1回目を入力したのはあなたです。確認入力（2回目）は別の職員が行ってください。"

@@ -28,13 +28,15 @@ def _clean_second(screening: Screening, keys: tuple[str, ...], values: Mapping[s
     """The second keying's values of `keys`, checked by the catalogue as the first were: the
     record's other items stand in for the rest, and a blank derivable `referral` is derived."""
     merged = dict(screening.items or {})
-    for key in keys:
-        merged[key] = values.get(key) or ""
+    # keyed from the paper as on the entry screen: 陽性, ＋, 2 … read as the catalogue's codes
+    typed, unread = catalogue.read_paper(screening.exam, {key: values.get(key) or "" for key in keys})
+    merged.update(typed)
     clean, item_errors = catalogue.validate_items(screening.exam, merged, screening.resident.sex,
                                                       enabled=extensions.enabled_codes())
     errors: dict[str, list[str]] = {}
     for key, messages in item_errors.items():
         errors.setdefault(key if key in keys else "-", []).extend(messages)
+    errors.update(unread)
     return {key: clean.get(key, "") for key in keys}, errors
 
 
@@ -124,7 +126,11 @@ def resolve(screening_id: int, resolutions: Mapping[str, Mapping[str, str]], act
             elif choice == SECOND:
                 chosen[line.key] = line.second
             elif choice == PAPER:
-                chosen[line.key] = given.get("value") or ""
+                typed = given.get("value") or ""
+                code = line.item.from_paper(typed)  # 陽性, ＋ … as on the entry screen
+                chosen[line.key] = code if code is not None else typed
+                if code is None and line.item.kind == "code" and typed.strip():
+                    errors[line.key] = [f"「{typed.strip()}」は読めません（{line.item.paper_list()}のいずれか）"]
             else:
                 errors[line.key] = ["1回目・2回目・用紙の値のどれにするか選んでください"]
             choices[line.key] = choice

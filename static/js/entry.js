@@ -1,7 +1,33 @@
 // 検診結果の入力: after htmx swaps in a fresh sheet, put the cursor in the first field
-// ([data-focus-first], 整理番号 after a save); and mirror inline check errors as aria-invalid.
+// ([data-focus-first], 整理番号 after a save); mirror inline check errors as aria-invalid; and
+// the function keys shown on the sheet: F9 保存, F8 突合待ちへ, F2 受診者欄へ. Only these three
+// are taken; the browser's own keys (F5, F6, F11, F12, F3 …) are left alone.
 (function () {
   "use strict";
+
+  var KEYS = { F9: "save", F8: "park" };
+
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) { return; }
+    var sheet = document.querySelector("form[data-entry-keys]");
+    if (!sheet) { return; }
+    if (event.key === "F2") {
+      var first = sheet.querySelector("[data-focus-first]");
+      if (first) {
+        event.preventDefault();
+        first.focus();
+        if (typeof first.select === "function") { first.select(); }
+      }
+      return;
+    }
+    var action = KEYS[event.key];
+    if (!action || !sheet.contains(event.target) && event.target !== document.body) { return; }
+    var button = sheet.querySelector("button[type='submit'][name='action'][value='" + action + "']");
+    if (button) {
+      event.preventDefault();
+      button.click();  // the same submission as the button: htmx sends its name and value
+    }
+  });
 
   function focusFirst() {
     var field = document.querySelector("[data-focus-first]");

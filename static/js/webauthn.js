@@ -148,13 +148,71 @@
     });
   }
 
+  // Errors at their fields: the message under the field, tied to it by aria-describedby and
+  // aria-invalid; focus on the first field in error.
+  function clearFieldErrors(form) {
+    form.querySelectorAll("[data-error-for]").forEach(function (box) {
+      var field = form.elements[box.dataset.errorFor];
+      box.textContent = "";
+      box.hidden = true;
+      if (field) {
+        field.removeAttribute("aria-invalid");
+        var ids = (field.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+          return id && id !== box.id;
+        });
+        if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); } else { field.removeAttribute("aria-describedby"); }
+      }
+    });
+  }
+
+  function showFieldErrors(form, errors) {
+    var first = null;
+    form.querySelectorAll("[data-error-for]").forEach(function (box) {
+      var name = box.dataset.errorFor;
+      var messages = errors[name];
+      if (!messages || !messages.length) { return; }
+      var field = form.elements[name];
+      box.textContent = messages.join("、");
+      box.hidden = false;
+      if (field) {
+        field.setAttribute("aria-invalid", "true");
+        var ids = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+        if (ids.indexOf(box.id) < 0) { ids.push(box.id); }
+        field.setAttribute("aria-describedby", ids.join(" "));
+        if (!first) { first = field; }
+      }
+    });
+    return first;
+  }
+
+  // The server checks what the form says (the enrollment password) before the authenticator is
+  // asked for anything: a refused password never creates a credential.
+  function precheck(form, body) {
+    if (!form.dataset.checkUrl) { return Promise.resolve(); }
+    clearFieldErrors(form);
+    return fetch(form.dataset.checkUrl, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().catch(function () { return { ok: false, message: "通信に失敗しました。" }; })
+        .then(function (data) {
+          if (response.ok) { return; }
+          var error = new Error(data.message || "処理できませんでした。");
+          error.fieldErrors = data.errors || null;
+          throw error;
+        });
+    });
+  }
+
   function registerForm(form, extra) {
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var submit = form.querySelector("[type=submit]");
       submit.disabled = true;
       show("");
-      post(form.dataset.optionsUrl)
+      precheck(form, extra(form))
+        .then(function () { return post(form.dataset.optionsUrl); })
         .then(function (options) { return navigator.credentials.create(creationOptions(options)); })
         .then(function (credential) {
           var body = extra(form);
@@ -162,7 +220,12 @@
           return post(form.dataset.completeUrl, JSON.stringify(body));
         })
         .then(function (result) { window.location.assign(result.redirect); })
-        .catch(function (error) { show(explain(error)); submit.disabled = false; });
+        .catch(function (error) {
+          submit.disabled = false;
+          var first = error && error.fieldErrors ? showFieldErrors(form, error.fieldErrors) : null;
+          show(explain(error));
+          if (first) { first.focus(); } else { submit.focus(); }
+        });
     });
     ready(form.querySelector("[type=submit]"));
   }

@@ -40,3 +40,10 @@ def enrolled_person(app, page, login_id, *roles, **kw):
     """Create, enroll through the browser and sign in: the usual start of a browser test."""
     enroll(page, create_link(app, login_id, *roles, **kw))
     sign_in(page, login_id)
+
+
+def menu_click(page, name):
+    """Open a page from the menu: open the group (details/summary) that holds it, click the link."""
+    menu = page.get_by_role("navigation", name="メニュー")
+    menu.locator("details.nav-group", has=page.locator("a", has_text=name)).first.locator("summary").click()
+    menu.get_by_role("link", name=name, exact=True).click()

@@ -148,8 +148,7 @@ def test_disagreeing_match_is_parked_then_resolved_from_the_queue_and_corrected(
     page.keyboard.press("Enter")  # save is refused: it does not match
     expect(page.locator(".error-summary")).to_contain_text("住民記録と一致しません（生年月日）")
     expect(page.locator(".error-summary")).to_be_focused()
-    page.keyboard.press("Tab")  # to 突合待ちに保留
-    page.keyboard.press("Enter")
+    page.keyboard.press("F8")  # 突合待ちへ: its own key (Enter only ever saves)
     expect(page.locator(".entry-status")).to_contain_text("突合待ちに保留しました")
     expect(page.locator("#f-seiri_no")).to_be_focused()
 
@@ -175,8 +174,10 @@ def test_disagreeing_match_is_parked_then_resolved_from_the_queue_and_corrected(
         models.db.close()
     page.goto(f"/screenings/{screening.id}/correct")
     page.get_by_label("便潜血検査の判定区分").focus()
+    expect(page.get_by_label("便潜血検査の判定区分")).to_have_value("陽性")  # as the paper writes it
+    expect(page.get_by_label("受診日")).to_have_value("R7.6.2")  # 和暦, as its hint
     page.keyboard.press("Control+A")
-    page.keyboard.type("negative")
+    page.keyboard.type("（－）")
     page.keyboard.press("Tab")
     page.get_by_label("精密検査の対象有無", exact=False).focus()
     page.keyboard.press("Control+A")

@@ -1,6 +1,7 @@
 """精検管理 in Chromium: a supervisor opens the follow-up list, prints a 受診勧奨 letter (the PDF read
 back with pdftotext), sees the reminder on the person's line, then opens the indicator screen and
 sees the chart."""
+import re
 import shutil
 import subprocess
 from datetime import date
@@ -15,7 +16,7 @@ from kenshin.core.names import name_key
 
 from tests.factories import VALID_ITEMS
 
-from .helpers import enrolled_person
+from .helpers import enrolled_person, menu_click
 from .test_inquiries import Db, _keep_screen
 
 YEAR = dates.fiscal_year(today_jst()) - 1  # last 年度: every referral there is over 90 days old
@@ -51,7 +52,7 @@ def test_supervisor_follow_up_reminder_and_indicator_chart(app, page, tmp_path):
                    "colorectal", date(YEAR, 6, 4))
     enrolled_person(app, page, "kakaricho", "supervisor", name="係長 次郎")
 
-    page.locator("#main").get_by_role("link", name="精検管理（要精検者の追跡）").click()
+    page.locator("#waiting-followup").get_by_role("link").click()  # the menu's 未把握 count
     page.get_by_label("年度（西暦）").fill(str(YEAR))
     page.get_by_label("状況").select_option("unknown")
     page.get_by_role("button", name="絞り込む").click()
@@ -68,9 +69,11 @@ def test_supervisor_follow_up_reminder_and_indicator_chart(app, page, tmp_path):
     _keep_screen(page, "screen-letter")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
-    for expected in ("取扱注意", "未把握 花子 様", "精密検査の受診のお願い", "大腸", "千葉中央クリニック",
-                     "千葉県千葉市中央区千葉港1-1"):
+    for expected in ("未把握 花子 様", "精密検査の受診のお願い", "大腸", "千葉中央クリニック",
+                     "千葉県千葉市中央区千葉港1-1", "整理 No."):
         assert expected in text, expected
+    # a letter to the resident: its control number and page x / y, not a 取扱注意 stamp
+    assert "取扱注意" not in text and re.search(r"1\s*/\s*1\s*$", text.rstrip("\f").rstrip())
     assert "精検 済子" not in text and "印刷する" not in text
     with Db(app):
         event = models.AuditEvent.select().where(models.AuditEvent.action == "followup.reminder_run").get()
@@ -79,7 +82,7 @@ def test_supervisor_follow_up_reminder_and_indicator_chart(app, page, tmp_path):
     page.goto(f"/followup/?fiscal_year={YEAR}&status=unknown")
     assert "受診勧奨" in page.locator("table.worklist tbody tr").first.inner_text()
 
-    page.get_by_role("navigation", name="メニュー").get_by_role("link", name="統計・プロセス指標").click()
+    menu_click(page, "統計・プロセス指標")
     page.get_by_label("年度（西暦）").fill(str(YEAR))
     page.get_by_role("button", name="表示").click()
     chart = page.locator("svg.indicator-chart").nth(1)

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 import models
+from kenshin.audit.labels import RESIDENT_PHRASES
 from kenshin import audit
 from kenshin.requests import disclosure
 from kenshin.requests import holdings
@@ -172,16 +173,26 @@ def test_disclosure_document_for_a_person_with_screenings_and_access_history(app
     page.get_by_role("heading", name="保有個人情報開示文書").wait_for()
     text, pages = _pdf_text(page, tmp_path, "disclosure")
     flat = " ".join(text.split())
+    # the text in reading order, each table cell whole (a cell that wraps stays together)
+    cells = "".join(subprocess.run(["pdftotext", str(tmp_path / "disclosure.pdf"), "-"], check=True,
+                                   capture_output=True, text=True).stdout.split())
     for expected in ("千葉市 保健福祉局 健康福祉部 健康支援課", "千葉 花子", "チバ ハナコ",
                      "昭和35年5月10日 (1960-05-10)", "千葉県千葉市中央区千葉港1-1", "000000123456",
                      "平成2年4月1日 (1990-04-01)", "乳がん", "大腸がん", "骨粗鬆症", "千葉中央クリニック",
                      "マンモグラフィ検査時の判定区分", "石灰化", "便潜血検査の判定区分", "陰性",
                      "大腿骨近位部骨折の家族歴区分", "骨密度", "82%YAM", "閲覧 三郎",
-                     "健康支援課成人保健係", holdings.action_label("resident.view"),
-                     holdings.action_label("screening.correct"), "係長 花子",
-                     holdings.action_label("disclosure.document"), "以上"):
-        assert expected in flat, expected
+                     "健康支援課成人保健係の職員（閲覧 三郎）", RESIDENT_PHRASES["resident.view"],
+                     RESIDENT_PHRASES["screening.correct"], "係長 花子",
+                     RESIDENT_PHRASES["disclosure.document"], "以上"):
+        assert "".join(expected.split()) in cells, expected
+    # the access record speaks to the resident: no action codes, login ids or staff-screen names
+    for internal in ("resident.view", "etsuran", holdings.action_label("resident.view")):
+        assert internal not in flat, internal
     assert [_page_number(sheet) for sheet in pages] == [(n, len(pages)) for n in range(1, len(pages) + 1)]
+    for sheet in pages:  # every page: the mark, the person, who printed it
+        flat_sheet = " ".join(sheet.split())
+        assert "取扱注意（個人情報）" in flat_sheet and "千葉 花子（宛名番号 000000123456）" in flat_sheet
+        assert "出力者 係長 花子" in flat_sheet
     assert all(re.search(rf"受付番号\s*{request.id}\s+千葉 花子 様", sheet) for sheet in pages)
     with Db(app):
         produced = models.AuditEvent.get(models.AuditEvent.action == "disclosure.document")

@@ -2,6 +2,7 @@
 previews and runs an extraction, a second supervisor checks the rules and counts and signs the
 run off (承認; nothing prints before), the first prints a 受診券 and the address labels (the PDFs read back with
 pdftotext), and a clinic file row carrying the printed 整理番号 is recorded against the person."""
+import re
 import subprocess
 from datetime import date
 
@@ -99,7 +100,12 @@ def test_supervisor_edits_a_rule_runs_an_extraction_and_prints(app, page, new_pa
     expect(page.locator("article.letter")).to_have_count(2)
     expect(page.locator(f'svg[data-code128="{number}"] rect').first).to_be_attached()
     text = pdf_text(page, tmp_path / "letters.pdf")
-    assert number in text and "千葉 花子 様" in text and "取扱注意" in text
+    assert number in text and "千葉 花子 様" in text
+    # a letter to the resident: a discreet control number and the page x / y, no 取扱注意 stamp
+    sheets = text.rstrip("\f").split("\f")
+    assert "取扱注意" not in text and all("管理番号" in sheet for sheet in sheets)
+    assert [re.findall(r"(\d+)\s*/\s*(\d+)\s*$", s.rstrip())[-1] for s in sheets] == \
+        [(str(n), str(len(sheets))) for n in range(1, len(sheets) + 1)]
     assert "受診券" in text and "肺がん" in text and "45歳以上" in text
     assert "昭和35年4月1日〜昭和36年3月31日生まれ" in text  # her own cohort: 66 in 令和8年度
 
@@ -108,6 +114,9 @@ def test_supervisor_edits_a_rule_runs_an_extraction_and_prints(app, page, new_pa
     expect(page.locator(".label-sheet .label")).to_have_count(2)  # the sheet, not the page before
     text = pdf_text(page, tmp_path / "labels.pdf")
     assert "〒260-0026" in text and "千葉 花子 様" in text and "若葉 一子 様" in text
+    # the label sheet stays in the office: marked, with who printed it and when, and its page
+    assert "取扱注意（個人情報）" in text and "出力者" in text and "出力日時" in text
+    assert re.search(r"1\s*/\s*1\s*$", text.rstrip("\f").rstrip())
 
     with app.app_context():
         models.db.connect(reuse_if_open=True)

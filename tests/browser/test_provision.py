@@ -57,7 +57,9 @@ def test_results_query_held_until_a_supervisor_approves_in_chromium(app, page, l
     assert network.status(live_server, TOKEN, query_id) == (202, {"status": "held"})
 
     enrolled_person(app, page, "kakaricho", "supervisor", name="係長 次郎")
-    page.locator("#main").get_by_role("link", name="中間サーバーからの照会（情報提供）").click()
+    waiting = page.locator("#waiting-provision")  # the menu counts what waits (issue 20)
+    assert "1件" in waiting.inner_text()
+    waiting.get_by_role("link").click()
     page.get_by_role("table", name="承認待ちの照会（1件）").get_by_role("link", name=query_id).click()
     content = page.locator("#provision-content")
     assert "千葉　一郎" in page.locator("#query-summary").inner_text()

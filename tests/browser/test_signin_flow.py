@@ -83,3 +83,31 @@ def test_absolute_limit_ends_the_session(app, page):
     assert page.get_by_text("利用できる時間を過ぎたため").is_visible()
     page.goto("/")
     assert page.url.endswith("/login")
+
+
+def test_weak_password_at_enrollment_never_reaches_the_authenticator(app, page):
+    """Keyboard only: the server refuses the password before navigator.credentials.create, the
+    error sits at the field with focus on it, and the virtual authenticator holds nothing."""
+    page.goto(create_link(app, "weakpw", "clerk"))
+    page.get_by_label("パスワード", exact=True).focus()
+    page.keyboard.type("short")
+    page.keyboard.press("Tab")
+    page.keyboard.type("short")
+    page.keyboard.press("Enter")
+    error = page.locator("#password-error")
+    error.wait_for()
+    assert "12文字以上にしてください" in error.inner_text()
+    password = page.get_by_label("パスワード", exact=True)
+    assert password.get_attribute("aria-invalid") == "true"
+    assert "password-error" in password.get_attribute("aria-describedby")
+    assert page.evaluate("document.activeElement.id") == "password"
+    assert page.authenticator.credentials() == []  # no orphan credential
+    # then a good one, still by keyboard: enrolled with exactly one credential
+    page.keyboard.press("Control+A")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/login")
+    assert len(page.authenticator.credentials()) == 1

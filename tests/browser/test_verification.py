@@ -61,7 +61,7 @@ def test_agreement_confirms_the_form(app, clerks):
     field = verifier.locator("#v-fobt_result")
     expect(field).to_be_focused()
     expect(field).to_have_value("")  # blind: the first value is not shown
-    verifier.keyboard.type("positive")
+    verifier.keyboard.type("＋")  # as the paper writes it
     verifier.keyboard.press("Tab")
     expect(verifier.locator("#v-referral")).to_be_focused()
     verifier.keyboard.press("Enter")
@@ -82,28 +82,27 @@ def test_a_difference_is_shown_side_by_side_and_resolved_against_the_paper(app, 
     table = verifier.locator("table.side-by-side")
     expect(table).to_contain_text("1（カテゴリー1（異常なし））")
     expect(table).to_contain_text("3b（カテゴリー3b（良悪性の判定困難））")
-    expect(table.locator("tbody tr")).to_have_count(2)  # the category and the derived 要精検
-    # each row: the radio group (arrow keys choose), the paper's value, the reason
+    # one difference: the derived 精密検査の対象 follows the category and is not settled apart
+    expect(table.locator("tbody tr")).to_have_count(1)
+    # the row: the radio group (arrow keys choose), the paper's value, the reason
     expect(verifier.locator("#c-xray_category-first")).to_be_focused()
     verifier.keyboard.press("ArrowDown")
-    expect(verifier.locator("#c-xray_category-second")).to_be_checked()
+    verifier.keyboard.press("ArrowDown")
+    expect(verifier.locator("#c-xray_category-paper")).to_be_checked()
     verifier.keyboard.press("Tab")
+    expect(verifier.locator("#p-xray_category")).to_be_focused()
+    verifier.keyboard.type("カテゴリー3b")  # the paper typed again, as printed
     verifier.keyboard.press("Tab")
     expect(verifier.locator("#r-xray_category")).to_be_focused()
     verifier.keyboard.type("用紙は3b（1回目の読み違い）")
-    verifier.keyboard.press("Tab")
-    verifier.keyboard.press("ArrowDown")
-    expect(verifier.locator("#c-referral-second")).to_be_checked()
-    verifier.keyboard.press("Tab")
-    verifier.keyboard.press("Tab")
-    verifier.keyboard.type("判定区分3bは要精検")
     verifier.keyboard.press("Enter")
     expect(verifier.locator(".entry-status")).to_contain_text("相違を用紙で解決して確定しました")
     screening, differences = stored(app)
     assert screening.status == "confirmed" and screening.referral is True
     assert screening.items["xray_category"] == "3b"
     assert [(d.item, d.first_value, d.second_value, d.chosen_value) for d in differences] == [
-        ("xray_category", "1", "3b", "3b"), ("referral", "0", "1", "1")]
+        ("xray_category", "1", "3b", "3b")]
+    assert screening.items["referral"] == "1"  # derived again from the settled category
     assert differences[0].reason == "用紙は3b（1回目の読み違い）"
     # the supervisor's trace of it on the record's page
     boss_page = new_page()
@@ -113,6 +112,7 @@ def test_a_difference_is_shown_side_by_side_and_resolved_against_the_paper(app, 
     expect(trace).to_contain_text("入力 一郎")
     expect(trace).to_contain_text("確認 二郎")
     expect(trace).to_contain_text("用紙は3b（1回目の読み違い）")
+    expect(trace).to_contain_text("用紙の値を入力")  # the choice made, though it equals the 2nd value
 
 
 def test_the_first_keyer_is_refused_as_verifier_with_the_reason(app, clerks):
