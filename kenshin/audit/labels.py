@@ -153,6 +153,7 @@ OUTCOME_LABELS: dict[str, str] = {
 }
 
 DETAIL_LABELS: dict[str, str] = {
+    "signed_off": "承認済み",
     # corrections that wait for a second person
     "proposal": "訂正案の番号",
     "how": "確認の方法",
