@@ -84,7 +84,7 @@ def build(residents: int, screenings: int, seed: int) -> None:
     first_fy = dates.fiscal_year(dates.today_jst()) - 13  # ten 年度 before the demo's three
     now_text = str(dates.now_utc())
     columns = ("resident_id", "exam", "target", "exam_date", "fiscal_year", "age", "institution_id",
-               "setting", "referral", "items", "status", "source", "entered_at")
+               "setting", "referral", "items", "status", "source", "entered_at", "pending")
     exams = list(FORMS)
     missing = screenings - count
     # Pass p gives each person (in a shuffled order) at most one screening in 年度 first_fy + p,
@@ -109,7 +109,7 @@ def build(residents: int, screenings: int, seed: int) -> None:
             rows.append((rid, exam, items.get("target", "") if exam == "followup" else "", day.isoformat(),
                          dates.fiscal_year(day), dates.age_at(birth, day), rng.choice(institutions),
                          1 + rng.randrange(2), catalogue.referral_flag(exam, items), as_json[exam],
-                         "confirmed", "file", now_text))
+                         "confirmed", "file", now_text, False))
             if len(rows) >= 200_000:
                 with models.db.atomic():
                     database.bulk_insert("screening", columns, rows)
