@@ -453,15 +453,18 @@ def add_columns(table: str, *columns: tuple[str, str]) -> Callable[[], None]:
     return run
 
 
-def build_index(table: str, name: str, columns: list[str], unique: bool = False) -> Callable[[], None]:
+def build_index(table: str, name: str, columns: list[str], unique: bool = False,
+                where: str = "") -> Callable[[], None]:
     """A step body building an index without blocking writers: CONCURRENTLY on PostgreSQL (use
     it in a Step with transaction=False). A concurrent build cut short leaves an invalid index;
-    the next run drops it and builds again."""
+    the next run drops it and builds again. `where` (SQL text written in the step, never input)
+    makes it a partial index."""
     def run():
         cols = ", ".join(f'"{c}"' for c in columns)
+        partial = f" WHERE {where}" if where else ""
         kind = "UNIQUE INDEX" if unique else "INDEX"
         if not is_postgres():
-            db.execute_sql(f'CREATE {kind} IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+            db.execute_sql(f'CREATE {kind} IF NOT EXISTS "{name}" ON "{table}" ({cols}){partial}')
             return
         invalid = db.execute_sql(
             "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -469,7 +472,7 @@ def build_index(table: str, name: str, columns: list[str], unique: bool = False)
             "AND NOT i.indisvalid", (name,)).fetchone()
         if invalid:
             db.execute_sql(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-        db.execute_sql(f'CREATE {kind} CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols})')
+        db.execute_sql(f'CREATE {kind} CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({cols}){partial}')
     return run
 
 
@@ -692,7 +695,19 @@ STEPS = [
          create_tables(models.ScreeningProposal, models.SessionDraft)),
     Step(13, "last_search: a session's last resident search, kept on the server",
          create_tables(models.LastSearch)),
-    Step(14, "SQLite: an audit event that extends the chain moves audit_head (trigger)",
+    Step(14, "index screening(resident, exam, fiscal_year, exam_date, status) of confirmed screenings",
+         build_index("screening", "screening_confirmed_by_resident",
+                     ["resident_id", "exam", "fiscal_year", "exam_date", "status"],
+                     where="status = 'confirmed'"),
+         transaction=False),
+    Step(15, "invitation_run: the registry it read and its sign-off (承認)",
+         add_columns("invitation_run", ("registry_batch_id", "INTEGER"), ("registry_at", "TIMESTAMP"),
+                     ("signed_by_id", "INTEGER REFERENCES staff (id) ON DELETE RESTRICT"),
+                     ("signed_label", "VARCHAR(64)"), ("signed_at", "TIMESTAMP")),
+         locks=("invitation_run",)),
+    Step(16, "statistics: the per-年度 snapshot of the screening report",
+         create_tables(models.StatisticsSnapshot)),
+    Step(17, "SQLite: an audit event that extends the chain moves audit_head (trigger)",
          _audit_head_trigger),
 ]
 

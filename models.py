@@ -325,6 +325,14 @@ class InvitationRun(BaseModel):
     created_label = CharField(max_length=64)
     created_at = DateTimeField()
     counts = JSONField(default=dict)
+    # the registry the run read (LESSONS.md 1): the newest resident import when it ran
+    registry_batch_id = IntegerField(null=True)
+    registry_at = DateTimeField(null=True)
+    # 承認: a second supervisor, who saw the rules and the counts, signed the run off before
+    # anything of it is printed or exported (never the person who ran it)
+    signed_by = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", backref="+")
+    signed_label = CharField(max_length=64, null=True)
+    signed_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("fiscal_year", "created_at"), False),)
@@ -449,6 +457,11 @@ Screening.add_index(
     Screening.index(Screening.resident, Screening.exam, Screening.exam_date, Screening.target,
                     unique=True, where=(Screening.status != "void"), name="screening_unique_active")
 )
+# Each person's counted screenings, whole — the partial covering index
+# screening_confirmed_by_resident (resident, exam, fiscal_year, exam_date, status) WHERE status =
+# 'confirmed' — is built by database.STEPS step 11 only, not declared here: Screening is a
+# baseline model, and the baseline step would build an index declared here at once (and not
+# CONCURRENTLY) on a database from the release before numbered steps.
 
 
 class ItemExtensionChange(BaseModel):
@@ -827,6 +840,17 @@ class StatisticsSetting(BaseModel):
     at = DateTimeField()
 
 
+class StatisticsSnapshot(BaseModel):
+    """The screening report of one 年度 as last computed (the statistics screen reads this, not the
+    whole 年度 on every visit); 再集計 replaces it, audited. `rows`: the report's rows as lists."""
+
+    fiscal_year = IntegerField(unique=True)
+    rows = JSONField(default=list)
+    computed_at = DateTimeField()
+    computed_label = CharField(max_length=64)
+    milliseconds = IntegerField()  # how long the computation took
+
+
 class ReminderRun(BaseModel):
     """One print run of 受診勧奨 letters (to people) or 精検結果連絡票 (to 精検 institutions)."""
 
@@ -862,5 +886,5 @@ ALL_MODELS = [
     SeiriCounter, ScreeningRuleSet, ScreeningRule,
     InvitationRun, Invitation, InvitationExclusion, PermittedQuery, ProvisionSetting,
     ProvisionQuery, ProvisionStep,
-    StatisticsSetting, ReminderRun, Reminder, LastSearch,
+    StatisticsSetting, ReminderRun, Reminder, LastSearch, StatisticsSnapshot,
 ]

@@ -186,17 +186,45 @@ def _run_or_404(run_id):
         abort(404)
 
 
+def _show(run_obj, status=200, errors=None):
+    counted = extraction.letters(run_obj.id, 0, 0)
+    lots = (counted.total + LOT_SIZE - 1) // LOT_SIZE
+    table = extraction.table_of_run(run_obj)
+    own = actor().staff_id is not None and actor().staff_id == run_obj.created_by_id
+    return render("invitations/run.html", status=status, run=run_obj, counted=counted, lots=lots,
+                  lot_size=LOT_SIZE, table=table, rows=_rows(table, run_obj.fiscal_year),
+                  bands=extraction.band_table(run_obj), own_run=own, errors=errors or {},
+                  kinds=extraction.KIND_LABELS, exams=catalogue.EXAMS, sex_labels=SEX_LABELS,
+                  basis_labels=BASIS_LABELS, encodings=extraction.ENCODINGS,
+                  default_reason=extraction.DEFAULT_EXPORT_REASON)
+
+
 @bp.get("/runs/<int:run_id>")
 @requires("supervisor")
 def show(run_id):
-    """抽出結果: 件数、送付から外れる人の数、印刷（ロットごと）と委託先ファイル."""
-    found = run_obj = _run_or_404(run_id)
-    counted = extraction.letters(run_obj.id, 0, 0)
-    lots = (counted.total + LOT_SIZE - 1) // LOT_SIZE
-    return render("invitations/run.html", run=found, counted=counted, lots=lots, lot_size=LOT_SIZE,
-                  table=extraction.table_of_run(found), kinds=extraction.KIND_LABELS,
-                  exams=catalogue.EXAMS, encodings=extraction.ENCODINGS,
-                  default_reason=extraction.DEFAULT_EXPORT_REASON)
+    """抽出結果: 承認（条件と、検診・性別・年齢階級ごとの件数を前年度と並べて）、送付から外れる人の
+    数、印刷（ロットごと）と委託先ファイル（承認のあとで）."""
+    return _show(_run_or_404(run_id))
+
+
+@bp.post("/runs/<int:run_id>/signoff")
+@requires("supervisor")
+def sign_off(run_id):
+    """抽出を承認する: 実行した人とは別の職員が、条件と件数を確認して（監査記録に残る）."""
+    run_obj = _run_or_404(run_id)
+    try:
+        extraction.sign_off(run_obj.id, request.form.get("confirmed") == "1", actor())
+    except Invalid as exc:
+        return _show(run_obj, 422, exc.errors)
+    flash("抽出を承認しました。受診券・宛名ラベルの印刷と委託先ファイルの出力ができます。", "ok")
+    return redirect_to("invitations.show", run_id=run_obj.id)
+
+
+def _refuse_unsigned(run_obj):
+    """The run page again with the reason, when nobody has signed the run off (None when signed)."""
+    if run_obj.signed_at is not None:
+        return None
+    return _show(run_obj, 409, {"signoff": [extraction.NOT_SIGNED]})
 
 
 def _lot(run_id):
@@ -211,6 +239,9 @@ def _lot(run_id):
 def letters(run_id):
     """受診券（A4、1人1枚）をロットごとに印刷する（印刷として監査記録に残る）."""
     run_obj = _run_or_404(run_id)
+    refused = _refuse_unsigned(run_obj)
+    if refused:
+        return refused
     lot, found = _lot(run_obj.id)
     table = extraction.table_of_run(run_obj)
     sheets = [{"letter": x, "lines": extraction.exam_lines(x, table),
@@ -225,6 +256,9 @@ def letters(run_id):
 def labels(run_id):
     """宛名ラベル（A4、3列×7段）をロットごとに印刷する（印刷として監査記録に残る）."""
     run_obj = _run_or_404(run_id)
+    refused = _refuse_unsigned(run_obj)
+    if refused:
+        return refused
     lot, found = _lot(run_obj.id)
     people = found.letters
     pages = [people[i:i + LABELS_PER_SHEET] for i in range(0, len(people), LABELS_PER_SHEET)]
@@ -238,6 +272,9 @@ def labels(run_id):
 def export(run_id):
     """委託先ファイル（CSV）を出力する: 理由を記録し、SHA-256 とともに監査記録に残す."""
     run_obj = _run_or_404(run_id)
+    refused = _refuse_unsigned(run_obj)
+    if refused:
+        return refused
     encoding = request.form.get("encoding", "utf-8")
     reason = request.form.get("reason", "").strip()
     if encoding not in extraction.ENCODINGS or not reason:

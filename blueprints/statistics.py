@@ -9,7 +9,7 @@ from kenshin.core.dates import fiscal_year, now_utc, today_jst
 from kenshin.core.errors import Invalid
 from kenshin.core.listing import csv_bytes, export_reason
 from kenshin.screening import catalogue
-from kenshin.statistics import chart, indicators, report, settings
+from kenshin.statistics import chart, indicators, report, settings, snapshot
 
 from .formhelp import csv_download
 from .web import actor, menu, redirect_to, render, requires
@@ -31,9 +31,12 @@ def _year() -> int:
 
 
 def _numbers(year: int) -> dict:
-    rows = report.rows(year)
+    """The 年度's numbers from its snapshot (kenshin.statistics.snapshot: computed on the first
+    visit, then again only on 再集計)."""
+    kept = snapshot.current(year, actor())
+    rows = kept.rows
     found = indicators.of_year(year, rows)
-    return {"year": year, "rows": rows, "indicators": found,
+    return {"year": year, "rows": rows, "indicators": found, "snapshot": kept,
             "charts": [chart.svg(found, key, title, scale) for key, title, scale in CHARTS],
             "legend": chart.legend(), "not_recorded": indicators.NOT_RECORDED,
             "not_recorded_indicators": indicators.NOT_RECORDED_INDICATORS,
@@ -62,6 +65,18 @@ def _audit_reading(year: int, how: str, rows: int) -> None:
                                                    "document": "screening_report"})
 
 
+@bp.post("/recompute")
+@requires(*ROLES)
+def recompute():
+    """再集計: the 年度's report computed now from the records (audited), replacing the snapshot."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    year = _year()
+    kept = snapshot.compute(year, actor())
+    flash(f"{year}年度を再集計しました（{len(kept.rows)}行、{kept.milliseconds / 1000:.1f}秒）。", "success")
+    return redirect_to("statistics.index", fiscal_year=year)
+
+
 @bp.get("/print")
 @requires(*ROLES)
 def print_report():
@@ -84,7 +99,7 @@ def export():
     except Invalid:
         flash("出力の理由を入力してください（改行なし200文字以内）", "error")
         return redirect_to("statistics.index", fiscal_year=year)
-    rows = report.rows(year)
+    rows = snapshot.current(year, actor()).rows
     from models import db
 
     with db.atomic():

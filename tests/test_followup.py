@@ -100,6 +100,29 @@ def test_screens_for_a_supervisor(db, login_as):
     assert lines[1:] == [",".join(str(v) for v in r.values()) for r in report.rows(2024)]
 
 
+def test_statistics_screen_reads_the_years_snapshot_until_a_recompute_audited(db, login_as):
+    hand_dataset()
+    client, _ = login_as("supervisor")
+    first = client.get("/statistics/?fiscal_year=2024").get_data(as_text=True)
+    assert 'id="snapshot-at"' in first and "再集計" in first
+    computed = models.AuditEvent.select().where(models.AuditEvent.action == "statistics.compute")
+    assert computed.count() == 1 and computed.get().details["rows"] == len(report.rows(2024))
+    before = sum(r.screened for r in report.rows(2024))
+    newcomer = make_resident("000000000099", sex=2, birth=date(1970, 5, 10))
+    record(newcomer, "lung", date(2024, 9, 1))
+    assert sum(r.screened for r in report.rows(2024)) == before + 1  # the records have changed ...
+    again = client.get("/statistics/?fiscal_year=2024").get_data(as_text=True)
+    assert "exam=lung&amp;sex=2&amp;age_band=50-54" not in again  # ... the screen shows the snapshot
+    assert computed.count() == 1
+    token = re.search(r'name="csrf_token" value="([^"]+)"', again).group(1)
+    done = client.post("/statistics/recompute", data={"csrf_token": token, "fiscal_year": "2024"})
+    assert done.status_code == 303
+    after = client.get("/statistics/?fiscal_year=2024").get_data(as_text=True)
+    assert "exam=lung&amp;sex=2&amp;age_band=50-54" in after
+    assert computed.count() == 2
+    assert client.post("/statistics/recompute", data={"fiscal_year": "2024"}).status_code == 400  # no CSRF
+
+
 def test_statistics_is_for_supervisors_only(db, login_as):
     client, _ = login_as("clerk")
     assert client.get("/statistics/").status_code == 403

@@ -7,7 +7,7 @@ import pytest
 import models
 from kenshin.invitations import extraction, seiri
 
-from .conftest import page_csrf
+from .conftest import login, page_csrf
 from .factories import make_institution, make_resident
 
 HX = {"HX-Request": "true"}
@@ -52,7 +52,16 @@ def test_rules_screen_shows_wareki_ranges_and_saves_a_version(supervisor):
     assert "第1版" in html and "昭和60年4月1日〜昭和61年3月31日生まれ" in html
 
 
-def test_preview_writes_nothing_then_the_run_prints_letters_and_labels(supervisor):
+@pytest.fixture
+def second_supervisor(app, make_staff):
+    """Another supervisor, in a browser of their own: the one who signs a run off."""
+    other = app.test_client()
+    assert login(other, make_staff("supervisor")).get_json()["ok"]
+    other.environ_base["HTTP_X_CSRFTOKEN"] = page_csrf(other)
+    return other
+
+
+def test_preview_writes_nothing_then_the_run_prints_letters_and_labels(supervisor, second_supervisor):
     woman = make_resident()
     page = supervisor.post("/invitations/preview", data={"fiscal_year": "2025", "as_of": "2025-04-01"})
     html = page.get_data(as_text=True)
@@ -62,6 +71,7 @@ def test_preview_writes_nothing_then_the_run_prints_letters_and_labels(superviso
     assert done.status_code == 303
     run = models.InvitationRun.get()
     number = models.SeiriNumber.get().number
+    assert second_supervisor.post(f"/invitations/runs/{run.id}/signoff", data={"confirmed": "1"}).status_code == 303
     letters = supervisor.post(f"/invitations/runs/{run.id}/letters", data={"lot": "1"}).get_data(as_text=True)
     assert number in letters and f'data-code128="{number}"' in letters and "<rect" in letters
     assert woman.name in letters and "乳がん" in letters
@@ -116,3 +126,36 @@ def test_entry_screen_says_the_check_digit_is_wrong_and_finds_the_person_by_a_ri
     assert seiri.WRONG_CHECK_DIGIT in html
     html = client.post("/entry/lookup", data=form(seiri_no=good, atena_no=""), headers=HX).get_data(as_text=True)
     assert seiri.WRONG_CHECK_DIGIT not in html and "000000000001" in html
+
+
+def test_nothing_of_a_run_is_printed_or_exported_until_a_second_supervisor_signs_it_off(supervisor, second_supervisor):
+    woman = make_resident()
+    supervisor.post("/invitations/runs", data={"fiscal_year": "2025", "as_of": "2025-04-01"})
+    run = models.InvitationRun.get()
+    page = supervisor.get(f"/invitations/runs/{run.id}").get_data(as_text=True)
+    assert "未承認" in page and 'id="signoff-form"' not in page  # the one who ran it sees no button
+    assert "生年月日の範囲" in page and "年度末年齢" in page and "65-69歳" in page
+    for what in ("letters", "labels"):
+        refused = supervisor.post(f"/invitations/runs/{run.id}/{what}", data={"lot": "1"})
+        assert refused.status_code == 409 and extraction.NOT_SIGNED in refused.get_data(as_text=True)
+        assert woman.name not in refused.get_data(as_text=True)
+    refused = supervisor.post(f"/invitations/runs/{run.id}/export", data={"reason": "委託先へ送付", "encoding": "utf-8"})
+    assert refused.status_code == 409 and not refused.data.startswith(b"seiri_no")
+    assert not models.AuditEvent.select().where(
+        models.AuditEvent.action.in_((extraction.ACTION_PRINT, extraction.ACTION_EXPORT))).exists()
+    # the person who ran it cannot sign it off, even by posting the form
+    own = supervisor.post(f"/invitations/runs/{run.id}/signoff", data={"confirmed": "1"})
+    assert own.status_code == 422 and extraction.OWN_RUN in own.get_data(as_text=True)
+    # a second supervisor must tick that they checked the rules and counts
+    page = second_supervisor.get(f"/invitations/runs/{run.id}").get_data(as_text=True)
+    assert 'id="signoff-form"' in page and 'for="signoff-confirmed"' in page
+    unticked = second_supervisor.post(f"/invitations/runs/{run.id}/signoff", data={})
+    assert unticked.status_code == 422 and extraction.NOT_CONFIRMED in unticked.get_data(as_text=True)
+    assert models.InvitationRun.get().signed_at is None
+    assert second_supervisor.post(f"/invitations/runs/{run.id}/signoff", data={"confirmed": "1"}).status_code == 303
+    again = second_supervisor.post(f"/invitations/runs/{run.id}/signoff", data={"confirmed": "1"})
+    assert again.status_code == 422 and extraction.ALREADY_SIGNED in again.get_data(as_text=True)
+    assert models.AuditEvent.select().where(models.AuditEvent.action == extraction.ACTION_SIGNOFF).count() == 1
+    page = supervisor.get(f"/invitations/runs/{run.id}").get_data(as_text=True)
+    assert "承認済み" in page
+    assert supervisor.post(f"/invitations/runs/{run.id}/letters", data={"lot": "1"}).status_code == 200

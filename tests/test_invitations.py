@@ -13,7 +13,7 @@ from kenshin.invitations import extraction, rules, seiri
 from kenshin.screening import eligibility
 from kenshin.screening.eligibility import NATIONAL, Rule
 
-from .factories import CLI, make_institution, make_resident, make_screening
+from .factories import CLI, actor_of, make_institution, make_resident, make_screening, sign_off_run
 from .test_import_results import row as result_row
 from .test_import_results import write as write_results
 
@@ -246,6 +246,7 @@ def test_export_writes_the_contractor_file(runner, clinic, tmp_path):
     models.Resident.update(removed_on=date(2025, 6, 1), removal_reason="死亡").where(
         models.Resident.id == b.id).execute()
     runner.invoke(args=["invitations", "extract", "--fiscal-year", "2025", "--as-of", "2025-06-02"])
+    sign_off_run(1)
     out = tmp_path / "letters.csv"
     result = runner.invoke(args=["invitations", "export", "1", "--output", str(out), "--encoding", "cp932"])
     assert result.exit_code == 0, result.output
@@ -264,6 +265,7 @@ def test_export_refuses_what_cp932_cannot_hold(runner, clinic, tmp_path):
     person(1, date(1978, 5, 5))
     models.Resident.update(name="𠮷田 花子").execute()
     runner.invoke(args=["invitations", "extract", "--fiscal-year", "2025", "--as-of", "2025-04-01"])
+    sign_off_run(1)
     out = tmp_path / "letters.csv"
     result = runner.invoke(args=["invitations", "export", "1", "--output", str(out), "--encoding", "cp932"])
     assert result.exit_code == 1 and "cp932" in result.output
@@ -314,9 +316,113 @@ def test_export_keeps_people_removed_but_not_yet_stopped_and_warns(runner, clini
     runner.invoke(args=["invitations", "extract", "--fiscal-year", "2025", "--as-of", "2025-04-01"])
     models.Resident.update(removed_on=date(2025, 6, 1), removal_reason="転出").where(
         models.Resident.id == a.id).execute()
+    sign_off_run(1)
     out = tmp_path / "letters.csv"
     result = runner.invoke(args=["invitations", "export", "1", "--output", str(out)])
     assert result.exit_code == 0
     assert len(out.read_text(encoding="utf-8").splitlines()) == 3  # both: nobody is stopped yet
     assert "top-up" in result.output
     assert extraction.letters(1, 0, 10).total == 1  # on paper printed today: not the removed one
+
+
+# --- sign-off (承認, LESSONS.md 1) --------------------------------------------------------------
+
+@pytest.fixture
+def two_supervisors(clinic):
+    from kenshin.access import staff as staff_domain
+
+    ran, _ = staff_domain.create("runner01", "実行 一郎", "健康支援課", ["supervisor"], CLI)
+    second, _ = staff_domain.create("second01", "確認 二郎", "健康支援課", ["supervisor"], CLI)
+    return actor_of(ran), actor_of(second)
+
+
+def test_cli_export_of_a_run_not_signed_off_is_written_warned_and_audited_as_unsigned(runner, clinic, tmp_path):
+    # FORMATS.md fixes `invitations export` as a contract that writes the run: the operator's command
+    # writes it, warns on stderr, and the audit event says it was not signed off; screens refuse.
+    person(1, date(1978, 5, 5))
+    runner.invoke(args=["invitations", "extract", "--fiscal-year", "2025", "--as-of", "2025-04-01"])
+    out = tmp_path / "letters.csv"
+    result = runner.invoke(args=["invitations", "export", "1", "--output", str(out)])
+    assert result.exit_code == 0 and "not signed off" in result.output and out.exists()
+    event = models.AuditEvent.get(models.AuditEvent.action == extraction.ACTION_EXPORT)
+    assert event.details["signed_off"] is False
+    with pytest.raises(extraction.NotSignedOff):
+        extraction.export(1, str(tmp_path / "again.csv"), CLI, "utf-8", "委託先へ")
+    assert not (tmp_path / "again.csv").exists()
+    sign_off_run(1)
+    signed = runner.invoke(args=["invitations", "export", "1", "--output", str(out)])
+    assert signed.exit_code == 0 and "not signed off" not in signed.output
+
+
+def test_print_and_download_of_a_run_not_signed_off_are_refused(two_supervisors):
+    ran, second = two_supervisors
+    person(1, date(1978, 5, 5))
+    run = extraction.extract(FY, AS_OF, ran)
+    for refused in (lambda: extraction.record_print(run.run_id, "letters", 1, 1, second),
+                    lambda: extraction.record_download(run.run_id, "x.csv", b"x", 1, "委託先へ", "utf-8", {}, second)):
+        with pytest.raises(extraction.NotSignedOff):
+            refused()
+    assert not models.AuditEvent.select().where(
+        models.AuditEvent.action.in_((extraction.ACTION_PRINT, extraction.ACTION_EXPORT))).exists()
+
+
+def test_the_person_who_ran_a_run_cannot_sign_it_off(two_supervisors):
+    ran, second = two_supervisors
+    person(1, date(1978, 5, 5))
+    run = extraction.extract(FY, AS_OF, ran)
+    with pytest.raises(Invalid) as refused:
+        extraction.sign_off(run.run_id, True, ran)
+    assert refused.value.errors == {"signoff": [extraction.OWN_RUN]}
+    assert models.InvitationRun.get_by_id(run.run_id).signed_at is None
+
+
+def test_sign_off_without_confirming_the_rules_and_counts_is_refused(two_supervisors):
+    ran, second = two_supervisors
+    person(1, date(1978, 5, 5))
+    run = extraction.extract(FY, AS_OF, ran)
+    with pytest.raises(Invalid) as refused:
+        extraction.sign_off(run.run_id, False, second)
+    assert refused.value.errors == {"confirmed": [extraction.NOT_CONFIRMED]}
+    assert not models.AuditEvent.select().where(models.AuditEvent.action == extraction.ACTION_SIGNOFF).exists()
+
+
+def test_a_second_person_signs_off_once_audited_then_printing_is_allowed(two_supervisors):
+    ran, second = two_supervisors
+    person(1, date(1978, 5, 5))
+    run = extraction.extract(FY, AS_OF, ran)
+    signed = extraction.sign_off(run.run_id, True, second)
+    assert signed.signed_by_id == second.staff_id and signed.signed_at is not None
+    event = models.AuditEvent.select().where(models.AuditEvent.action == extraction.ACTION_SIGNOFF).get()
+    assert event.object_id == str(run.run_id)
+    assert event.details["ran_by"] == ran.label
+    assert event.details["rules_version"] == models.InvitationRun.get_by_id(run.run_id).rule_set.version
+    assert event.details["count"] == run.invitations and event.details["fiscal_year"] == FY
+    with pytest.raises(Invalid) as again:
+        extraction.sign_off(run.run_id, True, second)
+    assert again.value.errors == {"signoff": [extraction.ALREADY_SIGNED]}
+    extraction.record_print(run.run_id, "letters", 1, 1, second)  # allowed now
+
+
+def test_a_run_records_the_registry_it_read_and_counts_by_exam_sex_and_age_band(two_supervisors):
+    from kenshin.core.dates import now_utc
+
+    ran, second = two_supervisors
+    batch = models.ImportBatch.create(kind="residents", file_name="jumin-20250331.csv", sha256="0" * 64,
+                                      actor="pytest", at=now_utc(), counts={})
+    person(1, date(1978, 5, 5))  # 47 at the end of 年度 2025: 45-49
+    person(2, date(1960, 2, 1), sex=1)  # 66 (born before April: 年度末 age 66): 65-69
+    person(3, date(1980, 6, 1))  # 45 in 年度 2025 (45-49), 44 in 年度 2024 (40-44)
+    last_year = extraction.extract(FY - 1, date(2024, 4, 1), ran)
+    run = extraction.extract(FY, AS_OF, ran)
+    row = models.InvitationRun.get_by_id(run.run_id)
+    assert row.registry_batch_id == batch.id and row.registry_at is not None
+    assert row.rule_set.fiscal_year == FY and row.fiscal_year == FY and row.as_of == AS_OF
+    bands = {(e, sx, b): n for e, sx, b, n in row.counts["by_band"]}
+    assert bands[("breast", 2, "45-49")] == 2 and bands[("lung", 1, "65-69")] == 1
+    assert sum(bands.values()) == run.invitations
+    table = extraction.band_table(row)
+    assert table["last_known"]
+    lines = {(e, sx, b): (n, last) for e, sx, b, n, last in table["rows"]}
+    assert lines[("lung", 1, "65-69")] == (1, 1)
+    assert lines[("lung", 2, "45-49")] == (2, 1) and lines[("lung", 2, "40-44")] == (0, 1)
+    assert last_year.invitations == sum(n for n, last in [(v[1], 0) for v in lines.values()])

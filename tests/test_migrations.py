@@ -175,7 +175,7 @@ def test_a_database_from_the_previous_release_is_adopted_without_ddl(kind, tmp_p
             later = {m._meta.table_name for m in models.ALL_MODELS} - {
                 m._meta.table_name for m in database.BASELINE_MODELS}
             assert all(any(f'"{t}"' in s for t in later) for s in ddl[2:drop]), ddl
-            # Steps 5-10: provision tables, resident.togo_atena_no and its unique index (built
+            # Steps 5-13: provision tables, resident.togo_atena_no and its unique index (built
             # CONCURRENTLY on PostgreSQL), operations tables, audit_event without its foreign
             # key to resident (SQLite: both tables rebuilt, resident with AUTOINCREMENT), the
             # follow-up tables. Nothing else: still no ALTER COLUMN.
@@ -193,10 +193,16 @@ def test_a_database_from_the_previous_release_is_adopted_without_ddl(kind, tmp_p
             else:
                 assert 'ALTER TABLE "audit_event__rebuild" RENAME TO "audit_event"' in after
                 assert 'ALTER TABLE "resident__rebuild" RENAME TO "resident"' in after
+            # Step 14: the invitations' covering index of confirmed screenings (CONCURRENTLY).
+            covering = [s for s in after if '"screening_confirmed_by_resident"' in s]
+            assert covering == [
+                ('CREATE INDEX CONCURRENTLY IF NOT EXISTS' if kind == "postgres" else 'CREATE INDEX IF NOT EXISTS')
+                + ' "screening_confirmed_by_resident" ON "screening" ("resident_id", "exam", "fiscal_year", '
+                '"exam_date", "status") WHERE status = \'confirmed\''], after
             touched = later | {"resident", "audit_event", "resident__rebuild", "audit_event__rebuild"}
             strays = [s for s in after if not any(re.search(rf'(^|[\s"]){t}($|[\s"(])', s)
                                                   for t in touched)
-                      and not s.startswith("PRAGMA foreign_keys")]
+                      and not s.startswith("PRAGMA foreign_keys") and s not in covering]
             assert not strays, strays
             assert database.schema_version() == database.LATEST_STEP
             assert _snapshot() == fresh

@@ -158,7 +158,7 @@ def _sql() -> tuple[str, str]:
     statement inserts the event and moves the head's hash. SQLite, one statement: the INSERT …
     SELECT reads the head under the write lock the statement takes, the HMAC is computed by
     kenshin_audit_mac (this process's key, registered on the connection; the key never reaches
-    the database; database.make_database registers it on every connection), and the trigger audit_event_moves_head (schema step 11) moves the head in
+    the database; database.make_database registers it on every connection), and the trigger audit_event_moves_head (schema step 17) moves the head in
     the same statement."""
     from database import is_postgres
 

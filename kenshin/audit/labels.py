@@ -96,6 +96,7 @@ ACTION_LABELS: dict[str, str] = {
     "invitations.extract": "受診券の抽出",
     "invitations.remind": "再勧奨の抽出",
     "invitations.preview": "受診券の抽出件数の確認",
+    "invitations.signoff": "受診券の抽出の承認（2人目の確認）",
     "invitations.export": "受診券の委託先ファイル出力",
     "invitations.print": "受診券・宛名ラベルの印刷",
     "invitations.exclude": "受診券の送付除外の記録",
@@ -107,6 +108,7 @@ ACTION_LABELS: dict[str, str] = {
     "followup.reminder_run": "受診勧奨・精検結果連絡票の印刷",
     "report.screenings": "検診統計ファイルの作成",
     "statistics.view": "検診統計・プロセス指標の閲覧",
+    "statistics.compute": "検診統計の再集計",
     "statistics.drill_down": "統計の内訳（対象者）の閲覧",
     "statistics.settings": "許容値・目標値等の設定変更",
     "export": "ファイル出力",
@@ -153,6 +155,9 @@ OUTCOME_LABELS: dict[str, str] = {
 }
 
 DETAIL_LABELS: dict[str, str] = {
+    "signed_off": "承認済み",
+    "ran_by": "抽出を実行した職員",
+    "milliseconds": "処理時間（ミリ秒）",
     # corrections that wait for a second person
     "proposal": "訂正案の番号",
     "how": "確認の方法",

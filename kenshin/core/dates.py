@@ -137,11 +137,17 @@ def parse_date(text: str) -> date:
     for pattern in _WAREKI:
         m = pattern.fullmatch(s)
         if m:
-            word = m["era"]
-            era = _BY_NAME.get(word) or _BY_LETTER[word.upper()]
-            year = 1 if m["y"] == "元" else int(m["y"])
-            return _from_era(era, year, int(m["m"]), int(m["d"]))
+            return _era_match(m)
     raise DateError(UNREADABLE)
+
+
+def _era_match(m: re.Match, era: Era | None = None) -> date:
+    """The date of a matched 和暦 (its era word or letter, or `era` when the text named none)."""
+    if era is None:
+        word = m["era"]
+        era = _BY_NAME.get(word) or _BY_LETTER[word.upper()]
+    year = 1 if m["y"] == "元" else int(m["y"])
+    return _from_era(era, year, int(m["m"]), int(m["d"]))
 
 
 # What a clerk types from paper, beyond the file forms above (FORMATS.md keeps files to those):
@@ -175,14 +181,10 @@ def parse_keyed_date(text: str, today: date | None = None) -> date:
     for pattern in (_KEYED_SLASH, _KEYED_PACKED):
         m = pattern.fullmatch(s)
         if m:
-            word = m["era"]
-            era = _BY_NAME.get(word) or _BY_LETTER[word.upper()]
-            year = 1 if m["y"] == "元" else int(m["y"])
-            return _from_era(era, year, int(m["m"]), int(m["d"]))
+            return _era_match(m)
     m = _KEYED_BARE.fullmatch(s)
     if m:
-        year = 1 if m["y"] == "元" else int(m["y"])
-        return _from_era(current_era(today), year, int(m["m"]), int(m["d"]))
+        return _era_match(m, current_era(today))
     raise DateError(UNREADABLE)
 
 

@@ -47,6 +47,7 @@ ACTION_PRINT = "invitations.print"
 ACTION_PREVIEW = "invitations.preview"
 ACTION_EXCLUDE = "invitations.exclude"
 ACTION_EXCLUDE_END = "invitations.exclude_end"
+ACTION_SIGNOFF = "invitations.signoff"
 
 INITIAL, TOPUP, REMINDER = "initial", "topup", "reminder"
 KIND_LABELS = {INITIAL: "当初抽出", TOPUP: "追加抽出", REMINDER: "再勧奨"}
@@ -60,6 +61,10 @@ EXPORT_COLUMNS = ("seiri_no", "atena_no", "name", "name_kana", "postal_code", "a
 ENCODINGS = ("utf-8", "cp932")
 DEFAULT_EXPORT_REASON = "受診券・個別通知の印刷・封入封緘の委託先への送付"
 _TEMP = "invitation_candidate"
+_LAST = "invitation_last_screened"
+_PEOPLE = "invitation_candidate_person"
+_ONDATE = "invitation_resident_on_date"
+COVERING_INDEX = "screening_confirmed_by_resident"  # models.py, database.STEPS step 11
 # The exam of a screening as an expression, not the bare column: otherwise SQLite (which keeps no
 # statistics here) probes the (exam, fiscal_year) index of the reports for every person — every
 # screening of the exam, a million times — instead of the person's own (resident, ...) index.
@@ -113,18 +118,47 @@ def _exclusion(exam_sql: str, fiscal_year: int, alias: str = "r") -> str:
             f"AND x.from_year <= {y} AND (x.to_year IS NULL OR x.to_year >= {y}))")
 
 
-def _screened(table: RuleTable, exam: str, rule: Rule, fiscal_year: int, until: date,
-              alias: str = "r") -> str | None:
-    """SQL: a counted screening of the exam's interval group in the rule's window, on or before
-    `until`; None when the exam has no window."""
+def _groups(table: RuleTable, fiscal_year: int) -> list[tuple[str, ...]]:
+    """The interval groups (each a tuple of exam codes) of the exams that have a window."""
+    groups: list[tuple[str, ...]] = []
+    for exam, rule in table.rules.items():
+        if rule.window(fiscal_year) is not None and table.sharing(exam) not in groups:
+            groups.append(table.sharing(exam))
+    return groups
+
+
+def last_screened_sql(table: RuleTable, fiscal_year: int, until: date) -> str | None:
+    """One pass over the counted screenings, grouped per person: the last 年度 (up to the 年度 of
+    the run, dated on or before `until`) in which the person had a screening of each interval
+    group, as columns g0, g1 … in the order of `_groups` (NULL: never). None when no exam has a
+    window. The covering index screening_confirmed_by_resident serves it in person order, so a
+    run reads each person's screenings once instead of probing them once per exam."""
+    groups = _groups(table, fiscal_year)
+    if not groups:
+        return None
+    columns = ", ".join(f"MAX(CASE WHEN s.exam IN {_in(members)} THEN s.fiscal_year END) AS g{k}"
+                        for k, members in enumerate(groups))
+    exams = sorted({code for members in groups for code in members})
+    # SQLite keeps no planner statistics here and would take the (status, entered_at) index: every
+    # confirmed screening fetched from the table, then sorted by person
+    indexed = "" if database.is_postgres() else f" INDEXED BY {COVERING_INDEX}"
+    return (f"SELECT s.resident_id, {columns} FROM screening s{indexed} "
+            f"WHERE s.status = {_lit(CONFIRMED)} AND s.exam IN {_in(exams)} "
+            f"AND s.fiscal_year <= {_lit(fiscal_year)} AND s.exam_date <= {_lit(until)} "
+            f"GROUP BY s.resident_id")
+
+
+def _not_screened(table: RuleTable, exam: str, rule: Rule, fiscal_year: int) -> str | None:
+    """SQL on the people-on-the-date table (alias r): no counted screening of the exam's interval
+    group in the rule's window; None when the exam has no window."""
     window = rule.window(fiscal_year)
     if window is None:
         return None
     first, last = window
-    years = f"AND s.fiscal_year <= {_lit(last)}" + ("" if first is None else f" AND s.fiscal_year >= {_lit(first)}")
-    return (f"EXISTS (SELECT 1 FROM screening s WHERE s.resident_id = {alias}.id "
-            f"AND {_EXAM} IN {_in(table.sharing(exam))} AND s.status = {_lit(CONFIRMED)} "
-            f"{years} AND s.exam_date <= {_lit(until)})")
+    if last != fiscal_year:  # Rule.window ends every window with the run's 年度
+        raise ValueError("a window must end with the 年度 of the run")
+    column = f"r.g{_groups(table, fiscal_year).index(table.sharing(exam))}"
+    return f"{column} IS NULL" if first is None else f"({column} IS NULL OR {column} < {_lit(first)})"
 
 
 def _birth_condition(rule: Rule, fiscal_year: int) -> str:
@@ -145,27 +179,36 @@ def _any_exclusion(fiscal_year: int) -> bool:
         & (InvitationExclusion.to_year.is_null() | (InvitationExclusion.to_year >= fiscal_year))).exists()
 
 
+def _invited_before(fiscal_year: int) -> bool:
+    """Whether the 年度 has invitations already (kind invite: only initial and top-up runs write them)."""
+    return InvitationRun.select().where((InvitationRun.fiscal_year == fiscal_year)
+                                        & (InvitationRun.kind != REMINDER)).exists()
+
+
 def candidates_sql(table: RuleTable, fiscal_year: int, as_of: date) -> str:
-    """One statement: (resident_id, exam, suspended, excluded) for every person resident on
-    `as_of` who is eligible for an exam and not yet invited for it in the 年度."""
+    """One statement: (resident_id, exam, suspended, excluded, sex, birth_date) for every person
+    resident on `as_of` who is eligible for an exam and not yet invited for it in the 年度. Reads
+    the people-on-the-date table (`_ONDATE`, made by `_create_on_date`: each resident on the date
+    once, with their last screened 年度 per interval group), one SELECT per exam over it."""
     exclusions = _any_exclusion(fiscal_year)
+    invited = _invited_before(fiscal_year)
     selects = []
     for exam, rule in table.rules.items():
         exam_sql = _lit(exam)
-        where = [_resident_on(as_of), _birth_condition(rule, fiscal_year)]
+        where = [_birth_condition(rule, fiscal_year)]
         if rule.sex:
             where.append(f"r.sex = {_lit(rule.sex)}")
-        screened = _screened(table, exam, rule, fiscal_year, as_of)
-        if screened:
-            where.append("NOT " + screened)
-        where.append(f"NOT EXISTS (SELECT 1 FROM invitation i WHERE i.resident_id = r.id "
-                     f"AND i.fiscal_year = {_lit(fiscal_year)} AND i.exam = {exam_sql} "
-                     f"AND i.kind = {_lit(INVITE)})")  # the partial unique index
+        not_screened = _not_screened(table, exam, rule, fiscal_year)
+        if not_screened:
+            where.append(not_screened)
+        if invited:  # an initial run has none to look for
+            where.append(f"NOT EXISTS (SELECT 1 FROM invitation i WHERE i.resident_id = r.id "
+                         f"AND i.fiscal_year = {_lit(fiscal_year)} AND i.exam = {exam_sql} "
+                         f"AND i.kind = {_lit(INVITE)})")  # the partial unique index
         selects.append(
-            f"SELECT r.id AS resident_id, {exam_sql} AS exam, "
-            f"CASE WHEN r.use_suspended THEN 1 ELSE 0 END AS suspended, "
+            f"SELECT r.id AS resident_id, {exam_sql} AS exam, r.suspended, "
             + (f"CASE WHEN {_exclusion(exam_sql, fiscal_year)} THEN 1 ELSE 0 END" if exclusions else "0")
-            + " AS excluded FROM resident r WHERE " + " AND ".join(where))
+            + f" AS excluded, r.sex, r.birth_date FROM {_ONDATE} r WHERE " + " AND ".join(where))
     return "\nUNION ALL\n".join(selects)
 
 
@@ -181,18 +224,32 @@ def _scalar(sql: str) -> int:
     return int(db.execute_sql(sql).fetchone()[0] or 0)
 
 
-def _tally(source: str) -> tuple[dict[str, int], int, int, int]:
-    """One pass over (resident_id, exam, suspended, excluded) rows: pairs per exam to invite,
-    people to invite, people left out for suspension, people with a pair excluded by staff."""
-    by_exam = {}
-    for exam, count in db.execute_sql(
-            f"SELECT exam, COUNT(*) FROM ({source}) c WHERE suspended = 0 AND excluded = 0 GROUP BY exam"):
-        by_exam[exam] = int(count)
-    people, suspended, excluded = db.execute_sql(
-        f"SELECT COUNT(DISTINCT CASE WHEN suspended = 0 AND excluded = 0 THEN resident_id END), "
-        f"COUNT(DISTINCT CASE WHEN suspended = 1 AND excluded = 0 THEN resident_id END), "
-        f"COUNT(DISTINCT CASE WHEN excluded = 1 THEN resident_id END) FROM ({source}) c").fetchone()
-    return by_exam, int(people or 0), int(suspended or 0), int(excluded or 0)
+def _by_band(table: RuleTable, fiscal_year: int, source: str) -> list[list]:
+    """[exam, sex, age band, count] of `source` (SQL with exam, sex and birth_date columns), the
+    band of the report (5 years) on the age basis of each exam's rule: what the sign-off screen
+    sets beside last 年度's (LESSONS.md 1). Grouped by age in SQL (one age expression per row),
+    banded here."""
+    from kenshin.statistics.report import age_sql, band_of
+    from kenshin.screening.eligibility import FISCAL_YEAR_START
+
+    starts = [code for code, rule in table.rules.items() if rule.basis == FISCAL_YEAR_START]
+    age = age_sql(fiscal_year, starts, "x.birth_date", "x.exam")
+    counts: dict[tuple, int] = {}
+    for exam, sex, years, n in db.execute_sql(
+            f"SELECT x.exam, x.sex, {age} AS age, COUNT(*) FROM ({source}) x GROUP BY x.exam, x.sex, {age}"):
+        key = (exam, int(sex), band_of(int(years)))
+        counts[key] = counts.get(key, 0) + int(n)
+    return [[exam, sex, band, n] for (exam, sex, band), n in sorted(counts.items())]
+
+
+def _registry() -> tuple[int | None, datetime | None]:
+    """The newest resident import (or demo data): the registry snapshot a run reads."""
+    from models import ImportBatch
+    from kenshin.registry.resident_import import KIND
+
+    batch = (ImportBatch.select(ImportBatch.id, ImportBatch.at).where(ImportBatch.kind.in_((KIND, "demo")))
+             .order_by(ImportBatch.id.desc()).first())
+    return (batch.id, batch.at) if batch else (None, None)
 
 
 # --- preview -----------------------------------------------------------------------------------
@@ -216,9 +273,7 @@ class Preview:
 
 
 def _kind_for(fiscal_year: int) -> str:
-    earlier = (InvitationRun.select().where((InvitationRun.fiscal_year == fiscal_year)
-                                            & (InvitationRun.kind != REMINDER)).exists())
-    return TOPUP if earlier else INITIAL
+    return TOPUP if _invited_before(fiscal_year) else INITIAL
 
 
 def _invited_by_exam(fiscal_year: int) -> dict[str, int]:
@@ -235,16 +290,17 @@ def preview(fiscal_year: int, as_of: date, actor: audit.Actor) -> Preview:
     """What a run would write, counted, nothing written but the audit event of looking."""
     check_period(fiscal_year, as_of)
     table = rules_mod.rules_for(fiscal_year)
-    sql = candidates_sql(table, fiscal_year, as_of)
     result = Preview(fiscal_year, as_of, _kind_for(fiscal_year), table.version)
     with _batch_pragmas():
-        # the candidates once, into a temporary table, counted in two passes; no transaction on
+        # the candidates once, into a temporary table, then grouped per person; no transaction on
         # the database itself (on SQLite that would hold the write lock while counting)
-        _create_temp(sql)
         try:
-            by_exam, result.people, result.suspended, result.excluded = _tally(f"SELECT * FROM {_TEMP}")
+            _create_temp(table, fiscal_year, as_of)
+            result.people, result.suspended, result.excluded = _create_people()
+            by_exam = dict(db.execute_sql(f"SELECT exam, COUNT(*) FROM {_TEMP} WHERE suspended = 0 "
+                                          f"AND excluded = 0 GROUP BY exam").fetchall())
         finally:
-            db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
+            _drop_temp()
     result.by_exam = {code: by_exam.get(code, 0) for code in table.rules}
     result.stopped = _scalar(f"SELECT COUNT(DISTINCT i.resident_id) FROM invitation i "
                              f"WHERE {_stop_condition(fiscal_year, as_of)}")
@@ -284,12 +340,14 @@ def _lock_counter() -> int:
 
 
 def _issue_numbers(fiscal_year: int, source: str, last_serial: int, now: datetime, people: int) -> int:
-    """Issue a 整理番号 for the 年度 to every person in `source` (SQL with a resident_id column)
-    who has none yet: consecutive serials after the counter, in resident order. Returns how many."""
-    new_people = (f"SELECT resident_id, ROW_NUMBER() OVER (ORDER BY resident_id) AS rn FROM "
-                  f"(SELECT DISTINCT c.resident_id FROM ({source}) c WHERE NOT EXISTS "
-                  f"(SELECT 1 FROM seiri_number s WHERE s.resident_id = c.resident_id "
-                  f"AND s.fiscal_year = {_lit(fiscal_year)})) d")
+    """Issue a 整理番号 for the 年度 to every person in `source` (SQL with a resident_id column,
+    each person once) who has none yet: consecutive serials after the counter, in resident order.
+    Returns how many."""
+    numbered = SeiriNumber.select().where(SeiriNumber.fiscal_year == fiscal_year).exists()
+    unnumbered = (f" WHERE NOT EXISTS (SELECT 1 FROM seiri_number s WHERE s.resident_id = c.resident_id "
+                  f"AND s.fiscal_year = {_lit(fiscal_year)})") if numbered else ""  # none to find yet
+    new_people = (f"SELECT c.resident_id, ROW_NUMBER() OVER (ORDER BY c.resident_id) AS rn "
+                  f"FROM ({source}) c{unnumbered}")
     if last_serial + people > seiri.LAST_SERIAL:
         raise Invalid({"-": ["整理番号の連番が上限に達しました"]})
     cursor = db.execute_sql(
@@ -306,9 +364,16 @@ def _issue_numbers(fiscal_year: int, source: str, last_serial: int, now: datetim
 @contextmanager
 def _batch_pragmas():
     """SQLite: a larger page cache and in-memory temporary tables for the length of a run (the
-    indexes a run writes are larger than the everyday cache); restored afterwards."""
+    indexes a run writes are larger than the everyday cache); PostgreSQL: a larger work_mem for
+    this session's sorts and groupings of a million people (the default 4 MB spills each to
+    disk). Restored afterwards."""
     if database.is_postgres():
-        yield
+        db.execute_sql("SET work_mem = '256MB'")
+        try:
+            yield
+        finally:
+            if not db.is_closed():
+                db.execute_sql("RESET work_mem")
         return
     old_cache = db.execute_sql("PRAGMA cache_size").fetchone()[0]
     db.execute_sql("PRAGMA cache_size = -524288")  # 512 MiB
@@ -320,13 +385,79 @@ def _batch_pragmas():
         db.execute_sql("PRAGMA temp_store = DEFAULT")
 
 
-def _create_temp(sql: str) -> None:
+def _create_last(table: RuleTable, fiscal_year: int, as_of: date) -> None:
+    """The last-screened table of `last_screened_sql`, one row per person screened, keyed by
+    resident_id (on SQLite the rowid: the pass writes it in key order)."""
+    db.execute_sql(f"DROP TABLE IF EXISTS {_LAST}")
+    sql = last_screened_sql(table, fiscal_year, as_of)
+    if sql is None:
+        return
+    columns = [f"g{k}" for k in range(len(_groups(table, fiscal_year)))]
+    key = "INTEGER PRIMARY KEY" if not database.is_postgres() else "INTEGER NOT NULL"
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_LAST} (resident_id {key}, "
+                   + ", ".join(f"{c} SMALLINT" for c in columns) + ")")
+    db.execute_sql(f"INSERT INTO {_LAST} (resident_id, {', '.join(columns)}) {sql}")
+    if database.is_postgres():
+        db.execute_sql(f"ANALYZE {_LAST}")
+
+
+def _create_on_date(table: RuleTable, fiscal_year: int, as_of: date) -> None:
+    """The residents on `as_of` once (one read of resident, each person's last-screened row found
+    by its key): id, sex, birth_date, suspended (利用停止) and g0, g1 … (NULL: never screened), so
+    that the per-exam SELECTs read this narrow table instead of resident and a join each."""
+    _create_last(table, fiscal_year, as_of)
+    columns = [f"g{k}" for k in range(len(_groups(table, fiscal_year)))]
+    db.execute_sql(f"DROP TABLE IF EXISTS {_ONDATE}")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_ONDATE} (id INTEGER NOT NULL, sex SMALLINT NOT NULL, "
+                   f"birth_date DATE NOT NULL, suspended SMALLINT NOT NULL"
+                   + "".join(f", {c} SMALLINT" for c in columns) + ")")
+    last = "".join(f", l.{c}" for c in columns)
+    joined = f" LEFT JOIN {_LAST} l ON l.resident_id = r.id" if columns else ""
+    db.execute_sql(f"INSERT INTO {_ONDATE} (id, sex, birth_date, suspended{''.join(', ' + c for c in columns)}) "
+                   f"SELECT r.id, r.sex, r.birth_date, CASE WHEN r.use_suspended THEN 1 ELSE 0 END{last} "
+                   f"FROM resident r{joined} WHERE {_resident_on(as_of)}")
+    if database.is_postgres():
+        db.execute_sql(f"ANALYZE {_ONDATE}")
+
+
+def _create_temp(table: RuleTable, fiscal_year: int, as_of: date) -> None:
+    """The candidates of the run (`candidates_sql`) into a temporary table, after the
+    people-on-the-date table they read."""
+    _create_on_date(table, fiscal_year, as_of)
     db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
     db.execute_sql(f"CREATE TEMPORARY TABLE {_TEMP} (resident_id BIGINT NOT NULL, "
-                   f"exam VARCHAR(24) NOT NULL, suspended SMALLINT NOT NULL, excluded SMALLINT NOT NULL)")
-    db.execute_sql(f"INSERT INTO {_TEMP} (resident_id, exam, suspended, excluded) {sql}")
+                   f"exam VARCHAR(24) NOT NULL, suspended SMALLINT NOT NULL, excluded SMALLINT NOT NULL, "
+                   f"sex SMALLINT NOT NULL, birth_date DATE NOT NULL)")
+    db.execute_sql(f"INSERT INTO {_TEMP} (resident_id, exam, suspended, excluded, sex, birth_date) "
+                   f"{candidates_sql(table, fiscal_year, as_of)}")
     if database.is_postgres():
         db.execute_sql(f"ANALYZE {_TEMP}")
+
+
+def _create_people() -> tuple[int, int, int]:
+    """The candidates per person (a temporary table keyed by resident_id, in that order): invite
+    (a pair neither suspended nor excluded), suspended (a pair suspended and not excluded),
+    excluded (a pair excluded by staff); one grouping instead of a DISTINCT count each. Returns
+    the people to invite, suspended and excluded."""
+    key = "INTEGER PRIMARY KEY" if not database.is_postgres() else "INTEGER NOT NULL"
+    db.execute_sql(f"DROP TABLE IF EXISTS {_PEOPLE}")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_PEOPLE} (resident_id {key}, invite SMALLINT NOT NULL, "
+                   f"suspended SMALLINT NOT NULL, excluded SMALLINT NOT NULL)")
+    db.execute_sql(
+        f"INSERT INTO {_PEOPLE} (resident_id, invite, suspended, excluded) SELECT resident_id, "
+        f"MAX(CASE WHEN suspended = 0 AND excluded = 0 THEN 1 ELSE 0 END), "
+        f"MAX(CASE WHEN suspended = 1 AND excluded = 0 THEN 1 ELSE 0 END), MAX(excluded) "
+        f"FROM {_TEMP} GROUP BY resident_id")
+    people, suspended, excluded = db.execute_sql(
+        f"SELECT SUM(invite), SUM(suspended), SUM(excluded) FROM {_PEOPLE}").fetchone()
+    return int(people or 0), int(suspended or 0), int(excluded or 0)
+
+
+def _drop_temp() -> None:
+    db.execute_sql(f"DROP TABLE IF EXISTS {_ONDATE}")
+    db.execute_sql(f"DROP TABLE IF EXISTS {_PEOPLE}")
+    db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
+    db.execute_sql(f"DROP TABLE IF EXISTS {_LAST}")
 
 
 def extract(fiscal_year: int, as_of: date, actor: audit.Actor) -> RunResult:
@@ -337,9 +468,11 @@ def extract(fiscal_year: int, as_of: date, actor: audit.Actor) -> RunResult:
         last_serial = _lock_counter()
         table = rules_mod.in_force(fiscal_year, actor)
         kind = _kind_for(fiscal_year)
+        registry_batch, registry_at = _registry()
         run = InvitationRun.create(fiscal_year=fiscal_year, kind=kind, as_of=as_of,
                                    rule_set=table.rule_set_id, created_by=actor.staff_id,
-                                   created_label=actor.label, created_at=now, counts={})
+                                   created_label=actor.label, created_at=now, counts={},
+                                   registry_batch_id=registry_batch, registry_at=registry_at)
         stop = _stop_condition(fiscal_year, as_of)
         stopped = _scalar(f"SELECT COUNT(DISTINCT i.resident_id) FROM invitation i WHERE {stop}")
         if stopped:
@@ -347,21 +480,27 @@ def extract(fiscal_year: int, as_of: date, actor: audit.Actor) -> RunResult:
                            f"stopped_on = {_lit(as_of)} WHERE id IN "
                            f"(SELECT i.id FROM invitation i WHERE {stop})")
         try:
-            _create_temp(candidates_sql(table, fiscal_year, as_of))
-            wanted = f"SELECT resident_id, exam FROM {_TEMP} WHERE suspended = 0 AND excluded = 0"
-            by_exam, people, suspended, excluded = _tally(f"SELECT * FROM {_TEMP}")
-            issued = _issue_numbers(fiscal_year, wanted, last_serial, now, people)
+            _create_temp(table, fiscal_year, as_of)
+            wanted = f"SELECT * FROM {_TEMP} WHERE suspended = 0 AND excluded = 0"
+            people, suspended, excluded = _create_people()
+            by_exam = dict(db.execute_sql(f"SELECT exam, COUNT(*) FROM ({wanted}) c GROUP BY exam").fetchall())
+            by_band = _by_band(table, fiscal_year, wanted)
+            issued = _issue_numbers(fiscal_year, f"SELECT resident_id FROM {_PEOPLE} WHERE invite = 1",
+                                    last_serial, now, people)
+            # in the order of the indexes the rows go into (both begin with the person, or the run
+            # and the person): each index page is written while it is at hand
             db.execute_sql(
                 f"INSERT INTO invitation (run_id, resident_id, fiscal_year, exam, kind) "
                 f"SELECT {_lit(run.id)}, c.resident_id, {_lit(fiscal_year)}, c.exam, {_lit(INVITE)} "
-                f"FROM ({wanted}) c")
+                f"FROM ({wanted}) c ORDER BY c.resident_id, c.exam")
         finally:
-            db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
+            _drop_temp()
         by_exam = {code: int(by_exam.get(code, 0)) for code in table.rules}
         result = RunResult(run.id, kind, sum(by_exam.values()), people, stopped, suspended,
                            excluded, issued, by_exam)
         counts = {"invitations": result.invitations, "people": people, "stopped": stopped,
-                  "suspended": suspended, "excluded": excluded, "issued": issued, "by_exam": by_exam}
+                  "suspended": suspended, "excluded": excluded, "issued": issued, "by_exam": by_exam,
+                  "by_band": by_band}
         InvitationRun.update(counts=counts).where(InvitationRun.id == run.id).execute()
         audit.record(ACTION_EXTRACT, actor, object_type="invitation_run", object_id=run.id,
                      details={"fiscal_year": fiscal_year, "as_of": as_of.isoformat(), "kind": kind,
@@ -380,10 +519,12 @@ def remind(fiscal_year: int, screened_by: date, as_of: date, actor: audit.Actor)
     with db.atomic():
         _lock_counter()
         table = rules_mod.in_force(fiscal_year, actor)
+        registry_batch, registry_at = _registry()
         run = InvitationRun.create(fiscal_year=fiscal_year, kind=REMINDER, as_of=as_of,
                                    rule_set=table.rule_set_id, screened_by=screened_by,
                                    created_by=actor.staff_id, created_label=actor.label,
-                                   created_at=now, counts={})
+                                   created_at=now, counts={}, registry_batch_id=registry_batch,
+                                   registry_at=registry_at)
         selects = []
         for exam, rule in table.rules.items():
             exam_sql = _lit(exam)
@@ -415,7 +556,10 @@ def remind(fiscal_year: int, screened_by: date, as_of: date, actor: audit.Actor)
                            0, by_exam)
         counts = {"invitations": result.invitations, "people": people, "stopped": 0,
                   "suspended": suspended, "excluded": excluded, "issued": 0, "by_exam": by_exam,
-                  "screened_by": screened_by.isoformat()}
+                  "screened_by": screened_by.isoformat(),
+                  "by_band": _by_band(table, fiscal_year,
+                                      f"SELECT i.exam, r.sex, r.birth_date FROM invitation i JOIN resident r "
+                                      f"ON r.id = i.resident_id WHERE i.run_id = {_lit(run.id)}")}
         InvitationRun.update(counts=counts).where(InvitationRun.id == run.id).execute()
         audit.record(ACTION_REMIND, actor, object_type="invitation_run", object_id=run.id,
                      details={"fiscal_year": fiscal_year, "as_of": as_of.isoformat(),
@@ -435,6 +579,75 @@ def runs(fiscal_year: int | None = None, limit: int = 50) -> list[InvitationRun]
     if fiscal_year is not None:
         query = query.where(InvitationRun.fiscal_year == fiscal_year)
     return list(query)
+
+
+# --- sign-off (承認, LESSONS.md 1) ---------------------------------------------------------------
+
+NOT_SIGNED = ("この抽出はまだ承認されていません。抽出を実行した人とは別の職員が、対象者の条件と件数を"
+              "確認して承認するまで、受診券・宛名ラベルの印刷と委託先ファイルの出力はできません。")
+OWN_RUN = "抽出を実行した本人は承認できません。別の職員が承認してください。"
+ALREADY_SIGNED = "この抽出は承認済みです。"
+NOT_CONFIRMED = "対象者の条件と件数を確認したら、確認欄にチェックしてください。"
+
+
+class NotSignedOff(Exception):
+    """A print or export of a run nobody has signed off yet; nothing was printed or written."""
+
+    def __init__(self, run_id: int):
+        super().__init__(NOT_SIGNED)
+        self.run_id = run_id
+
+
+def require_signed(run: InvitationRun) -> None:
+    if run.signed_at is None:
+        raise NotSignedOff(run.id)
+
+
+def sign_off(run_id: int, confirmed: bool, actor: audit.Actor) -> InvitationRun:
+    """A second person's 承認 of a run, after seeing its rules and counts: never the person who ran
+    it, once per run; audited with what was signed (rules version, 年度, 基準日, counts)."""
+    run = get_run(run_id)
+    if run.signed_at is not None:
+        raise Invalid({"signoff": [ALREADY_SIGNED]})
+    if actor.staff_id is None or actor.staff_id == run.created_by_id:
+        raise Invalid({"signoff": [OWN_RUN]})
+    if not confirmed:
+        raise Invalid({"confirmed": [NOT_CONFIRMED]})
+    now = now_utc()
+    with db.atomic():
+        done = InvitationRun.update(signed_by=actor.staff_id, signed_label=actor.label, signed_at=now).where(
+            (InvitationRun.id == run.id) & InvitationRun.signed_at.is_null()).execute()
+        if not done:  # someone else signed it meanwhile
+            raise Invalid({"signoff": [ALREADY_SIGNED]})
+        counts = run.counts or {}
+        audit.record(ACTION_SIGNOFF, actor, object_type="invitation_run", object_id=run.id,
+                     details={"fiscal_year": run.fiscal_year, "as_of": run.as_of.isoformat(),
+                              "kind": run.kind, "rules_version": run.rule_set.version,
+                              "ran_by": run.created_label, "count": counts.get("invitations", 0),
+                              "people": counts.get("people", 0)})
+    return get_run(run.id)
+
+
+def band_table(run: InvitationRun) -> dict:
+    """The run's counts by exam, sex and age band with last 年度's beside them (from the runs of
+    that 年度 of the same kind family: initial and top-up, or reminders), for the sign-off screen:
+    {"rows": [(exam, sex, band, this, last or None)], "last_known": bool}."""
+    from kenshin.statistics.report import band_order
+
+    reminders = run.kind == REMINDER
+    last: dict[tuple, int] = {}
+    known = False
+    for earlier in InvitationRun.select().where(InvitationRun.fiscal_year == run.fiscal_year - 1):
+        if (earlier.kind == REMINDER) != reminders or "by_band" not in (earlier.counts or {}):
+            continue
+        known = True
+        for exam, sex, band, n in earlier.counts["by_band"]:
+            last[(exam, sex, band)] = last.get((exam, sex, band), 0) + int(n)
+    this = {(exam, sex, band): int(n) for exam, sex, band, n in (run.counts or {}).get("by_band", [])}
+    order = {code: i for i, code in enumerate(EXAM_ORDER)}
+    keys = sorted(set(this) | set(last), key=lambda k: (order.get(k[0], len(order)), k[1], band_order(k[2])))
+    return {"rows": [(e, sx, b, this.get((e, sx, b), 0), last.get((e, sx, b), 0) if known else None)
+                     for e, sx, b in keys], "last_known": known}
 
 
 def table_of_run(run: InvitationRun) -> RuleTable:
@@ -538,17 +751,23 @@ class ExportResult:
     people: int
     sha256: str
     left_out: dict[str, int]
+    signed_off: bool = True
 
     def summary(self) -> str:
         return (f"run={self.run_id} people={self.people} stopped={self.left_out['stopped']} "
                 f"suspended={self.left_out['suspended']} sha256={self.sha256}")
 
     def warning(self) -> str | None:
+        lines = []
+        if not self.signed_off:
+            lines.append(f"warning: run {self.run_id} is not signed off (未承認): a second person should "
+                         f"check its rules and counts on the run's screen before the letters are printed; "
+                         f"this export is audited as unsigned")
         removed = self.left_out["removed"]
-        if not removed:
-            return None
-        return (f"warning: {removed} people in the file have a 消除日 on or before today but are not "
-                f"stopped: run a top-up extraction (invitations extract) and export again")
+        if removed:
+            lines.append(f"warning: {removed} people in the file have a 消除日 on or before today but are "
+                         f"not stopped: run a top-up extraction (invitations extract) and export again")
+        return "\n".join(lines) or None
 
 
 def export_bytes(found: Letters, encoding: str = "utf-8") -> bytes:
@@ -570,14 +789,21 @@ def export_bytes(found: Letters, encoding: str = "utf-8") -> bytes:
 
 
 def export(run_id: int, path: str, actor: audit.Actor, encoding: str = "utf-8",
-           reason: str = DEFAULT_EXPORT_REASON) -> ExportResult:
-    """Write the run's contractor CSV (FORMATS.md columns) and audit it with its SHA-256 and reason."""
+           reason: str = DEFAULT_EXPORT_REASON, signed_only: bool = True) -> ExportResult:
+    """Write the run's contractor CSV (FORMATS.md columns) and audit it with its SHA-256 and reason.
+
+    `signed_only=False` is the operator's command line: FORMATS.md fixes `invitations export` as
+    a contract that writes any run, so an unsigned run is written there, said so on stderr by the
+    CLI and audited as unsigned (`signed_off: False`); every screen requires the sign-off."""
     encoding = encoding.lower().replace("_", "-")
     if encoding not in ENCODINGS:
         raise Invalid({"encoding": ["文字コードは utf-8 か cp932 です"]})
     reason = (reason or "").strip()
     if not reason:
         raise Invalid({"reason": ["出力の理由を入力してください"]})
+    run = get_run(run_id)
+    if signed_only:
+        require_signed(run)
     found = letters(run_id, drop_removed=False)
     data = export_bytes(found, encoding)
     digest = hashlib.sha256(data).hexdigest()
@@ -590,17 +816,20 @@ def export(run_id: int, path: str, actor: audit.Actor, encoding: str = "utf-8",
             audit.record(ACTION_EXPORT, actor, object_type="invitation_run", object_id=run_id,
                          details={"file_name": os.path.basename(path), "sha256": digest,
                                   "count": len(found.letters), "why": reason,
-                                  "encoding": encoding, "left_out": found.left_out})
+                                  "encoding": encoding, "left_out": found.left_out,
+                                  "signed_off": run.signed_at is not None})
             os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):
             os.unlink(temp)
         raise
-    return ExportResult(run_id, path, len(found.letters), digest, found.left_out)
+    return ExportResult(run_id, path, len(found.letters), digest, found.left_out,
+                        run.signed_at is not None)
 
 
 def record_print(run_id: int, what: str, count: int, lot: int, actor: audit.Actor) -> None:
-    """A printed lot of letters or labels, audited with its count."""
+    """A printed lot of letters or labels, audited with its count (a run not signed off refused)."""
+    require_signed(get_run(run_id))
     with db.atomic():
         audit.record(ACTION_PRINT, actor, object_type="invitation_run", object_id=run_id,
                      details={"report": what, "count": count, "page": lot})
@@ -684,7 +913,9 @@ def exam_lines(letter: Letter, table: RuleTable) -> list[ExamLine]:
 
 def record_download(run_id: int, file_name: str, data: bytes, count: int, reason: str,
                     encoding: str, left_out: dict, actor: audit.Actor) -> str:
-    """The contractor file downloaded from the screen: audited like `export`, SHA-256 and reason."""
+    """The contractor file downloaded from the screen: audited like `export`, SHA-256 and reason
+    (a run not signed off refused)."""
+    require_signed(get_run(run_id))
     digest = hashlib.sha256(data).hexdigest()
     with db.atomic():
         audit.record(ACTION_EXPORT, actor, object_type="invitation_run", object_id=run_id,

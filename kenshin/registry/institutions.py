@@ -193,7 +193,7 @@ def _phone(value: str) -> str:
 def _active(value: str) -> bool:
     text = ascii_text(value)
     if text not in ("0", "1"):
-        raise csvimport.CellError("active は 1（参加）または 0（終了）です")
+        raise csvimport.CellError("1（参加）または 0（終了）で入力してください")
     return text == "1"
 
 

@@ -154,7 +154,7 @@ def _cross_checks(row: _Checked, merged: tuple, problems: Problems) -> bool:
             problems.add(row.line, "removal_reason", f"消除日のない消除事由です（{where}消除日がありません）")
         else:
             problems.add(row.line, "removed_on", "登録済みの消除事由があるため消除日を空にできません"
-                                                 "（removal_reason 列も空にしてください）")
+                                                 "（消除事由の列も空にしてください）")
         ok = False
     return ok
 

@@ -64,24 +64,44 @@ def _same_group_sql(exam: str, other: str, groups: dict[str, str]) -> str:
     return "(" + " OR ".join(parts) + ")"
 
 
-def _age_sql(postgres: bool, fiscal_year: int, exams_start: list[str]) -> str:
-    """SQL: the age on the rules' basis (年度末 by default; 年度当初 for the exams listed)."""
+def _age_sql(postgres: bool, fiscal_year: int, exams_start: list[str], birth: str = "r.birth_date",
+             exam: str = "x.exam") -> str:
+    """SQL: the age on the rules' basis (年度末 by default; 年度当初 for the exams listed), of the
+    birth-date column `birth` for the exam in column `exam`."""
     if postgres:
-        year = "CAST(EXTRACT(YEAR FROM r.birth_date) AS INTEGER)"
-        md = "to_char(r.birth_date, 'MM-DD')"
+        year = f"CAST(EXTRACT(YEAR FROM {birth}) AS INTEGER)"
+        md = f"to_char({birth}, 'MM-DD')"
     else:
-        year = "CAST(substr(r.birth_date, 1, 4) AS INTEGER)"
-        md = "substr(r.birth_date, 6, 5)"
+        year = f"CAST(substr({birth}, 1, 4) AS INTEGER)"
+        md = f"substr({birth}, 6, 5)"
     end = f"({fiscal_year} - {year} + CASE WHEN {md} < '04-01' THEN 1 ELSE 0 END)"
     if not exams_start:
         return end
     start = f"({fiscal_year} - {year} - CASE WHEN {md} > '04-01' THEN 1 ELSE 0 END)"
-    return f"CASE WHEN x.exam IN ({_quoted(exams_start)}) THEN {start} ELSE {end} END"
+    return f"CASE WHEN {exam} IN ({_quoted(exams_start)}) THEN {start} ELSE {end} END"
 
 
 def _band_sql(age: str) -> str:
     whens = " ".join(f"WHEN {age} < {low + 5} THEN '{low}-{low + 4}'" for low in range(20, 85, 5))
     return f"CASE WHEN {age} < 20 THEN '0-19' {whens} ELSE '85+' END"
+
+
+def age_sql(fiscal_year: int, exams_start: list[str], birth: str, exam: str,
+            postgres: bool | None = None) -> str:
+    """SQL: the age in 年度 `fiscal_year` of a birth-date column, on the basis of the exam in column
+    `exam` (年度当初 for `exams_start`, else 年度末) — the report's age; `band_of` gives its band."""
+    postgres = database.is_postgres() if postgres is None else postgres
+    return _age_sql(postgres, int(fiscal_year), exams_start, birth, exam)
+
+
+def band_of(age: int) -> str:
+    """The report's 5-year band of an age (what `_band_sql` computes in SQL)."""
+    if age < 20:
+        return BANDS[0]
+    if age >= 85:
+        return BANDS[-1]
+    low = age - age % 5
+    return f"{low}-{low + 4}"
 
 
 def people_sql(fiscal_year: int, postgres: bool | None = None) -> str:
@@ -95,12 +115,15 @@ def people_sql(fiscal_year: int, postgres: bool | None = None) -> str:
     starts = [exam for exam, rule in rules.items() if rule.basis == FISCAL_YEAR_START]
     referred, pending = outcome_columns("s")
     age = _age_sql(postgres, fiscal_year, starts)
+    # SQLite keeps no planner statistics (unless someone ran ANALYZE) and would read every
+    # confirmed screening of every 年度 through the (status, entered_at) index: name the 年度's
+    year_index = "" if postgres else " INDEXED BY screening_exam_fiscal_year_referral"
     return f"""
 WITH firsts AS (
   SELECT resident_id, exam, exam_date, setting, referred, pending FROM (
     SELECT s.resident_id, s.exam, s.exam_date, s.setting, {referred} AS referred, {pending} AS pending,
            ROW_NUMBER() OVER (PARTITION BY s.resident_id, s.exam ORDER BY s.exam_date, s.id) AS rn
-    FROM screening s
+    FROM screening s{year_index}
     WHERE s.status = '{CONFIRMED}' AND s.fiscal_year = {fiscal_year} AND s.exam IN ({_quoted(exams)})
   ) numbered WHERE rn = 1
 ),

@@ -1,5 +1,6 @@
 """Invitations in Chromium: a supervisor edits a rule and sees the 和暦 birth-date ranges change,
-previews and runs an extraction, prints a 受診券 and the address labels (the PDFs read back with
+previews and runs an extraction, a second supervisor checks the rules and counts and signs the
+run off (承認; nothing prints before), the first prints a 受診券 and the address labels (the PDFs read back with
 pdftotext), and a clinic file row carrying the printed 整理番号 is recorded against the person."""
 import re
 import subprocess
@@ -36,7 +37,7 @@ def pdf_text(page, path) -> str:
                           text=True).stdout
 
 
-def test_supervisor_edits_a_rule_runs_an_extraction_and_prints(app, page, office, tmp_path):
+def test_supervisor_edits_a_rule_runs_an_extraction_and_prints(app, page, new_page, office, tmp_path):
     enrolled_person(app, page, "kakaricho1", "supervisor", name="係長 三郎")
 
     # the rules: lung from 40 to 45; the 和暦 range follows as it is typed, and after saving
@@ -69,6 +70,30 @@ def test_supervisor_edits_a_rule_runs_an_extraction_and_prints(app, page, office
         models.db.connect(reuse_if_open=True)
         number = models.SeiriNumber.get(models.SeiriNumber.resident == office.id).number
         models.db.close()
+
+    # nothing prints before a second supervisor signs the run off; the one who ran it cannot
+    run_url = page.url
+    expect(page.locator("#signoff-state")).to_contain_text("未承認")
+    expect(page.locator("#print-locked")).to_be_visible()
+    expect(page.get_by_role("button", name="受診券を印刷する（ロット1）")).to_have_count(0)
+    expect(page.get_by_role("button", name="この抽出を承認する")).to_have_count(0)
+    second = new_page()
+    enrolled_person(app, second, "kacho1", "supervisor", name="課長 四郎")
+    second.goto(run_url)
+    rules = second.get_by_role("table", name="この抽出が使った対象者の条件")
+    expect(rules.get_by_role("row", name="肺がん")).to_contain_text("45歳以上")
+    expect(rules.get_by_role("row", name="肺がん")).to_contain_text("昭和57年3月31日以前生まれ")
+    bands = second.locator("#signoff-bands")
+    expect(bands).to_contain_text("肺がん")
+    expect(bands).to_contain_text("65-69歳")
+    second.get_by_role("button", name="この抽出を承認する").click()
+    expect(second.locator(".error-summary")).to_contain_text("確認欄にチェック")
+    second.get_by_label("対象者の条件と件数（前年度との比較）を確認しました").check()
+    second.get_by_role("button", name="この抽出を承認する").click()
+    expect(second.locator(".flash")).to_contain_text("承認しました")
+    expect(second.locator("#signoff-state")).to_contain_text("承認済み: kacho1")
+    page.reload()
+    expect(page.locator("#signoff-state")).to_contain_text("承認済み")
 
     # the 受診券 of lot 1, as the printer gets it
     page.get_by_role("button", name="受診券を印刷する（ロット1）").click()
