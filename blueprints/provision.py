@@ -20,13 +20,23 @@ bp = Blueprint("provision", __name__, url_prefix="/provision-records")
 @requires(*PROVISION_ROLES)
 @menu("中間サーバーからの照会（情報提供）", 320)
 def index():
-    """承認待ちの照会（長く待っているものに印）、本人ごとの提供記録の検索、最近の照会."""
-    person, rows, errors = request.args.get("person", ""), None, {}
-    if person:
-        try:
-            rows = queries.search(person, actor())
-        except Invalid as exc:
-            errors = exc.errors
+    """承認待ちの照会（長く待っているものに印）と最近の照会."""
+    return _index_page("", None, {})
+
+
+@bp.post("/search")
+@requires(*PROVISION_ROLES)
+def search():
+    """本人ごとの提供記録の検索（番号は本文で受け取り、URL やアクセスログに残さない）."""
+    person, rows, errors = request.form.get("person", "").strip(), None, {}
+    try:
+        rows = queries.search(person, actor())
+    except Invalid as exc:
+        errors = exc.errors
+    return _index_page(person, rows, errors)
+
+
+def _index_page(person, rows, errors):
     settings = policy()
     return render("provision/index.html", held=queries.held(settings),
                   hold_days=settings.hold_working_days, person=person, rows=rows, errors=errors,

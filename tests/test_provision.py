@@ -309,6 +309,23 @@ def test_records_searchable_by_person_and_in_the_disclosure_document(app, client
 
 
 @ON
+def test_screen_searches_records_by_person_without_the_number_in_the_url(app, client, db, runner, tmp_path,
+                                                                        make_staff):
+    permit(runner, tmp_path)
+    person_with_screenings()
+    client.post("/provision/queries", json=body(query_id="P-1"), headers=AUTH)
+    assert login(client, make_staff("supervisor")).get_json()["ok"]
+    page = client.get("/provision-records/").get_data(as_text=True)
+    assert 'method="post"' in page and "/provision-records/search" in page
+    token = page_csrf(client, "/provision-records/")
+    found = client.post("/provision-records/search", data={"csrf_token": token, "person": "1001"})
+    assert found.status_code == 200 and "検索結果（1件）" in found.get_data(as_text=True)
+    refused = client.post("/provision-records/search", data={"csrf_token": token, "person": "abc"})
+    assert refused.status_code == 422
+    assert "検索結果" not in client.get("/provision-records/?person=1001").get_data(as_text=True)
+
+
+@ON
 def test_screens_show_exactly_what_would_be_sent(app, client, db, runner, tmp_path, make_staff):
     permit(runner, tmp_path)
     person_with_screenings()
