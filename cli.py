@@ -27,7 +27,30 @@ def register_cli(app):
                     audit_heads, import_residents, import_institutions, import_results,
                     import_fhir, rules_group, invitations_group, import_permitted, backup,
                     restore, purge, report):
-        app.cli.add_command(command)
+        app.cli.add_command(_database_errors_said_plainly(command))
+
+
+def _database_errors_said_plainly(command):
+    """A database that cannot be reached (or a full disk) is said in one line with exit 2, never
+    as a traceback (FORMATS.md: a crash is never an answer); other errors stay as they are."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _database_errors_said_plainly(sub)
+        return command
+    callback = command.callback
+
+    def guarded(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - only the database's own failures are translated
+            reason = database.unavailable_reason(exc)
+            if reason is None:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            _fail(f"{command.name}: the database cannot be used ({reason}): {first}", 2)
+
+    command.callback = guarded
+    return command
 
 
 def _ensure_schema():

@@ -510,3 +510,28 @@ def test_a_connection_that_cannot_be_closed_is_discarded_and_frees_its_pool_slot
         models.db.connect()
         assert models.db.execute_sql("SELECT 1").fetchone() == (1,)
         models.db.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nobody listens there once the probe is closed
+
+
+@pytest.mark.parametrize("args", [["import-results", "{file}"], ["audit-verify"], ["invitations", "export", "1",
+                                                                                   "--output", "{out}"]])
+def test_a_command_with_its_database_down_says_so_in_one_line_and_exits_2(tmp_path, args):
+    source = tmp_path / "rows.csv"
+    source.write_text("name_kana\n", encoding="utf-8")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "KENSHIN_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_closed_port()}/none",
+           "KENSHIN_SECRET_KEY": "x", "KENSHIN_AUDIT_KEY": "x"}
+    argv = [a.format(file=source, out=tmp_path / "out.csv") for a in args]
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", *argv], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith(argv[0] if argv[0] != "invitations"
+                                                                          else "export")]
+    assert said and ("the database cannot be used (unavailable)" in said[0]
+                     or "could not walk the log" in said[0]), done.stderr
