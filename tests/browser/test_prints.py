@@ -17,7 +17,7 @@ from kenshin.core import dates
 from kenshin.requests import inquiries
 
 from ..factories import make_resident, make_screening
-from .helpers import enrolled_person
+from .helpers import enrolled_person, menu_click
 from .test_inquiries import Db
 
 PERSON, ATENA = "野村 明美", "000000020360"
@@ -93,7 +93,7 @@ def test_auditor_log_fits_1366_in_words_and_prints_landscape(app, page, tmp_path
     _arrange(app)
     enrolled_person(app, page, "kansa", "admin", "auditor", name="監査 太郎")
     page.set_viewport_size({"width": 1366, "height": 768})
-    page.get_by_role("link", name="監査ログの閲覧").first.click()
+    menu_click(page, "監査ログの閲覧")
     page.get_by_role("button", name="検索").click()
     table = page.locator("table.audit-table")
     table.wait_for()

@@ -9,7 +9,7 @@ import pytest
 import models
 
 from ..factories import TODAY, make_resident, make_screening
-from .helpers import enrolled_person
+from .helpers import enrolled_person, menu_click
 
 
 def _arrange(app):
@@ -32,7 +32,7 @@ def _arrange(app):
 def test_clerk_finds_a_person_by_kana_and_wareki_birth_date_and_opens_the_page(app, page):
     target_id = _arrange(app)
     enrolled_person(app, page, "madoguchi", "clerk", name="窓口 次郎")
-    page.get_by_role("link", name="住民検索").first.click()
+    menu_click(page, "住民検索")
     page.get_by_role("heading", name="住民検索").wait_for()
 
     page.get_by_label("カナ（前から）").press_sequentially("たかはし", delay=40)
