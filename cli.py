@@ -38,6 +38,8 @@ def _database_errors_said_plainly(command):
             _database_errors_said_plainly(sub)
         return command
     callback = command.callback
+    if getattr(callback, "database_errors_said_plainly", False):
+        return command  # wrapped by an earlier app (the commands are module-level objects)
 
     def guarded(*args, **kwargs):
         try:
@@ -49,6 +51,8 @@ def _database_errors_said_plainly(command):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             _fail(f"{command.name}: the database cannot be used ({reason}): {first}", 2)
 
+    guarded.database_errors_said_plainly = True
+    guarded.__wrapped__ = callback
     command.callback = guarded
     return command
 

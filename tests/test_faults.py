@@ -535,3 +535,14 @@ def test_a_command_with_its_database_down_says_so_in_one_line_and_exits_2(tmp_pa
                                                                           else "export")]
     assert said and ("the database cannot be used (unavailable)" in said[0]
                      or "could not walk the log" in said[0]), done.stderr
+
+
+def test_commands_are_wrapped_once_however_many_apps_are_made():
+    import cli
+
+    for _ in range(3):
+        create_app({**BASE_CONFIG, "DATABASE_URL": "sqlite:///:memory:"})
+    callback = cli.import_results.callback
+    # one wrapper: each test makes an app, and a wrapper per app ran thousands deep (RecursionError)
+    assert callback.database_errors_said_plainly
+    assert not getattr(callback.__wrapped__, "database_errors_said_plainly", False)
