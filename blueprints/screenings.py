@@ -1,5 +1,7 @@
 """検診記録: the detail page with its history, correction, void, the person's list and the
 printable result summary. Every read of health results and every print is audited."""
+from functools import wraps
+
 from flask import Blueprint, current_app, flash, request
 
 from kenshin.access.roles import HEALTH_RESULT_ROLES, SUPERVISOR
@@ -248,15 +250,25 @@ def _review_page(proposal_id, status=200, **extra):
     return render("screenings/correction_review.html", status=status, **context)
 
 
+def _refusals_to_worklist(view):
+    """A correction step refused (decided meanwhile, or not this person's to take) says why and
+    goes back to the worklist 「訂正の確認待ち」."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except Refused as exc:
+            flash(exc.reason, "error")
+            return redirect_to("screenings.corrections_list")
+    return wrapped
+
+
 @bp.get("/corrections/<int:proposal_id>")
 @requires(*HEALTH_RESULT_ROLES)
+@_refusals_to_worklist
 def correction_review(proposal_id):
     """訂正案を記録の値と並べて見る（係長・提案者のみ。見た職員は値を見ない確認入力ができない）."""
-    try:
-        return _review_page(proposal_id)
-    except Refused as exc:
-        flash(exc.reason, "error")
-        return redirect_to("screenings.corrections_list")
+    return _review_page(proposal_id)
 
 
 @bp.post("/corrections/<int:proposal_id>/approve")
@@ -291,13 +303,10 @@ def correction_reject(proposal_id):
 
 @bp.post("/corrections/<int:proposal_id>/withdraw")
 @requires(*HEALTH_RESULT_ROLES)
+@_refusals_to_worklist
 def correction_withdraw(proposal_id):
     """提案した職員が訂正案を取り下げる。記録は変わらない."""
-    try:
-        proposal = corrections.withdraw(proposal_id, actor())
-    except Refused as exc:
-        flash(exc.reason, "error")
-        return redirect_to("screenings.corrections_list")
+    proposal = corrections.withdraw(proposal_id, actor())
     flash("訂正を取り下げました。記録は変わっていません。", "ok")
     return redirect_to("screenings.show", screening_id=proposal.screening_id)
 
@@ -316,26 +325,20 @@ def _key_page(proposal, status=200, **extra):
 
 @bp.get("/corrections/<int:proposal_id>/key")
 @requires(*HEALTH_RESULT_ROLES)
+@_refusals_to_worklist
 def correction_key_form(proposal_id):
     """訂正された項目を、訂正案を見ずに用紙から入力する（提案者以外）。相違があれば解決する."""
-    try:
-        proposal = corrections.view_for_keying(proposal_id, actor())
-    except Refused as exc:
-        flash(exc.reason, "error")
-        return redirect_to("screenings.corrections_list")
-    return _key_page(proposal)
+    return _key_page(corrections.view_for_keying(proposal_id, actor()))
 
 
 @bp.post("/corrections/<int:proposal_id>/key")
 @requires(*HEALTH_RESULT_ROLES)
+@_refusals_to_worklist
 def correction_key(proposal_id):
     """値を見ない確認入力を保存する: 一致すれば訂正を反映、相違があれば並べて表示する."""
     try:
         with entry.with_paper_errors(unread := {}):
             keyed = corrections.key_blind(proposal_id, _as_keyed(proposal_id, request.form, unread), actor())
-    except Refused as exc:
-        flash(exc.reason, "error")
-        return redirect_to("screenings.corrections_list")
     except screenings.Duplicate as exc:
         flash(exc.reason, "error")
         return redirect_to("screenings.corrections_list")
