@@ -22,14 +22,11 @@ import pytest
 import models
 from app import create_app
 from kenshin import audit
-from kenshin.access import passkeys
-from kenshin.access import staff as staff_domain
-from kenshin.access.passwords import hash_password
 
 from .conftest import BASE_CONFIG, TEST_PASSWORD, _reset_postgres, login, page_csrf
 from .factories import INSTITUTION, VALID_ITEMS, make_institution, make_resident
-from .softauthn import SoftAuthenticator
-from .test_two_app_servers import Browser, _free_port, _token, _wait_until_healthy
+from .http_servers import (Browser, enrolled, free_port, server_env, sign_in, start_gunicorn, stop,
+                           token, wait_until_healthy)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -40,47 +37,15 @@ ENTRY_FORM = {"seiri_no": "", "atena_no": "000000000001", "name_kana": "ちば �
 
 
 def _server_env(app, pause_at=None, pause_file=None):
-    env = dict(os.environ, PYTHONPATH=ROOT, KENSHIN_DATABASE_URL=app.config["DATABASE_URL"],
-               KENSHIN_SECRET_KEY=BASE_CONFIG["SECRET_KEY"],
-               KENSHIN_AUDIT_KEY=BASE_CONFIG["AUDIT_KEY"],
-               KENSHIN_ORIGIN="http://localhost", KENSHIN_RP_ID="localhost")
+    extra = {}
     if pause_at:
-        env.update(KENSHIN_TESTING="true", KENSHIN_FAULT_PAUSE_AT=pause_at,
-                   KENSHIN_FAULT_PAUSE_FILE=str(pause_file))
-    return env
+        extra = dict(KENSHIN_TESTING="true", KENSHIN_FAULT_PAUSE_AT=pause_at,
+                     KENSHIN_FAULT_PAUSE_FILE=str(pause_file))
+    return server_env(app.config["DATABASE_URL"], **extra)
 
 
 def _enrolled(login_id, roles=("clerk",)):
-    """A staff member with a password and a software authenticator (inside an app context)."""
-    rp = passkeys.RelyingParty("localhost", "検診情報システム", "http://localhost")
-    person, _token = staff_domain.create(login_id, "障害 太郎", "健康支援課", roles,
-                                         audit.Actor.system("pytest"))
-    authenticator = SoftAuthenticator(origin=rp.origin, rp_id=rp.rp_id)
-    options, challenge = passkeys.registration_options(rp, person)
-    with models.db.atomic():
-        passkeys.register(rp, person, challenge, authenticator.register(options), "テスト用")
-        person.password_hash = hash_password(TEST_PASSWORD)
-        person.enroll_token_hash = None
-        person.save()
-    return authenticator
-
-
-def _sign_in(browser, url, login_id, authenticator):
-    import json
-
-    status, html = browser.open(url + "/login")
-    status, html = browser.open(url + "/login", data={"csrf_token": _token(html),
-                                                      "login_id": login_id,
-                                                      "password": TEST_PASSWORD})
-    assert status == 200 and "生体認証でログイン" in html, html[:300]
-    token = _token(html)
-    status, options = browser.open(url + "/login/options", data={},
-                                   headers={"X-CSRFToken": token})
-    assert status == 200, options
-    status, result = browser.open(url + "/login/verify",
-                                  json_body=authenticator.assert_(json.loads(options)),
-                                  headers={"X-CSRFToken": token})
-    assert status == 200 and json.loads(result)["ok"], result
+    return enrolled(login_id, "障害 太郎", roles)
 
 
 def _wait_for(path, process=None, seconds=60):
@@ -132,20 +97,13 @@ def test_a_worker_killed_mid_save_leaves_nothing_and_the_form_saves_whole_afterw
         authenticator = _enrolled("clerk-kill")
         models.db.close()
     pause = tmp_path / "paused.pid"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [os.path.join(BIN, "gunicorn"), "--workers", "2", "--timeout", "300",
-         "--bind", f"127.0.0.1:{port}", "app:create_app()"],
-        cwd=ROOT, env=_server_env(app, "screening.create", pause),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server, url = start_gunicorn(_server_env(app, "screening.create", pause))
     try:
-        _wait_until_healthy(server, url)
+        wait_until_healthy(server, url)
         browser = Browser()
-        _sign_in(browser, url, "clerk-kill", authenticator)
+        sign_in(browser, url, "clerk-kill", authenticator)
         status, page = browser.open(url + "/entry/")
-        token = _token(page)
-        headers = {"X-CSRFToken": token, **HX}
+        headers = {"X-CSRFToken": token(page), **HX}
         status, _ = browser.open(url + "/entry/batch", headers=headers, data={
             "institution_code": INSTITUTION, "setting": "1", "exam": "gastric_xray"})
         assert status == 200
@@ -175,7 +133,7 @@ def test_a_worker_killed_mid_save_leaves_nothing_and_the_form_saves_whole_afterw
             models.db.close()
 
         # The clerk presses save again (the new worker): the whole record with its event.
-        _wait_until_healthy(server, url)
+        wait_until_healthy(server, url)
         status, html = browser.open(url + "/entry/save", data=ENTRY_FORM, headers=headers)
         assert status == 200 and "保存しました" in html
         with app.app_context():
@@ -185,9 +143,7 @@ def test_a_worker_killed_mid_save_leaves_nothing_and_the_form_saves_whole_afterw
             _chain_ok()
             models.db.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        server.stderr.close()
+        stop(server)
 
 
 # --- kill -9 of `flask import-results` mid-run ---------------------------------------------------
@@ -264,7 +220,7 @@ class TcpProxy:
 
     def __init__(self, upstream_host, upstream_port):
         self.upstream = (upstream_host, upstream_port)
-        self.port = _free_port()
+        self.port = free_port()
         self.pairs = []
         self.lock = threading.Lock()
         self.listener = None
