@@ -670,7 +670,9 @@ def _seiri_unchecked():
     """Step 18 (issue 15): seiri_number.resident_id without a foreign key, as invitation's ids
     already are: a run issues 整理番号 to every person it invites in one statement, and
     PostgreSQL checked the key row by row with a lock on each resident's row (7 of 30 seconds of
-    a 1M-resident run). PostgreSQL drops the constraint (ACCESS EXCLUSIVE on seiri_number, under
+    a 1M-resident run), and without its index on resident_id alone, which the unique
+    (resident_id, fiscal_year) index makes redundant (one index fewer to write per number).
+    PostgreSQL drops the constraint (ACCESS EXCLUSIVE on seiri_number, under
     the step's lock_timeout); SQLite rebuilds the table (foreign keys off, hence
     transaction=False). The purge still deletes a person's numbers first (it follows peewee's
     references, which models.UncheckedForeignKey keeps). Checks the schema first: a run cut
@@ -683,10 +685,12 @@ def _seiri_unchecked():
                       AND confrelid = 'resident'::regclass""").fetchall()
             for (name,) in rows:
                 db.execute_sql(f'ALTER TABLE seiri_number DROP CONSTRAINT "{name}"')
+            db.execute_sql('DROP INDEX IF EXISTS "seiri_number_resident_id"')
         return
     references = db.execute_sql("PRAGMA foreign_key_list(seiri_number)").fetchall()
     if any(row[2] == "resident" for row in references):
         _sqlite_rebuild(models.SeiriNumber)
+    db.execute_sql('DROP INDEX IF EXISTS "seiri_number_resident_id"')
 
 
 def _invitation_sets():
@@ -759,7 +763,7 @@ STEPS = [
          create_tables(models.StatisticsSnapshot)),
     Step(17, "SQLite: an audit event that extends the chain moves audit_head (trigger)",
          _audit_head_trigger),
-    Step(18, "seiri_number.resident_id without a foreign key (an invitation run issues numbers in bulk)",
+    Step(18, "seiri_number.resident_id without a foreign key nor its own index (numbers are issued in bulk)",
          _seiri_unchecked, locks=("seiri_number",), transaction=False),
     Step(19, "invitation: one row per person × run, the exams as a set (bits)", _invitation_sets,
          locks=("invitation",)),

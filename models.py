@@ -273,10 +273,12 @@ class UncheckedForeignKey(ForeignKeyField):
 class SeiriNumber(BaseModel):
     """整理番号 issued on an invitation: one per person per 年度, never reused. An invitation run
     issues one to each person it invites, in one statement (0.7 million at a city's size): the
-    person is an unchecked reference (schema step 18)."""
+    person is an unchecked reference with no index but the unique (resident, fiscal_year) one
+    (schema step 18)."""
 
     number = CharField(max_length=20, unique=True)
-    resident = UncheckedForeignKey(Resident, backref="seiri_numbers")
+    # no index of its own: (resident, fiscal_year) below serves every look-up by person
+    resident = UncheckedForeignKey(Resident, backref="seiri_numbers", index=False)
     fiscal_year = IntegerField()
     issued_at = DateTimeField()
 

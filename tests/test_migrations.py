@@ -200,15 +200,18 @@ def test_a_database_from_the_previous_release_is_adopted_without_ddl(kind, tmp_p
                 + ' "screening_confirmed_by_resident" ON "screening" ("resident_id", "exam", "fiscal_year", '
                 '"exam_date", "status") WHERE status = \'confirmed\''], after
             # Step 18: seiri_number without its foreign key to resident (an invitation run issues
-            # the numbers in one statement): PostgreSQL drops the constraint, SQLite rebuilds.
+            # the numbers in one statement) nor its index on resident alone: PostgreSQL drops the
+            # constraint, SQLite rebuilds; both drop the index.
             if kind == "postgres":
                 assert [s for s in after if s.startswith("ALTER TABLE seiri_number")] == [
                     'ALTER TABLE seiri_number DROP CONSTRAINT "seiri_number_resident_id_fkey"']
             else:
                 assert 'ALTER TABLE "seiri_number__rebuild" RENAME TO "seiri_number"' in after
             assert not models.db.get_foreign_keys("seiri_number")
+            assert 'DROP INDEX IF EXISTS "seiri_number_resident_id"' in after
+            assert "seiri_number_resident_id" not in {i.name for i in models.db.get_indexes("seiri_number")}
             touched = later | {"resident", "audit_event", "resident__rebuild", "audit_event__rebuild",
-                               "seiri_number", "seiri_number__rebuild"}
+                               "seiri_number", "seiri_number__rebuild", "seiri_number_resident_id"}
             strays = [s for s in after if not any(re.search(rf'(^|[\s"]){t}($|[\s"(])', s)
                                                   for t in touched)
                       and not s.startswith("PRAGMA foreign_keys") and s not in covering]

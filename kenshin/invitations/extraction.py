@@ -517,7 +517,9 @@ def extract(fiscal_year: int, as_of: date, actor: audit.Actor) -> RunResult:
                                    created_label=actor.label, created_at=now, counts={},
                                    registry_batch_id=registry_batch, registry_at=registry_at)
         stop = _stop_condition(fiscal_year, as_of)
-        stopped = _scalar(f"SELECT COUNT(DISTINCT i.resident_id) FROM invitation i WHERE {stop}")
+        # an initial run: the 年度 has no invitations to stop yet
+        stopped = 0 if kind == INITIAL else _scalar(
+            f"SELECT COUNT(DISTINCT i.resident_id) FROM invitation i WHERE {stop}")
         if stopped:
             db.execute_sql(f"UPDATE invitation SET stopped_run_id = {_lit(run.id)}, "
                            f"stopped_on = {_lit(as_of)} WHERE id IN "
