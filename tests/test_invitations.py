@@ -183,6 +183,35 @@ def test_top_up_adds_newcomers_and_stops_people_who_left(runner, clinic):
     assert third.output.splitlines()[-1] == "run=3 invitations=0 people=0 stopped=0 suspended=0"
 
 
+def test_a_top_up_invites_a_person_only_for_exams_not_yet_invited_in_the_year(db, clinic):
+    """A run writes one row per person with the exams as bits: a top-up after a rules edit adds
+    the newly eligible exam alone, and its letters, the person page and the 再勧奨 read the sets."""
+    from kenshin.registry.person_page import invitations_of
+
+    woman = person(1, date(1966, 5, 5))  # 59 in 2025: no osteoporosis (ages 40, 45 … 70)
+    first = extraction.extract(FY, AS_OF, CLI)
+    assert exams_of(woman, first.run_id) == {"gastric_xray", "gastric_endoscopy", "colorectal", "lung",
+                                             "breast", "cervical"}
+    rows = list(models.Invitation.select().where(models.Invitation.resident_id == woman.id))
+    assert len(rows) == 1 and rows[0].exams == sum(
+        models.INVITATION_EXAM_BITS[c] for c in exams_of(woman, first.run_id))
+    rules.save(FY, dict(NATIONAL, osteoporosis=Rule(sex=2, ages=(40, 45, 50, 55, 59, 60, 65, 70))),
+               "59歳も対象に", CLI)
+    second = extraction.extract(FY, date(2025, 5, 1), CLI)
+    assert (second.invitations, second.people, second.issued) == (1, 1, 0)
+    assert exams_of(woman, second.run_id) == {"osteoporosis"}
+    assert [x.exams for x in extraction.letters(second.run_id).letters] == [["osteoporosis"]]
+    assert extraction.letters(first.run_id).letters[0].exams == [
+        "gastric_xray", "gastric_endoscopy", "colorectal", "lung", "breast", "cervical"]
+    assert extraction.extract(FY, date(2025, 5, 1), CLI).invitations == 0  # nothing left to add
+    lines = invitations_of(woman.id)
+    assert sorted(x.exam for x in lines) == sorted(exams_of(woman))
+    make_screening(woman, "lung", date(2025, 6, 1))
+    reminded = extraction.remind(FY, date(2025, 9, 30), date(2025, 10, 1), CLI)
+    assert exams_of(woman, reminded.run_id) == exams_of(woman) - {"lung"}
+    assert reminded.by_exam["osteoporosis"] == 1 and reminded.by_exam["lung"] == 0
+
+
 def test_numbers_are_never_reused_and_one_per_person_per_year(db, clinic):
     a = person(1, date(1978, 5, 5))
     extraction.extract(FY, AS_OF, CLI)
