@@ -149,6 +149,20 @@ def test_extract_follows_the_rules(db, clinic):
     assert event.details["invitations"] == 12 and event.details["rules_version"] == 1
 
 
+def test_old_screenings_count_only_for_a_window_that_reaches_them(db, clinic):
+    """The grouped pass reads each group's screenings from the first 年度 of its windows on, and
+    all of them for a once-in-life window: a hepatitis test of long ago still blocks, a breast
+    screening three 年度 ago (interval 2) no longer does, last 年度's still does."""
+    forty = person(1, date(1985, 6, 1))
+    make_screening(forty, "hepatitis", date(2011, 6, 1))
+    make_screening(forty, "breast", date(2022, 6, 1))  # 年度 2022: outside 2024-2025
+    make_screening(forty, "cervical", date(2024, 6, 1))  # 年度 2024: inside
+    make_screening(forty, "lung", date(2024, 6, 1))  # last 年度: a yearly exam is due again
+    extraction.extract(FY, AS_OF, CLI)
+    assert exams_of(forty) == {"gastric_xray", "colorectal", "lung", "breast", "osteoporosis",
+                               "periodontal"}
+
+
 def test_residents_on_the_date_only(db, clinic):
     later = person(1, date(1978, 5, 5), resident_since=date(2025, 5, 1))
     gone = person(2, date(1978, 5, 5), removed_on=date(2025, 4, 1), removal_reason="転出")

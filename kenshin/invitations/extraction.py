@@ -1,10 +1,11 @@
 """Extraction runs (FORMATS.md "Invitations"): whom to invite for a 年度, in set-based SQL.
 
 A run reads the registry as it stood on its `as_of` date and the 年度's rules in force (saved as a
-version, which the run names — LESSONS.md 1). The person × exam pairs are computed by one SQL
-statement per run (a UNION ALL of one SELECT per exam) into a temporary table; 整理番号 are
-issued, invitations written and counts taken from that table by further set statements, never a
-Python loop per person, so a run over a million residents stays a matter of seconds.
+version, which the run names — LESSONS.md 1). Each person's set of exams (bits of
+models.INVITATION_EXAM_BITS) is computed by one SQL statement per run into a temporary table,
+a row per person; 整理番号 are issued, invitations written (one row per person × run, the exams
+as a set) and counts taken from that table by further set statements, never a Python loop per
+person, so a run over a million residents stays a matter of seconds (docs/INVITATIONS.md).
 
 - initial / top-up: residents on `as_of`, eligible for the exam, not yet invited for it in the
   年度; people whose use is suspended (利用停止) and people excluded by staff are left out and
@@ -136,12 +137,23 @@ def last_screened_sql(table: RuleTable, fiscal_year: int, until: date) -> str | 
         return None
     columns = ", ".join(f"MAX(CASE WHEN s.exam IN {_in(members)} THEN s.fiscal_year END) AS g{k}"
                         for k, members in enumerate(groups))
-    exams = sorted({code for members in groups for code in members})
+    # Each group's screenings from the first 年度 of its exams' windows on (all of them for a
+    # group with a once-in-life window): an older one changes no test, since every exam asks
+    # only whether the last lies in its window (`_not_screened`). Years of history (a city keeps
+    # five and more) are then left out of the grouping instead of being read into it.
+    since: dict[int | None, list[str]] = {}
+    for members in groups:
+        firsts = [rule.window(fiscal_year)[0] for exam, rule in table.rules.items()
+                  if table.sharing(exam) == members and rule.window(fiscal_year) is not None]
+        since.setdefault(None if None in firsts else min(firsts), []).extend(members)
+    wanted = " OR ".join(f"s.exam IN {_in(sorted(codes))}" if first is None else
+                         f"(s.exam IN {_in(sorted(codes))} AND s.fiscal_year >= {_lit(first)})"
+                         for first, codes in since.items())
     # SQLite keeps no planner statistics here and would take the (status, entered_at) index: every
     # confirmed screening fetched from the table, then sorted by person
     indexed = "" if database.is_postgres() else f" INDEXED BY {COVERING_INDEX}"
     return (f"SELECT s.resident_id, {columns} FROM screening s{indexed} "
-            f"WHERE s.status = {_lit(CONFIRMED)} AND s.exam IN {_in(exams)} "
+            f"WHERE s.status = {_lit(CONFIRMED)} AND ({wanted}) "
             f"AND s.fiscal_year <= {_lit(fiscal_year)} AND s.exam_date <= {_lit(until)} "
             f"GROUP BY s.resident_id")
 
@@ -417,7 +429,8 @@ def _batch_pragmas():
     """SQLite: a larger page cache and in-memory temporary tables for the length of a run (the
     indexes a run writes are larger than the everyday cache); PostgreSQL: a larger work_mem for
     this session's sorts and groupings of a million people (the default 4 MB spills each to
-    disk). Restored afterwards."""
+    disk), JIT off, and larger temporary buffers (below). Restored afterwards, except
+    temp_buffers (PostgreSQL refuses to change it once the session has a temporary table)."""
     if database.is_postgres():
         db.execute_sql("SET work_mem = '256MB'")
         # Every statement of a run is costed above jit_above_cost, and compiling it (with inlining
