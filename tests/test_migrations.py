@@ -450,21 +450,28 @@ def test_an_index_step_builds_concurrently_outside_a_transaction(app, db):
 def test_step_19_merges_a_run_s_rows_of_a_person_into_one_with_the_exams_as_a_set(app, db):
     """Invitation rows of the shape before step 19 (one per person × exam) become one row per
     person × run with the exams' bits; the stop stays, and the indexes are today's."""
+    from datetime import date
+
+    from kenshin.invitations import extraction
+
+    from .factories import CLI
+
     pg = app.db_kind == "postgres"
+    r1, r2, r3 = (extraction.extract(2025, date(2025, 4, 1), CLI).run_id for _ in range(3))  # nobody yet
     a, b = make_resident("000000000001").id, make_resident("000000000002").id
     try:
         db.execute_sql('DROP TABLE "invitation"')
         db.execute_sql(
             f'CREATE TABLE "invitation" ("id" {"SERIAL" if pg else "INTEGER"} PRIMARY KEY, '
             '"run_id" INTEGER NOT NULL, "resident_id" INTEGER NOT NULL, "fiscal_year" INTEGER NOT NULL, '
-            '"exam" VARCHAR(24) NOT NULL, "kind" VARCHAR(8) NOT NULL, "stopped_run_id" INTEGER, '
-            '"stopped_on" DATE)')
+            '"exam" VARCHAR(24) NOT NULL, "kind" VARCHAR(8) NOT NULL, '
+            '"stopped_run_id" INTEGER REFERENCES "invitation_run" ("id"), "stopped_on" DATE)')
         db.execute_sql('CREATE INDEX "invitation_run_id_resident_id" ON "invitation" ("run_id", "resident_id")')
         db.execute_sql('CREATE UNIQUE INDEX "invitation_once_per_year" ON "invitation" '
                        '("resident_id", "fiscal_year", "exam") WHERE ("kind" = \'invite\')')
-        rows = [(1, a, "lung", "invite", None, None), (1, a, "colorectal", "invite", None, None),
-                (1, b, "breast", "invite", 2, "2025-07-01"), (1, b, "cervical", "invite", 2, "2025-07-01"),
-                (2, a, "periodontal", "invite", None, None), (3, a, "lung", "remind", None, None)]
+        rows = [(r1, a, "lung", "invite", None, None), (r1, a, "colorectal", "invite", None, None),
+                (r1, b, "breast", "invite", r2, "2025-07-01"), (r1, b, "cervical", "invite", r2, "2025-07-01"),
+                (r2, a, "periodontal", "invite", None, None), (r3, a, "lung", "remind", None, None)]
         mark = "%s" if pg else "?"
         for row in rows:
             db.execute_sql('INSERT INTO "invitation" (run_id, resident_id, fiscal_year, exam, kind, '
@@ -475,11 +482,12 @@ def test_step_19_merges_a_run_s_rows_of_a_person_into_one_with_the_exams_as_a_se
         bits = models.INVITATION_EXAM_BITS
         got = sorted((i.run_id, i.resident_id, i.exams, i.kind, i.stopped_run_id, str(i.stopped_on))
                      for i in models.Invitation.select())
-        assert got == sorted([(1, a, bits["lung"] + bits["colorectal"], "invite", None, "None"),
-                              (1, b, bits["breast"] + bits["cervical"], "invite", 2, "2025-07-01"),
-                              (2, a, bits["periodontal"], "invite", None, "None"),
-                              (3, a, bits["lung"], "remind", None, "None")])
+        assert got == sorted([(r1, a, bits["lung"] + bits["colorectal"], "invite", None, "None"),
+                              (r1, b, bits["breast"] + bits["cervical"], "invite", r2, "2025-07-01"),
+                              (r2, a, bits["periodontal"], "invite", None, "None"),
+                              (r3, a, bits["lung"], "remind", None, "None")])
         assert "exam" not in {c.name for c in db.get_columns("invitation")}
+        assert not db.get_foreign_keys("invitation")  # the stop's run: unchecked
         indexes = {i.name: i.unique for i in db.get_indexes("invitation") if not i.name.endswith("pkey")}
         assert indexes == {"invitation_run_id_resident_id": True, "invitation_invite_by_person": False}
         with db.atomic():  # done already: nothing to do
