@@ -461,19 +461,16 @@ def _batch_pragmas():
 
 
 def _create_last(table: RuleTable, fiscal_year: int, as_of: date) -> None:
-    """The last-screened table of `last_screened_sql`, one row per person screened, keyed by
-    resident_id (on SQLite the rowid: the pass writes it in key order)."""
+    """SQLite: the last-screened table of `last_screened_sql`, one row per person screened, keyed
+    by resident_id (the rowid: the pass writes it in key order). PostgreSQL needs none."""
     db.execute_sql(f"DROP TABLE IF EXISTS {_LAST}")
     sql = last_screened_sql(table, fiscal_year, as_of)
     if sql is None:
         return
     columns = [f"g{k}" for k in range(len(_groups(table, fiscal_year)))]
-    key = "INTEGER PRIMARY KEY" if not database.is_postgres() else "INTEGER NOT NULL"
-    db.execute_sql(f"CREATE TEMPORARY TABLE {_LAST} (resident_id {key}, "
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_LAST} (resident_id INTEGER PRIMARY KEY, "
                    + ", ".join(f"{c} SMALLINT" for c in columns) + ")")
     db.execute_sql(f"INSERT INTO {_LAST} (resident_id, {', '.join(columns)}) {sql}")
-    if database.is_postgres():
-        db.execute_sql(f"ANALYZE {_LAST}")
 
 
 def _create_temp(table: RuleTable, fiscal_year: int, as_of: date) -> None:
