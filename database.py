@@ -666,6 +666,73 @@ def _audit_head_trigger():
         _sqlite_audit_triggers(SQLITE_AUDIT_HEAD_TRIGGER)
 
 
+def _seiri_unchecked():
+    """Step 18 (issue 15): seiri_number.resident_id without a foreign key, as invitation's ids
+    already are: a run issues 整理番号 to every person it invites in one statement, and
+    PostgreSQL checked the key row by row with a lock on each resident's row (7 of 30 seconds of
+    a 1M-resident run), and without its index on resident_id alone, which the unique
+    (resident_id, fiscal_year) index makes redundant (one index fewer to write per number).
+    PostgreSQL drops the constraint (ACCESS EXCLUSIVE on seiri_number, under
+    the step's lock_timeout); SQLite rebuilds the table (foreign keys off, hence
+    transaction=False). The purge still deletes a person's numbers first (it follows peewee's
+    references, which models.UncheckedForeignKey keeps). Checks the schema first: a run cut
+    short simply runs again."""
+    if is_postgres():
+        with db.atomic():
+            rows = db.execute_sql(
+                """SELECT conname FROM pg_constraint
+                    WHERE conrelid = 'seiri_number'::regclass AND contype = 'f'
+                      AND confrelid = 'resident'::regclass""").fetchall()
+            for (name,) in rows:
+                db.execute_sql(f'ALTER TABLE seiri_number DROP CONSTRAINT "{name}"')
+            db.execute_sql('DROP INDEX IF EXISTS "seiri_number_resident_id"')
+        return
+    references = db.execute_sql("PRAGMA foreign_key_list(seiri_number)").fetchall()
+    if any(row[2] == "resident" for row in references):
+        _sqlite_rebuild(models.SeiriNumber)
+    db.execute_sql('DROP INDEX IF EXISTS "seiri_number_resident_id"')
+
+
+def _invitation_sets():
+    """Step 19 (issue 15): invitation holds one row per person × run with the run's exams for
+    the person as a set (`exams`, the sum of models.INVITATION_EXAM_BITS) instead of a row per
+    person × exam: a run at a city's size wrote 2.8 million rows, most of its time on
+    PostgreSQL. The rows of a person in a run become one (the lowest id kept, its stop kept —
+    a stop always applied to all of a person's rows of the 年度); the per-exam unique index
+    gives way to (resident_id, fiscal_year) WHERE kind = 'invite', and (run_id, resident_id)
+    becomes unique. The stop's run (stopped_run_id) loses its foreign key: PostgreSQL ran the
+    check for each of the 0.7M rows a run writes (0.4 s), though they are all NULL; SQLite
+    rebuilds the table for it (a child table: no pragma needed). In the step's transaction; a
+    database made at this shape already (step 3 creates today's model) has nothing to do."""
+    present = _columns("invitation")
+    if "exam" in present:
+        _merge_invitation_rows(present)
+    if is_postgres():
+        for (name,) in db.execute_sql(
+                """SELECT conname FROM pg_constraint
+                    WHERE conrelid = 'invitation'::regclass AND contype = 'f'""").fetchall():
+            db.execute_sql(f'ALTER TABLE invitation DROP CONSTRAINT "{name}"')
+    elif db.execute_sql("PRAGMA foreign_key_list(invitation)").fetchall():
+        _sqlite_rebuild(models.Invitation)
+
+
+def _merge_invitation_rows(present: set[str]):
+    """Step 19's merge: a person's rows of a run become one, with the exams' bits."""
+    bits = " ".join(f"WHEN '{code}' THEN {bit}" for code, bit in models.INVITATION_EXAM_BITS.items())
+    if "exams" not in present:
+        db.execute_sql('ALTER TABLE "invitation" ADD COLUMN "exams" INTEGER NOT NULL DEFAULT 0')
+    db.execute_sql(f"UPDATE invitation SET exams = (SELECT SUM(CASE j.exam {bits} ELSE 0 END) "
+                   f"FROM invitation j WHERE j.run_id = invitation.run_id "
+                   f"AND j.resident_id = invitation.resident_id) "
+                   f"WHERE id IN (SELECT MIN(id) FROM invitation GROUP BY run_id, resident_id)")
+    db.execute_sql("DELETE FROM invitation WHERE id NOT IN "
+                   "(SELECT MIN(id) FROM invitation GROUP BY run_id, resident_id)")
+    db.execute_sql('DROP INDEX IF EXISTS "invitation_once_per_year"')
+    db.execute_sql('DROP INDEX IF EXISTS "invitation_run_id_resident_id"')
+    db.execute_sql('ALTER TABLE "invitation" DROP COLUMN "exam"')
+    _create_missing([models.Invitation])
+
+
 STEPS = [
     Step(1, "baseline: the schema of the release before numbered steps", _baseline,
          locks=("resident", "queue_item")),
@@ -709,6 +776,10 @@ STEPS = [
          create_tables(models.StatisticsSnapshot)),
     Step(17, "SQLite: an audit event that extends the chain moves audit_head (trigger)",
          _audit_head_trigger),
+    Step(18, "seiri_number.resident_id without a foreign key nor its own index (numbers are issued in bulk)",
+         _seiri_unchecked, locks=("seiri_number",), transaction=False),
+    Step(19, "invitation: one row per person × run, the exams as a set (bits)", _invitation_sets,
+         locks=("invitation",)),
 ]
 
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), \

@@ -159,8 +159,10 @@ def main() -> None:
         raw = set(models.db.execute_sql(raw_sql(fy, today, not database.is_postgres())).fetchall())
         raw_seconds = time.perf_counter() - started
         raw_cpu = time.process_time() - cpu
-        written = set(models.db.execute_sql(
-            "SELECT resident_id, exam FROM invitation WHERE run_id = %d" % run_id).fetchall())
+        # a run writes one row per person with the exams as a set (models.INVITATION_EXAM_BITS)
+        written = {(rid, exam) for rid, exams in models.db.execute_sql(
+            "SELECT resident_id, exams FROM invitation WHERE run_id = %d" % run_id).fetchall()
+            for exam in models.exam_codes(exams)}
         if raw != written:
             log(f"MISMATCH: only in extract {len(written - raw)}, only in raw SQL {len(raw - written)}; "
                 f"e.g. {sorted(written ^ raw)[:5]}")

@@ -30,7 +30,7 @@ def pairs(run_id=None):
     query = models.Invitation.select()
     if run_id is not None:
         query = query.where(models.Invitation.run_id == run_id)
-    return {(i.resident_id, i.exam) for i in query}
+    return {(i.resident_id, exam) for i in query for exam in i.exam_codes}
 
 
 def exams_of(resident, run_id=None):
@@ -61,7 +61,7 @@ def test_luhn_check_digit():
 
 
 def test_sql_numbers_equal_python_numbers(db):
-    for serial in (100000000, 100000001, 271828182, 999999999):
+    for serial in (100000000, 100000001, 271828182, 999999999, *range(123456780, 123456800)):
         sql = f"SELECT {seiri.sql_number(str(serial))}"
         assert models.db.execute_sql(sql).fetchone()[0] == seiri.number_for(serial)
 
@@ -149,6 +149,20 @@ def test_extract_follows_the_rules(db, clinic):
     assert event.details["invitations"] == 12 and event.details["rules_version"] == 1
 
 
+def test_old_screenings_count_only_for_a_window_that_reaches_them(db, clinic):
+    """The grouped pass reads each group's screenings from the first 年度 of its windows on, and
+    all of them for a once-in-life window: a hepatitis test of long ago still blocks, a breast
+    screening three 年度 ago (interval 2) no longer does, last 年度's still does."""
+    forty = person(1, date(1985, 6, 1))
+    make_screening(forty, "hepatitis", date(2011, 6, 1))
+    make_screening(forty, "breast", date(2022, 6, 1))  # 年度 2022: outside 2024-2025
+    make_screening(forty, "cervical", date(2024, 6, 1))  # 年度 2024: inside
+    make_screening(forty, "lung", date(2024, 6, 1))  # last 年度: a yearly exam is due again
+    extraction.extract(FY, AS_OF, CLI)
+    assert exams_of(forty) == {"gastric_xray", "colorectal", "lung", "breast", "osteoporosis",
+                               "periodontal"}
+
+
 def test_residents_on_the_date_only(db, clinic):
     later = person(1, date(1978, 5, 5), resident_since=date(2025, 5, 1))
     gone = person(2, date(1978, 5, 5), removed_on=date(2025, 4, 1), removal_reason="転出")
@@ -183,6 +197,35 @@ def test_top_up_adds_newcomers_and_stops_people_who_left(runner, clinic):
     assert third.output.splitlines()[-1] == "run=3 invitations=0 people=0 stopped=0 suspended=0"
 
 
+def test_a_top_up_invites_a_person_only_for_exams_not_yet_invited_in_the_year(db, clinic):
+    """A run writes one row per person with the exams as bits: a top-up after a rules edit adds
+    the newly eligible exam alone, and its letters, the person page and the 再勧奨 read the sets."""
+    from kenshin.registry.person_page import invitations_of
+
+    woman = person(1, date(1966, 5, 5))  # 59 in 2025: no osteoporosis (ages 40, 45 … 70)
+    first = extraction.extract(FY, AS_OF, CLI)
+    assert exams_of(woman, first.run_id) == {"gastric_xray", "gastric_endoscopy", "colorectal", "lung",
+                                             "breast", "cervical"}
+    rows = list(models.Invitation.select().where(models.Invitation.resident_id == woman.id))
+    assert len(rows) == 1 and rows[0].exams == sum(
+        models.INVITATION_EXAM_BITS[c] for c in exams_of(woman, first.run_id))
+    rules.save(FY, dict(NATIONAL, osteoporosis=Rule(sex=2, ages=(40, 45, 50, 55, 59, 60, 65, 70))),
+               "59歳も対象に", CLI)
+    second = extraction.extract(FY, date(2025, 5, 1), CLI)
+    assert (second.invitations, second.people, second.issued) == (1, 1, 0)
+    assert exams_of(woman, second.run_id) == {"osteoporosis"}
+    assert [x.exams for x in extraction.letters(second.run_id).letters] == [["osteoporosis"]]
+    assert extraction.letters(first.run_id).letters[0].exams == [
+        "gastric_xray", "gastric_endoscopy", "colorectal", "lung", "breast", "cervical"]
+    assert extraction.extract(FY, date(2025, 5, 1), CLI).invitations == 0  # nothing left to add
+    lines = invitations_of(woman.id)
+    assert sorted(x.exam for x in lines) == sorted(exams_of(woman))
+    make_screening(woman, "lung", date(2025, 6, 1))
+    reminded = extraction.remind(FY, date(2025, 9, 30), date(2025, 10, 1), CLI)
+    assert exams_of(woman, reminded.run_id) == exams_of(woman) - {"lung"}
+    assert reminded.by_exam["osteoporosis"] == 1 and reminded.by_exam["lung"] == 0
+
+
 def test_numbers_are_never_reused_and_one_per_person_per_year(db, clinic):
     a = person(1, date(1978, 5, 5))
     extraction.extract(FY, AS_OF, CLI)
@@ -211,7 +254,8 @@ def test_exclusions_leave_people_out_for_their_years(db, clinic, make_staff):
     extraction.extract(FY, AS_OF, CLI)
     assert exams_of(someone) == {"gastric_xray", "lung", "breast", "cervical"}
     extraction.extract(FY + 1, date(2026, 4, 1), CLI)
-    assert "colorectal" in {i.exam for i in models.Invitation.select().where(models.Invitation.fiscal_year == FY + 1)}
+    assert "colorectal" in {exam for i in models.Invitation.select().where(models.Invitation.fiscal_year == FY + 1)
+                            for exam in i.exam_codes}
     with pytest.raises(Invalid):
         extraction.exclude(someone.id, "", "other", "", FY, FY, actor_of(clerk))
     assert models.AuditEvent.select().where(models.AuditEvent.action == extraction.ACTION_EXCLUDE).count() == 1

@@ -199,7 +199,19 @@ def test_a_database_from_the_previous_release_is_adopted_without_ddl(kind, tmp_p
                 ('CREATE INDEX CONCURRENTLY IF NOT EXISTS' if kind == "postgres" else 'CREATE INDEX IF NOT EXISTS')
                 + ' "screening_confirmed_by_resident" ON "screening" ("resident_id", "exam", "fiscal_year", '
                 '"exam_date", "status") WHERE status = \'confirmed\''], after
-            touched = later | {"resident", "audit_event", "resident__rebuild", "audit_event__rebuild"}
+            # Step 18: seiri_number without its foreign key to resident (an invitation run issues
+            # the numbers in one statement) nor its index on resident alone: PostgreSQL drops the
+            # constraint, SQLite rebuilds; both drop the index.
+            if kind == "postgres":
+                assert [s for s in after if s.startswith("ALTER TABLE seiri_number")] == [
+                    'ALTER TABLE seiri_number DROP CONSTRAINT "seiri_number_resident_id_fkey"']
+            else:
+                assert 'ALTER TABLE "seiri_number__rebuild" RENAME TO "seiri_number"' in after
+            assert not models.db.get_foreign_keys("seiri_number")
+            assert 'DROP INDEX IF EXISTS "seiri_number_resident_id"' in after
+            assert "seiri_number_resident_id" not in {i.name for i in models.db.get_indexes("seiri_number")}
+            touched = later | {"resident", "audit_event", "resident__rebuild", "audit_event__rebuild",
+                               "seiri_number", "seiri_number__rebuild", "seiri_number_resident_id"}
             strays = [s for s in after if not any(re.search(rf'(^|[\s"]){t}($|[\s"(])', s)
                                                   for t in touched)
                       and not s.startswith("PRAGMA foreign_keys") and s not in covering]
@@ -433,3 +445,54 @@ def test_an_index_step_builds_concurrently_outside_a_transaction(app, db):
         db.execute_sql('DROP INDEX IF EXISTS "resident_postal_code_test"')
         models.SchemaMigration.delete().where(
             models.SchemaMigration.version == extra.version).execute()
+
+
+def test_step_19_merges_a_run_s_rows_of_a_person_into_one_with_the_exams_as_a_set(app, db):
+    """Invitation rows of the shape before step 19 (one per person × exam) become one row per
+    person × run with the exams' bits; the stop stays, and the indexes are today's."""
+    from datetime import date
+
+    from kenshin.invitations import extraction
+
+    from .factories import CLI
+
+    pg = app.db_kind == "postgres"
+    r1, r2, r3 = (extraction.extract(2025, date(2025, 4, 1), CLI).run_id for _ in range(3))  # nobody yet
+    a, b = make_resident("000000000001").id, make_resident("000000000002").id
+    try:
+        db.execute_sql('DROP TABLE "invitation"')
+        db.execute_sql(
+            f'CREATE TABLE "invitation" ("id" {"SERIAL" if pg else "INTEGER"} PRIMARY KEY, '
+            '"run_id" INTEGER NOT NULL, "resident_id" INTEGER NOT NULL, "fiscal_year" INTEGER NOT NULL, '
+            '"exam" VARCHAR(24) NOT NULL, "kind" VARCHAR(8) NOT NULL, '
+            '"stopped_run_id" INTEGER REFERENCES "invitation_run" ("id"), "stopped_on" DATE)')
+        db.execute_sql('CREATE INDEX "invitation_run_id_resident_id" ON "invitation" ("run_id", "resident_id")')
+        db.execute_sql('CREATE UNIQUE INDEX "invitation_once_per_year" ON "invitation" '
+                       '("resident_id", "fiscal_year", "exam") WHERE ("kind" = \'invite\')')
+        rows = [(r1, a, "lung", "invite", None, None), (r1, a, "colorectal", "invite", None, None),
+                (r1, b, "breast", "invite", r2, "2025-07-01"), (r1, b, "cervical", "invite", r2, "2025-07-01"),
+                (r2, a, "periodontal", "invite", None, None), (r3, a, "lung", "remind", None, None)]
+        mark = "%s" if pg else "?"
+        for row in rows:
+            db.execute_sql('INSERT INTO "invitation" (run_id, resident_id, fiscal_year, exam, kind, '
+                           f'stopped_run_id, stopped_on) VALUES ({mark}, {mark}, 2025, {mark}, {mark}, '
+                           f'{mark}, {mark})', row)
+        with db.atomic():
+            database._invitation_sets()
+        bits = models.INVITATION_EXAM_BITS
+        got = sorted((i.run_id, i.resident_id, i.exams, i.kind, i.stopped_run_id, str(i.stopped_on))
+                     for i in models.Invitation.select())
+        assert got == sorted([(r1, a, bits["lung"] + bits["colorectal"], "invite", None, "None"),
+                              (r1, b, bits["breast"] + bits["cervical"], "invite", r2, "2025-07-01"),
+                              (r2, a, bits["periodontal"], "invite", None, "None"),
+                              (r3, a, bits["lung"], "remind", None, "None")])
+        assert "exam" not in {c.name for c in db.get_columns("invitation")}
+        assert not db.get_foreign_keys("invitation")  # the stop's run: unchecked
+        indexes = {i.name: i.unique for i in db.get_indexes("invitation") if not i.name.endswith("pkey")}
+        assert indexes == {"invitation_run_id_resident_id": True, "invitation_invite_by_person": False}
+        with db.atomic():  # done already: nothing to do
+            database._invitation_sets()
+        assert models.Invitation.select().count() == 4
+    finally:  # back to the table a fresh database has
+        db.execute_sql('DROP TABLE IF EXISTS "invitation"')
+        models.Invitation.create_table()

@@ -195,7 +195,8 @@ def test_invitations_go_with_the_person(app, db):
     gone = make_resident("000000000001", removed_on=date(2012, 1, 1))
     kept = make_resident("000000000002")
     for person in (gone, kept):
-        models.Invitation.create(run_id=1, resident_id=person.id, fiscal_year=2011, exam="lung")
+        models.Invitation.create(run_id=1, resident_id=person.id, fiscal_year=2011,
+                                 exams=models.INVITATION_EXAM_BITS["lung"])
     done = retention.purge(SYSTEM, as_of=date(2026, 4, 1))
     assert done.people == [gone.id] and done.counts["invitation"] == 1
     assert [i.resident_id for i in models.Invitation.select()] == [kept.id]

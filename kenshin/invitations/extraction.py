@@ -1,10 +1,11 @@
 """Extraction runs (FORMATS.md "Invitations"): whom to invite for a 年度, in set-based SQL.
 
 A run reads the registry as it stood on its `as_of` date and the 年度's rules in force (saved as a
-version, which the run names — LESSONS.md 1). The person × exam pairs are computed by one SQL
-statement per run (a UNION ALL of one SELECT per exam) into a temporary table; 整理番号 are
-issued, invitations written and counts taken from that table by further set statements, never a
-Python loop per person, so a run over a million residents stays a matter of seconds.
+version, which the run names — LESSONS.md 1). Each person's set of exams (bits of
+models.INVITATION_EXAM_BITS) is computed by one SQL statement per run into a temporary table,
+a row per person; 整理番号 are issued, invitations written (one row per person × run, the exams
+as a set) and counts taken from that table by further set statements, never a Python loop per
+person, so a run over a million residents stays a matter of seconds (docs/INVITATIONS.md).
 
 - initial / top-up: residents on `as_of`, eligible for the exam, not yet invited for it in the
   年度; people whose use is suspended (利用停止) and people excluded by staff are left out and
@@ -27,8 +28,8 @@ from datetime import date, datetime
 from peewee import fn
 
 import database
-from models import (Invitation, InvitationExclusion, InvitationRun, Resident, SeiriCounter,
-                    SeiriNumber, db)
+from models import (INVITATION_EXAM_BITS, Invitation, InvitationExclusion, InvitationRun, Resident,
+                    SeiriCounter, SeiriNumber, db, exam_codes)
 
 from kenshin import audit
 from kenshin.core.dates import fiscal_year_bounds, now_utc, today_jst
@@ -62,8 +63,6 @@ ENCODINGS = ("utf-8", "cp932")
 DEFAULT_EXPORT_REASON = "受診券・個別通知の印刷・封入封緘の委託先への送付"
 _TEMP = "invitation_candidate"
 _LAST = "invitation_last_screened"
-_PEOPLE = "invitation_candidate_person"
-_ONDATE = "invitation_resident_on_date"
 COVERING_INDEX = "screening_confirmed_by_resident"  # models.py, database.STEPS step 11
 # The exam of a screening as an expression, not the bare column: otherwise SQLite (which keeps no
 # statistics here) probes the (exam, fiscal_year) index of the reports for every person — every
@@ -138,12 +137,23 @@ def last_screened_sql(table: RuleTable, fiscal_year: int, until: date) -> str | 
         return None
     columns = ", ".join(f"MAX(CASE WHEN s.exam IN {_in(members)} THEN s.fiscal_year END) AS g{k}"
                         for k, members in enumerate(groups))
-    exams = sorted({code for members in groups for code in members})
+    # Each group's screenings from the first 年度 of its exams' windows on (all of them for a
+    # group with a once-in-life window): an older one changes no test, since every exam asks
+    # only whether the last lies in its window (`_not_screened`). Years of history (a city keeps
+    # five and more) are then left out of the grouping instead of being read into it.
+    since: dict[int | None, list[str]] = {}
+    for members in groups:
+        firsts = [rule.window(fiscal_year)[0] for exam, rule in table.rules.items()
+                  if table.sharing(exam) == members and rule.window(fiscal_year) is not None]
+        since.setdefault(None if None in firsts else min(firsts), []).extend(members)
+    wanted = " OR ".join(f"s.exam IN {_in(sorted(codes))}" if first is None else
+                         f"(s.exam IN {_in(sorted(codes))} AND s.fiscal_year >= {_lit(first)})"
+                         for first, codes in since.items())
     # SQLite keeps no planner statistics here and would take the (status, entered_at) index: every
     # confirmed screening fetched from the table, then sorted by person
     indexed = "" if database.is_postgres() else f" INDEXED BY {COVERING_INDEX}"
     return (f"SELECT s.resident_id, {columns} FROM screening s{indexed} "
-            f"WHERE s.status = {_lit(CONFIRMED)} AND s.exam IN {_in(exams)} "
+            f"WHERE s.status = {_lit(CONFIRMED)} AND ({wanted}) "
             f"AND s.fiscal_year <= {_lit(fiscal_year)} AND s.exam_date <= {_lit(until)} "
             f"GROUP BY s.resident_id")
 
@@ -185,16 +195,52 @@ def _invited_before(fiscal_year: int) -> bool:
                                         & (InvitationRun.kind != REMINDER)).exists()
 
 
+def bit(exam: str) -> int:
+    """The exam's bit in Invitation.exams (models.INVITATION_EXAM_BITS)."""
+    if exam not in INVITATION_EXAM_BITS:
+        raise ValueError(f"no invitation bit for exam {exam!r}")
+    return INVITATION_EXAM_BITS[exam]
+
+
+def has(column: str, exam: str) -> str:
+    """SQL: the exams set in `column` holds the exam."""
+    return f"({column} & {bit(exam)}) <> 0"
+
+
+def _mask(parts: list[tuple[str, str]]) -> str:
+    """SQL: the sum of the bits of the exams whose condition holds ((exam, condition) pairs)."""
+    if not parts:
+        return "0"
+    return "(" + " + ".join(f"CASE WHEN {cond} THEN {bit(exam)} ELSE 0 END" for exam, cond in parts) + ")"
+
+
 def candidates_sql(table: RuleTable, fiscal_year: int, as_of: date) -> str:
-    """One statement: (resident_id, exam, suspended, excluded, sex, birth_date) for every person
-    resident on `as_of` who is eligible for an exam and not yet invited for it in the 年度. Reads
-    the people-on-the-date table (`_ONDATE`, made by `_create_on_date`: each resident on the date
-    once, with their last screened 年度 per interval group), one SELECT per exam over it."""
+    """One statement, one row per person resident on `as_of` who is eligible for an exam and not
+    yet invited for it in the 年度: (resident_id, sex, birth_date, suspended, eligible, excluded),
+    `eligible` the set of those exams (bits of Invitation.exams) and `excluded` the part of it a
+    staff exclusion covers. One read of resident, each person's last screened 年度 per interval
+    group joined in (`last_screened_sql`: on SQLite from its keyed temporary table `_LAST`, made by
+    `_create_last`), and on a top-up the exams the person was already invited for in the 年度 (the
+    sum of their invite rows' sets, which never overlap)."""
     exclusions = _any_exclusion(fiscal_year)
     invited = _invited_before(fiscal_year)
-    selects = []
+    columns = [f"g{k}" for k in range(len(_groups(table, fiscal_year)))]
+    if columns:
+        last = (f"({last_screened_sql(table, fiscal_year, as_of)})" if database.is_postgres() else _LAST)
+        joined = f" LEFT JOIN {last} l ON l.resident_id = r.id"
+    else:
+        joined = ""
+    done = ""
+    if invited:
+        joined += (f" LEFT JOIN (SELECT resident_id, SUM(exams) AS done FROM invitation "
+                   f"WHERE fiscal_year = {_lit(fiscal_year)} AND kind = {_lit(INVITE)} "
+                   f"GROUP BY resident_id) d ON d.resident_id = r.id")
+        done = ", COALESCE(d.done, 0) AS done"
+    people = (f"SELECT r.id, r.sex, r.birth_date, CASE WHEN r.use_suspended THEN 1 ELSE 0 END AS suspended"
+              + "".join(f", l.{c}" for c in columns) + done
+              + f" FROM resident r{joined} WHERE {_resident_on(as_of)}")
+    eligible, excluded = [], []
     for exam, rule in table.rules.items():
-        exam_sql = _lit(exam)
         where = [_birth_condition(rule, fiscal_year)]
         if rule.sex:
             where.append(f"r.sex = {_lit(rule.sex)}")
@@ -202,14 +248,25 @@ def candidates_sql(table: RuleTable, fiscal_year: int, as_of: date) -> str:
         if not_screened:
             where.append(not_screened)
         if invited:  # an initial run has none to look for
-            where.append(f"NOT EXISTS (SELECT 1 FROM invitation i WHERE i.resident_id = r.id "
-                         f"AND i.fiscal_year = {_lit(fiscal_year)} AND i.exam = {exam_sql} "
-                         f"AND i.kind = {_lit(INVITE)})")  # the partial unique index
-        selects.append(
-            f"SELECT r.id AS resident_id, {exam_sql} AS exam, r.suspended, "
-            + (f"CASE WHEN {_exclusion(exam_sql, fiscal_year)} THEN 1 ELSE 0 END" if exclusions else "0")
-            + f" AS excluded, r.sex, r.birth_date FROM {_ONDATE} r WHERE " + " AND ".join(where))
-    return "\nUNION ALL\n".join(selects)
+            where.append(f"(r.done & {bit(exam)}) = 0")
+        condition = " AND ".join(where)
+        eligible.append((exam, condition))
+        if exclusions:
+            excluded.append((exam, f"{condition} AND {_exclusion(_lit(exam), fiscal_year)}"))
+    sets = (f"SELECT r.id AS resident_id, r.sex, r.birth_date, r.suspended, {_mask(eligible)} AS eligible, "
+            f"{_mask(excluded)} AS excluded FROM ({people}) r")
+    return _nonempty(sets)
+
+
+def _nonempty(sets: str) -> str:
+    """The rows of `sets` with an exam. The OFFSET keeps the sets a subquery of their own (both
+    databases would otherwise copy the sum of CASEs into the WHERE and compute it twice)."""
+    fence = " OFFSET 0" if database.is_postgres() else " LIMIT -1 OFFSET 0"
+    return f"SELECT * FROM ({sets}{fence}) c WHERE c.eligible <> 0"
+
+
+# The exams a candidate row is invited for: eligible, not excluded, the person not suspended.
+INVITE_SQL = "CASE WHEN suspended = 1 THEN 0 ELSE eligible - (eligible & excluded) END"
 
 
 def _stop_condition(fiscal_year: int, as_of: date) -> str:
@@ -224,22 +281,29 @@ def _scalar(sql: str) -> int:
     return int(db.execute_sql(sql).fetchone()[0] or 0)
 
 
-def _by_band(table: RuleTable, fiscal_year: int, source: str) -> list[list]:
-    """[exam, sex, age band, count] of `source` (SQL with exam, sex and birth_date columns), the
-    band of the report (5 years) on the age basis of each exam's rule: what the sign-off screen
-    sets beside last 年度's (LESSONS.md 1). Grouped by age in SQL (one age expression per row),
-    banded here."""
+def _by_band(table: RuleTable, fiscal_year: int, source: str) -> tuple[list[list], dict[str, int]]:
+    """([exam, sex, age band, count], {exam: count}) of `source` (SQL with columns exams — a set
+    of Invitation.exams bits —, sex and birth_date): the band of the report (5 years) on the age
+    basis of each exam's rule, what the sign-off screen sets beside last 年度's (LESSONS.md 1).
+    Grouped in SQL by set, sex and age (on the 年度末 basis and, when a rule asks for it, on the
+    年度当初 one), spread over the exams and banded here."""
     from kenshin.statistics.report import age_sql, band_of
     from kenshin.screening.eligibility import FISCAL_YEAR_START
 
     starts = [code for code, rule in table.rules.items() if rule.basis == FISCAL_YEAR_START]
-    age = age_sql(fiscal_year, starts, "x.birth_date", "x.exam")
+    end_age = age_sql(fiscal_year, [], "x.birth_date", "''")
+    start_age = age_sql(fiscal_year, starts[:1], "x.birth_date", _lit(starts[0])) if starts else "0"
     counts: dict[tuple, int] = {}
-    for exam, sex, years, n in db.execute_sql(
-            f"SELECT x.exam, x.sex, {age} AS age, COUNT(*) FROM ({source}) x GROUP BY x.exam, x.sex, {age}"):
-        key = (exam, int(sex), band_of(int(years)))
-        counts[key] = counts.get(key, 0) + int(n)
-    return [[exam, sex, band, n] for (exam, sex, band), n in sorted(counts.items())]
+    by_exam = {code: 0 for code in table.rules}
+    for exams, sex, at_end, at_start, n in db.execute_sql(
+            f"SELECT x.exams, x.sex, {end_age} AS a, {start_age} AS b, COUNT(*) FROM ({source}) x "
+            f"WHERE x.exams <> 0 GROUP BY 1, 2, 3, 4"):
+        for exam in exam_codes(int(exams)):
+            years = at_start if exam in starts else at_end
+            key = (exam, int(sex), band_of(int(years)))
+            counts[key] = counts.get(key, 0) + int(n)
+            by_exam[exam] = by_exam.get(exam, 0) + int(n)
+    return [[exam, sex, band, n] for (exam, sex, band), n in sorted(counts.items())], by_exam
 
 
 def _registry() -> tuple[int | None, datetime | None]:
@@ -296,9 +360,8 @@ def preview(fiscal_year: int, as_of: date, actor: audit.Actor) -> Preview:
         # the database itself (on SQLite that would hold the write lock while counting)
         try:
             _create_temp(table, fiscal_year, as_of)
-            result.people, result.suspended, result.excluded = _create_people()
-            by_exam = dict(db.execute_sql(f"SELECT exam, COUNT(*) FROM {_TEMP} WHERE suspended = 0 "
-                                          f"AND excluded = 0 GROUP BY exam").fetchall())
+            result.people, result.suspended, result.excluded = _people_counts()
+            _, by_exam = _by_band(table, fiscal_year, _WANTED)
         finally:
             _drop_temp()
     result.by_exam = {code: by_exam.get(code, 0) for code in table.rules}
@@ -366,14 +429,26 @@ def _batch_pragmas():
     """SQLite: a larger page cache and in-memory temporary tables for the length of a run (the
     indexes a run writes are larger than the everyday cache); PostgreSQL: a larger work_mem for
     this session's sorts and groupings of a million people (the default 4 MB spills each to
-    disk). Restored afterwards."""
+    disk), JIT off, and larger temporary buffers (below). Restored afterwards, except
+    temp_buffers (PostgreSQL refuses to change it once the session has a temporary table)."""
     if database.is_postgres():
         db.execute_sql("SET work_mem = '256MB'")
+        # Every statement of a run is costed above jit_above_cost, and compiling it (with inlining
+        # and optimisation) took 1.7 of the 7 seconds of the candidates' statement at 1M people:
+        # the expressions are a few CASEs over dates and integers, cheap to interpret
+        db.execute_sql("SET jit = off")
+        # A run's temporary tables (a million people) live in the session's own buffers, 8 MB by
+        # default, beyond which every page goes to a file. The size can only be set before the
+        # session's first temporary table: not once one has been made (pg_my_temp_schema() then
+        # names its schema).
+        if not db.execute_sql("SELECT pg_my_temp_schema()::oid::bigint").fetchone()[0]:
+            db.execute_sql("SET temp_buffers = '512MB'")
         try:
             yield
         finally:
             if not db.is_closed():
                 db.execute_sql("RESET work_mem")
+                db.execute_sql("RESET jit")
         return
     old_cache = db.execute_sql("PRAGMA cache_size").fetchone()[0]
     db.execute_sql("PRAGMA cache_size = -524288")  # 512 MiB
@@ -386,76 +461,54 @@ def _batch_pragmas():
 
 
 def _create_last(table: RuleTable, fiscal_year: int, as_of: date) -> None:
-    """The last-screened table of `last_screened_sql`, one row per person screened, keyed by
-    resident_id (on SQLite the rowid: the pass writes it in key order)."""
+    """SQLite: the last-screened table of `last_screened_sql`, one row per person screened, keyed
+    by resident_id (the rowid: the pass writes it in key order). PostgreSQL needs none."""
     db.execute_sql(f"DROP TABLE IF EXISTS {_LAST}")
     sql = last_screened_sql(table, fiscal_year, as_of)
     if sql is None:
         return
     columns = [f"g{k}" for k in range(len(_groups(table, fiscal_year)))]
-    key = "INTEGER PRIMARY KEY" if not database.is_postgres() else "INTEGER NOT NULL"
-    db.execute_sql(f"CREATE TEMPORARY TABLE {_LAST} (resident_id {key}, "
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_LAST} (resident_id INTEGER PRIMARY KEY, "
                    + ", ".join(f"{c} SMALLINT" for c in columns) + ")")
     db.execute_sql(f"INSERT INTO {_LAST} (resident_id, {', '.join(columns)}) {sql}")
-    if database.is_postgres():
-        db.execute_sql(f"ANALYZE {_LAST}")
-
-
-def _create_on_date(table: RuleTable, fiscal_year: int, as_of: date) -> None:
-    """The residents on `as_of` once (one read of resident, each person's last-screened row found
-    by its key): id, sex, birth_date, suspended (利用停止) and g0, g1 … (NULL: never screened), so
-    that the per-exam SELECTs read this narrow table instead of resident and a join each."""
-    _create_last(table, fiscal_year, as_of)
-    columns = [f"g{k}" for k in range(len(_groups(table, fiscal_year)))]
-    db.execute_sql(f"DROP TABLE IF EXISTS {_ONDATE}")
-    db.execute_sql(f"CREATE TEMPORARY TABLE {_ONDATE} (id INTEGER NOT NULL, sex SMALLINT NOT NULL, "
-                   f"birth_date DATE NOT NULL, suspended SMALLINT NOT NULL"
-                   + "".join(f", {c} SMALLINT" for c in columns) + ")")
-    last = "".join(f", l.{c}" for c in columns)
-    joined = f" LEFT JOIN {_LAST} l ON l.resident_id = r.id" if columns else ""
-    db.execute_sql(f"INSERT INTO {_ONDATE} (id, sex, birth_date, suspended{''.join(', ' + c for c in columns)}) "
-                   f"SELECT r.id, r.sex, r.birth_date, CASE WHEN r.use_suspended THEN 1 ELSE 0 END{last} "
-                   f"FROM resident r{joined} WHERE {_resident_on(as_of)}")
-    if database.is_postgres():
-        db.execute_sql(f"ANALYZE {_ONDATE}")
 
 
 def _create_temp(table: RuleTable, fiscal_year: int, as_of: date) -> None:
-    """The candidates of the run (`candidates_sql`) into a temporary table, after the
-    people-on-the-date table they read."""
-    _create_on_date(table, fiscal_year, as_of)
-    db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
-    db.execute_sql(f"CREATE TEMPORARY TABLE {_TEMP} (resident_id BIGINT NOT NULL, "
-                   f"exam VARCHAR(24) NOT NULL, suspended SMALLINT NOT NULL, excluded SMALLINT NOT NULL, "
-                   f"sex SMALLINT NOT NULL, birth_date DATE NOT NULL)")
-    db.execute_sql(f"INSERT INTO {_TEMP} (resident_id, exam, suspended, excluded, sex, birth_date) "
-                   f"{candidates_sql(table, fiscal_year, as_of)}")
-    if database.is_postgres():
-        db.execute_sql(f"ANALYZE {_TEMP}")
+    """The candidates of the run (`candidates_sql`, a row per person) into a temporary table, in
+    person order (on SQLite keyed by it: the rowid), after the last-screened table they read on
+    SQLite (PostgreSQL joins that grouped pass straight in: a hash join, nothing written out)."""
+    if not database.is_postgres():
+        _create_last(table, fiscal_year, as_of)
+    _fill_temp(candidates_sql(table, fiscal_year, as_of))
 
 
-def _create_people() -> tuple[int, int, int]:
-    """The candidates per person (a temporary table keyed by resident_id, in that order): invite
-    (a pair neither suspended nor excluded), suspended (a pair suspended and not excluded),
-    excluded (a pair excluded by staff); one grouping instead of a DISTINCT count each. Returns
-    the people to invite, suspended and excluded."""
+def _fill_temp(sql: str) -> None:
+    """The candidate table from `sql` (resident_id, sex, birth_date, suspended, eligible, excluded;
+    each person once, in person order)."""
     key = "INTEGER PRIMARY KEY" if not database.is_postgres() else "INTEGER NOT NULL"
-    db.execute_sql(f"DROP TABLE IF EXISTS {_PEOPLE}")
-    db.execute_sql(f"CREATE TEMPORARY TABLE {_PEOPLE} (resident_id {key}, invite SMALLINT NOT NULL, "
-                   f"suspended SMALLINT NOT NULL, excluded SMALLINT NOT NULL)")
-    db.execute_sql(
-        f"INSERT INTO {_PEOPLE} (resident_id, invite, suspended, excluded) SELECT resident_id, "
-        f"MAX(CASE WHEN suspended = 0 AND excluded = 0 THEN 1 ELSE 0 END), "
-        f"MAX(CASE WHEN suspended = 1 AND excluded = 0 THEN 1 ELSE 0 END), MAX(excluded) "
-        f"FROM {_TEMP} GROUP BY resident_id")
+    db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
+    db.execute_sql(f"CREATE TEMPORARY TABLE {_TEMP} (resident_id {key}, sex SMALLINT NOT NULL, "
+                   f"birth_date DATE NOT NULL, suspended SMALLINT NOT NULL, eligible INTEGER NOT NULL, "
+                   f"excluded INTEGER NOT NULL)")
+    db.execute_sql(f"INSERT INTO {_TEMP} (resident_id, sex, birth_date, suspended, eligible, excluded) {sql}")
+
+
+# The candidates with the exams each is invited for (`exams`: not suspended, not excluded).
+_WANTED = f"SELECT resident_id, sex, birth_date, {INVITE_SQL} AS exams FROM {_TEMP}"
+
+
+def _people_counts() -> tuple[int, int, int]:
+    """From the candidates: the people to invite (an exam neither suspended nor excluded), the
+    suspended (an exam suspended and not excluded) and the excluded (an exam excluded by staff),
+    in one pass."""
     people, suspended, excluded = db.execute_sql(
-        f"SELECT SUM(invite), SUM(suspended), SUM(excluded) FROM {_PEOPLE}").fetchone()
+        f"SELECT SUM(CASE WHEN suspended = 0 AND eligible - (eligible & excluded) <> 0 THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN suspended = 1 AND eligible - (eligible & excluded) <> 0 THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN (eligible & excluded) <> 0 THEN 1 ELSE 0 END) FROM {_TEMP}").fetchone()
     return int(people or 0), int(suspended or 0), int(excluded or 0)
 
 
 def _drop_temp() -> None:
-    db.execute_sql(f"DROP TABLE IF EXISTS {_ONDATE}")
-    db.execute_sql(f"DROP TABLE IF EXISTS {_PEOPLE}")
     db.execute_sql(f"DROP TABLE IF EXISTS {_TEMP}")
     db.execute_sql(f"DROP TABLE IF EXISTS {_LAST}")
 
@@ -474,25 +527,25 @@ def extract(fiscal_year: int, as_of: date, actor: audit.Actor) -> RunResult:
                                    created_label=actor.label, created_at=now, counts={},
                                    registry_batch_id=registry_batch, registry_at=registry_at)
         stop = _stop_condition(fiscal_year, as_of)
-        stopped = _scalar(f"SELECT COUNT(DISTINCT i.resident_id) FROM invitation i WHERE {stop}")
+        # an initial run: the 年度 has no invitations to stop yet
+        stopped = 0 if kind == INITIAL else _scalar(
+            f"SELECT COUNT(DISTINCT i.resident_id) FROM invitation i WHERE {stop}")
         if stopped:
             db.execute_sql(f"UPDATE invitation SET stopped_run_id = {_lit(run.id)}, "
                            f"stopped_on = {_lit(as_of)} WHERE id IN "
                            f"(SELECT i.id FROM invitation i WHERE {stop})")
         try:
             _create_temp(table, fiscal_year, as_of)
-            wanted = f"SELECT * FROM {_TEMP} WHERE suspended = 0 AND excluded = 0"
-            people, suspended, excluded = _create_people()
-            by_exam = dict(db.execute_sql(f"SELECT exam, COUNT(*) FROM ({wanted}) c GROUP BY exam").fetchall())
-            by_band = _by_band(table, fiscal_year, wanted)
-            issued = _issue_numbers(fiscal_year, f"SELECT resident_id FROM {_PEOPLE} WHERE invite = 1",
-                                    last_serial, now, people)
+            people, suspended, excluded = _people_counts()
+            by_band, by_exam = _by_band(table, fiscal_year, _WANTED)
+            wanted = f"SELECT resident_id, exams FROM ({_WANTED}) w WHERE exams <> 0"
+            issued = _issue_numbers(fiscal_year, wanted, last_serial, now, people)
             # in the order of the indexes the rows go into (both begin with the person, or the run
             # and the person): each index page is written while it is at hand
             db.execute_sql(
-                f"INSERT INTO invitation (run_id, resident_id, fiscal_year, exam, kind) "
-                f"SELECT {_lit(run.id)}, c.resident_id, {_lit(fiscal_year)}, c.exam, {_lit(INVITE)} "
-                f"FROM ({wanted}) c ORDER BY c.resident_id, c.exam")
+                f"INSERT INTO invitation (run_id, resident_id, fiscal_year, exams, kind) "
+                f"SELECT {_lit(run.id)}, c.resident_id, {_lit(fiscal_year)}, c.exams, {_lit(INVITE)} "
+                f"FROM ({wanted}) c ORDER BY c.resident_id")
         finally:
             _drop_temp()
         by_exam = {code: int(by_exam.get(code, 0)) for code in table.rules}
@@ -506,6 +559,29 @@ def extract(fiscal_year: int, as_of: date, actor: audit.Actor) -> RunResult:
                      details={"fiscal_year": fiscal_year, "as_of": as_of.isoformat(), "kind": kind,
                               "rules_version": table.version, "count": result.invitations, **counts})
     return result
+
+
+def reminder_sql(table: RuleTable, fiscal_year: int, screened_by: date, as_of: date) -> str:
+    """One row per person with an invitation of the 年度 not stopped, resident on `as_of`, and an
+    invited exam with no counted screening of its interval group in the 年度 dated on or before
+    `screened_by` — the candidate columns of `candidates_sql` (`eligible`: those exams)."""
+    invited = (f"SELECT i.resident_id, SUM(i.exams) AS invited FROM invitation i "
+               f"WHERE i.fiscal_year = {_lit(fiscal_year)} AND i.kind = {_lit(INVITE)} "
+               f"AND i.stopped_run_id IS NULL GROUP BY i.resident_id")
+    people = (f"SELECT r.id, r.sex, r.birth_date, CASE WHEN r.use_suspended THEN 1 ELSE 0 END AS suspended, "
+              f"v.invited FROM ({invited}) v JOIN resident r ON r.id = v.resident_id "
+              f"WHERE {_resident_on(as_of)}")
+    eligible, excluded = [], []
+    for exam in table.rules:
+        screened = (f"EXISTS (SELECT 1 FROM screening s WHERE s.resident_id = r.id AND "
+                    f"{_EXAM} IN {_in(table.sharing(exam))} AND s.status = {_lit(CONFIRMED)} AND "
+                    f"s.fiscal_year = {_lit(fiscal_year)} AND s.exam_date <= {_lit(screened_by)})")
+        condition = f"{has('r.invited', exam)} AND NOT {screened}"
+        eligible.append((exam, condition))
+        excluded.append((exam, f"{condition} AND {_exclusion(_lit(exam), fiscal_year)}"))
+    sets = (f"SELECT r.id AS resident_id, r.sex, r.birth_date, r.suspended, {_mask(eligible)} AS eligible, "
+            f"{_mask(excluded)} AS excluded FROM ({people}) r")
+    return _nonempty(sets)
 
 
 def remind(fiscal_year: int, screened_by: date, as_of: date, actor: audit.Actor) -> RunResult:
@@ -525,41 +601,22 @@ def remind(fiscal_year: int, screened_by: date, as_of: date, actor: audit.Actor)
                                    created_by=actor.staff_id, created_label=actor.label,
                                    created_at=now, counts={}, registry_batch_id=registry_batch,
                                    registry_at=registry_at)
-        selects = []
-        for exam, rule in table.rules.items():
-            exam_sql = _lit(exam)
-            screened = (f"EXISTS (SELECT 1 FROM screening s WHERE s.resident_id = r.id AND "
-                        f"{_EXAM} IN {_in(table.sharing(exam))} AND s.status = {_lit(CONFIRMED)} AND "
-                        f"s.fiscal_year = {_lit(fiscal_year)} AND s.exam_date <= {_lit(screened_by)})")
-            selects.append(
-                f"SELECT i.resident_id, i.exam, "
-                f"CASE WHEN r.use_suspended THEN 1 ELSE 0 END AS suspended, "
-                f"CASE WHEN {_exclusion(exam_sql, fiscal_year)} THEN 1 ELSE 0 END AS excluded "
-                f"FROM invitation i JOIN resident r ON r.id = i.resident_id "
-                f"WHERE i.fiscal_year = {_lit(fiscal_year)} AND i.kind = {_lit(INVITE)} "
-                f"AND i.exam = {exam_sql} AND i.stopped_run_id IS NULL AND {_resident_on(as_of)} "
-                f"AND NOT {screened}")
-        source = "\nUNION ALL\n".join(selects)
-        wanted = f"SELECT * FROM ({source}) c WHERE suspended = 0 AND excluded = 0"
-        db.execute_sql(
-            f"INSERT INTO invitation (run_id, resident_id, fiscal_year, exam, kind) "
-            f"SELECT {_lit(run.id)}, w.resident_id, {_lit(fiscal_year)}, w.exam, {_lit(REMIND)} "
-            f"FROM ({wanted}) w")
-        by_exam = dict(db.execute_sql(
-            f"SELECT exam, COUNT(*) FROM invitation WHERE run_id = {_lit(run.id)} GROUP BY exam").fetchall())
+        try:
+            _fill_temp(reminder_sql(table, fiscal_year, screened_by, as_of))
+            people, suspended, excluded = _people_counts()
+            by_band, by_exam = _by_band(table, fiscal_year, _WANTED)
+            db.execute_sql(
+                f"INSERT INTO invitation (run_id, resident_id, fiscal_year, exams, kind) "
+                f"SELECT {_lit(run.id)}, w.resident_id, {_lit(fiscal_year)}, w.exams, {_lit(REMIND)} "
+                f"FROM ({_WANTED}) w WHERE w.exams <> 0 ORDER BY w.resident_id")
+        finally:
+            _drop_temp()
         by_exam = {code: int(by_exam.get(code, 0)) for code in table.rules}
-        people = _scalar(f"SELECT COUNT(DISTINCT resident_id) FROM invitation WHERE run_id = {_lit(run.id)}")
-        suspended = _scalar(f"SELECT COUNT(DISTINCT resident_id) FROM ({source}) c "
-                            f"WHERE suspended = 1 AND excluded = 0")
-        excluded = _scalar(f"SELECT COUNT(DISTINCT resident_id) FROM ({source}) c WHERE excluded = 1")
         result = RunResult(run.id, REMINDER, sum(by_exam.values()), people, 0, suspended, excluded,
                            0, by_exam)
         counts = {"invitations": result.invitations, "people": people, "stopped": 0,
                   "suspended": suspended, "excluded": excluded, "issued": 0, "by_exam": by_exam,
-                  "screened_by": screened_by.isoformat(),
-                  "by_band": _by_band(table, fiscal_year,
-                                      f"SELECT i.exam, r.sex, r.birth_date FROM invitation i JOIN resident r "
-                                      f"ON r.id = i.resident_id WHERE i.run_id = {_lit(run.id)}")}
+                  "screened_by": screened_by.isoformat(), "by_band": by_band}
         InvitationRun.update(counts=counts).where(InvitationRun.id == run.id).execute()
         audit.record(ACTION_REMIND, actor, object_type="invitation_run", object_id=run.id,
                      details={"fiscal_year": fiscal_year, "as_of": as_of.isoformat(),
@@ -716,7 +773,7 @@ def letters(run_id: int, offset: int = 0, limit: int | None = None, on: date | N
     found: dict[int, Letter] = {}
     if numbers:
         wanted = set(numbers)
-        query = (Invitation.select(Invitation.resident_id, Invitation.exam, SeiriNumber.number,
+        query = (Invitation.select(Invitation.resident_id, Invitation.exams, SeiriNumber.number,
                                    Resident.atena_no, Resident.name, Resident.name_kana,
                                    Resident.postal_code, Resident.address, Resident.birth_date,
                                    Resident.sex)
@@ -726,14 +783,14 @@ def letters(run_id: int, offset: int = 0, limit: int | None = None, on: date | N
                      & (SeiriNumber.fiscal_year == Invitation.fiscal_year)))
                  .where((Invitation.run_id == run.id)
                         & SeiriNumber.number.between(numbers[0], numbers[-1])).tuples())
-        for rid, exam, number, atena, name, kana, postal, address, birth, sex in query:
+        for rid, exams, number, atena, name, kana, postal, address, birth, sex in query:
             if number not in wanted:
                 continue
             letter = found.get(rid)
             if letter is None:
                 letter = found[rid] = Letter(rid, number, atena, name, kana, postal or "", address,
                                              birth, sex, [])
-            letter.exams.append(exam)
+            letter.exams.extend(code for code in exam_codes(exams) if code not in letter.exams)
     out = sorted(found.values(), key=lambda x: x.seiri_no)
     for letter in out:
         letter.exams.sort(key=lambda c: order.get(c, len(order)))

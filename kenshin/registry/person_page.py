@@ -81,8 +81,9 @@ def invitations_of(resident_id: int) -> list[InvitationLine]:
     """The person's 受診券 and 再勧奨, newest 年度 first.
 
     Both reads stay on an index at millions of invitation rows: the 年度's invitations through
-    the partial unique index (resident_id, fiscal_year, exam) WHERE kind = 'invite', the
-    reminders through (run_id, resident_id) with the few reminder runs named explicitly."""
+    the partial index (resident_id, fiscal_year) WHERE kind = 'invite', the reminders through
+    (run_id, resident_id) with the few reminder runs named explicitly. A row holds the run's
+    exams for the person as a set: one line per exam."""
     runs = {r.id: r for r in InvitationRun.select()}
     reminder_runs = [rid for rid, r in runs.items() if r.kind == "reminder"]
     rows = list(Invitation.select().where((Invitation.resident_id == resident_id)
@@ -96,11 +97,12 @@ def invitations_of(resident_id: int) -> list[InvitationLine]:
     order = {code: i for i, code in enumerate(catalogue.EXAMS)}
     out = []
     for row in rows:
-        exam = catalogue.EXAMS.get(row.exam)
         run = runs.get(row.run_id)
-        out.append(InvitationLine(row.fiscal_year, fiscal_year_label(row.fiscal_year), row.exam, exam.name if exam else row.exam,
-                                  row.kind, run.as_of if run else None,
-                                  numbers.get(row.fiscal_year, ""), row.stopped_on, row.run_id))
+        for code in row.exam_codes:
+            exam = catalogue.EXAMS.get(code)
+            out.append(InvitationLine(row.fiscal_year, fiscal_year_label(row.fiscal_year), code,
+                                      exam.name if exam else code, row.kind, run.as_of if run else None,
+                                      numbers.get(row.fiscal_year, ""), row.stopped_on, row.run_id))
     out.sort(key=lambda i: (-i.fiscal_year, i.kind != "invite", order.get(i.exam, 999),
                             i.as_of or date.min))
     return out
