@@ -709,6 +709,13 @@ STEPS = [
          create_tables(models.StatisticsSnapshot)),
     Step(17, "SQLite: an audit event that extends the chain moves audit_head (trigger)",
          _audit_head_trigger),
+    Step(18, "index screening(fiscal_year, resident_id, exam, exam_date, id, outcome) of confirmed "
+             "screenings (the report's 年度 in person order)",
+         build_index("screening", "screening_confirmed_by_year",
+                     ["fiscal_year", "resident_id", "exam", "exam_date", "id", "setting", "referral",
+                      "pending", "status"],
+                     where="status = 'confirmed'"),
+         transaction=False),
 ]
 
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), \

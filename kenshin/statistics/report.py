@@ -94,6 +94,16 @@ def age_sql(fiscal_year: int, exams_start: list[str], birth: str, exam: str,
     return _age_sql(postgres, int(fiscal_year), exams_start, birth, exam)
 
 
+def band_ages(band: str) -> tuple[int | None, int | None]:
+    """The ages (lowest, highest; None: open) of one of the report's bands, the inverse of band_of."""
+    if band == BANDS[0]:
+        return None, 19
+    if band == BANDS[-1]:
+        return 85, None
+    low, high = band.split("-")
+    return int(low), int(high)
+
+
 def band_of(age: int) -> str:
     """The report's 5-year band of an age (what `_band_sql` computes in SQL)."""
     if age < 20:
@@ -104,9 +114,16 @@ def band_of(age: int) -> str:
     return f"{low}-{low + 4}"
 
 
-def people_sql(fiscal_year: int, postgres: bool | None = None) -> str:
+def _group_sql(column: str, groups: dict[str, str]) -> str:
+    """SQL: the interval group of the exam in `column` (an exam that shares none is its own)."""
+    whens = " ".join(f"WHEN '{exam}' THEN '{group}'" for exam, group in groups.items() if group != exam)
+    return f"(CASE {column} {whens} ELSE {column} END)" if whens else column
+
+
+def people_sql(fiscal_year: int, postgres: bool | None = None, whole: bool = False) -> str:
     """The WITH clauses up to `people`: one row per person and exam of the 年度 (their first
-    screening), with the report's columns and resident_id (codes and years inlined, never input)."""
+    screening), with the report's columns but `age` for the band, and resident_id (codes and years
+    inlined, never input). `whole`: every row will be read (the report), not a few (a drill-down)."""
     postgres = database.is_postgres() if postgres is None else postgres
     fiscal_year = int(fiscal_year)
     rules = exam_rules(fiscal_year)
@@ -115,9 +132,29 @@ def people_sql(fiscal_year: int, postgres: bool | None = None) -> str:
     starts = [exam for exam, rule in rules.items() if rule.basis == FISCAL_YEAR_START]
     referred, pending = outcome_columns("s")
     age = _age_sql(postgres, fiscal_year, starts)
-    # SQLite keeps no planner statistics (unless someone ran ANALYZE) and would read every
-    # confirmed screening of every 年度 through the (status, entered_at) index: name the 年度's
-    year_index = "" if postgres else " INDEXED BY screening_exam_fiscal_year_referral"
+    attended = (f"CASE WHEN x.referred = 1 AND EXISTS ("
+                f" SELECT 1 FROM screening f WHERE f.resident_id = x.resident_id AND f.status = '{CONFIRMED}'"
+                f" AND f.exam IN ({_quoted(FOLLOWUP_EXAMS)}) AND {followup_match_sql('x.exam', 'f')}"
+                f" AND {within_year_sql(postgres, 'f.exam_date', 'x.exam_date')}) THEN 1 ELSE 0 END")
+    earlier_years = f"{fiscal_year - FIRST_TIME_YEARS} AND {fiscal_year - 1}"
+    if postgres:
+        earlier = f"""earlier AS (
+  SELECT DISTINCT p.resident_id, {_group_sql('p.exam', groups)} AS grp FROM screening p
+  WHERE p.status = '{CONFIRMED}' AND p.fiscal_year BETWEEN {earlier_years} AND p.exam IN ({_quoted(exams)})
+),
+"""
+        first_time = "CASE WHEN e.resident_id IS NULL THEN 1 ELSE 0 END"
+        join = f"LEFT JOIN earlier e ON e.resident_id = x.resident_id AND e.grp = {_group_sql('x.exam', groups)}"
+        year_index = materialized = ""
+    else:
+        earlier = join = ""
+        first_time = (f"CASE WHEN EXISTS (SELECT 1 FROM screening p INDEXED BY screening_confirmed_by_resident"
+                      f" WHERE p.resident_id = x.resident_id AND p.status = '{CONFIRMED}'"
+                      f" AND p.fiscal_year BETWEEN {earlier_years}"
+                      f" AND {_same_group_sql('x.exam', 'p.exam', groups)}) THEN 0 ELSE 1 END")
+        year_index = " INDEXED BY screening_confirmed_by_year"
+        # SQLite flattens `people` into a GROUP BY and then runs the 初回 probe twice per row
+        materialized = " MATERIALIZED" if whole else ""
     return f"""
 WITH firsts AS (
   SELECT resident_id, exam, exam_date, setting, referred, pending FROM (
@@ -127,42 +164,37 @@ WITH firsts AS (
     WHERE s.status = '{CONFIRMED}' AND s.fiscal_year = {fiscal_year} AND s.exam IN ({_quoted(exams)})
   ) numbered WHERE rn = 1
 ),
-people AS (
-  SELECT x.resident_id, x.exam_date, x.exam, r.sex, {_band_sql(age)} AS age_band, x.setting,
-         CASE WHEN EXISTS (
-           SELECT 1 FROM screening p
-           WHERE p.resident_id = x.resident_id AND p.status = '{CONFIRMED}'
-             AND p.fiscal_year BETWEEN {fiscal_year - FIRST_TIME_YEARS} AND {fiscal_year - 1}
-             AND {_same_group_sql('x.exam', 'p.exam', groups)}
-         ) THEN 0 ELSE 1 END AS first_time,
-         x.referred, x.pending,
-         CASE WHEN x.referred = 1 AND EXISTS (
-           SELECT 1 FROM screening f
-           WHERE f.resident_id = x.resident_id AND f.status = '{CONFIRMED}'
-             AND f.exam IN ({_quoted(FOLLOWUP_EXAMS)}) AND {followup_match_sql('x.exam', 'f')}
-             AND {within_year_sql(postgres, 'f.exam_date', 'x.exam_date')}
-         ) THEN 1 ELSE 0 END AS attended
+{earlier}people AS{materialized} (
+  SELECT x.resident_id, x.exam_date, x.exam, r.sex, {age} AS age, x.setting, {first_time} AS first_time,
+         x.referred, x.pending, {attended} AS attended
   FROM firsts x
   JOIN resident r ON r.id = x.resident_id
+  {join}
 )
 """
 
 
 def report_sql(fiscal_year: int, postgres: bool | None = None) -> str:
-    """The whole report for a 年度 as one SELECT."""
-    return people_sql(fiscal_year, postgres) + """
-SELECT exam, sex, age_band, setting, first_time, COUNT(*), SUM(referred), SUM(pending), SUM(attended)
+    """The report's counts for a 年度 as one SELECT, by age (`rows` puts the ages in bands)."""
+    return people_sql(fiscal_year, postgres, whole=True) + """
+SELECT exam, sex, age, setting, first_time, COUNT(*), SUM(referred), SUM(pending), SUM(attended)
 FROM people
-GROUP BY exam, sex, age_band, setting, first_time
+GROUP BY exam, sex, age, setting, first_time
 """
 
 
 def rows(fiscal_year: int) -> list[Row]:
     """The report's rows, sorted by exam (table order), sex, age_band, setting, first_time."""
     order = {exam: i for i, exam in enumerate(report_exams())}
-    out = [Row(exam, int(sex), band, int(setting), int(first), int(n), int(ref or 0), int(pend or 0),
-               int(att or 0))
-           for exam, sex, band, setting, first, n, ref, pend, att in db.execute_sql(report_sql(fiscal_year))]
+    cells: dict[tuple, list[int]] = {}
+    for exam, sex, age, setting, first, n, ref, pend, att in db.execute_sql(report_sql(fiscal_year)):
+        key = (exam, int(sex), band_of(int(age)), int(setting), int(first))
+        cell = cells.setdefault(key, [0, 0, 0, 0])
+        cell[0] += int(n)
+        cell[1] += int(ref or 0)
+        cell[2] += int(pend or 0)
+        cell[3] += int(att or 0)
+    out = [Row(*key, *counts) for key, counts in cells.items()]
     out.sort(key=lambda r: (order[r.exam], r.sex, band_order(r.age_band), r.setting, r.first_time))
     return out
 
