@@ -8,6 +8,7 @@ follow-up attendance by the derived link (kenshin.followup.link). 精密検査 r
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import database
@@ -114,12 +115,6 @@ def band_of(age: int) -> str:
     return f"{low}-{low + 4}"
 
 
-def _group_sql(column: str, groups: dict[str, str]) -> str:
-    """SQL: the interval group of the exam in `column` (an exam that shares none is its own)."""
-    whens = " ".join(f"WHEN '{exam}' THEN '{group}'" for exam, group in groups.items() if group != exam)
-    return f"(CASE {column} {whens} ELSE {column} END)" if whens else column
-
-
 def people_sql(fiscal_year: int, postgres: bool | None = None, whole: bool = False) -> str:
     """The WITH clauses up to `people`: one row per person and exam of the 年度 (their first
     screening), with the report's columns but `age` for the band, and resident_id (codes and years
@@ -138,13 +133,18 @@ def people_sql(fiscal_year: int, postgres: bool | None = None, whole: bool = Fal
                 f" AND {within_year_sql(postgres, 'f.exam_date', 'x.exam_date')}) THEN 1 ELSE 0 END")
     earlier_years = f"{fiscal_year - FIRST_TIME_YEARS} AND {fiscal_year - 1}"
     if postgres:
+        # One pass over Y−3 … Y−1 in person order: each person's interval groups as bits, merged
+        # with the 年度's people (also in person order) instead of a probe per person and exam.
+        bits = {group: 1 << i for i, group in enumerate(sorted(set(groups.values())))}
+        bit = "(CASE {0} " + " ".join(f"WHEN '{exam}' THEN {bits[group]}" for exam, group in groups.items()) + " END)"
         earlier = f"""earlier AS (
-  SELECT DISTINCT p.resident_id, {_group_sql('p.exam', groups)} AS grp FROM screening p
+  SELECT p.resident_id, bit_or({bit.format('p.exam')}) AS groups FROM screening p
   WHERE p.status = '{CONFIRMED}' AND p.fiscal_year BETWEEN {earlier_years} AND p.exam IN ({_quoted(exams)})
+  GROUP BY p.resident_id
 ),
 """
-        first_time = "CASE WHEN e.resident_id IS NULL THEN 1 ELSE 0 END"
-        join = f"LEFT JOIN earlier e ON e.resident_id = x.resident_id AND e.grp = {_group_sql('x.exam', groups)}"
+        first_time = f"CASE WHEN COALESCE(e.groups, 0) & {bit.format('x.exam')} = 0 THEN 1 ELSE 0 END"
+        join = "LEFT JOIN earlier e ON e.resident_id = x.resident_id"
         year_index = materialized = ""
     else:
         earlier = join = ""
@@ -183,11 +183,41 @@ GROUP BY exam, sex, age, setting, first_time
 """
 
 
+# PostgreSQL, for the report's one statement: the window's "first screening" (rn = 1) is estimated
+# at 0.5% of the 年度's rows and the GROUP BY's keys as millions of groups, so the planner would hash
+# the earlier 年度 and sort every person before grouping. The data come in person order from the
+# indexes: merge and nested-loop joins, a hashed GROUP BY (a few thousand groups), memory for it;
+# JIT compiling costs more than it saves on this plan.
+PG_REPORT_SETTINGS = (("work_mem", "256MB"), ("enable_hashjoin", "off"), ("enable_sort", "off"),
+                      ("jit", "off"))
+
+
+@contextmanager
+def _planned_for_the_report():
+    """PostgreSQL: PG_REPORT_SETTINGS for the statements inside, set back after (transaction-local,
+    so even a caller's open transaction keeps its own settings)."""
+    if not database.is_postgres():
+        yield
+        return
+    with db.atomic():
+        names = [name for name, _ in PG_REPORT_SETTINGS]
+        before = db.execute_sql("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names).fetchone()
+        for name, value in PG_REPORT_SETTINGS:
+            db.execute_sql("SELECT set_config(%s, %s, true)", (name, value))
+        try:
+            yield
+        finally:
+            for name, value in zip(names, before):
+                db.execute_sql("SELECT set_config(%s, %s, true)", (name, value))
+
+
 def rows(fiscal_year: int) -> list[Row]:
     """The report's rows, sorted by exam (table order), sex, age_band, setting, first_time."""
     order = {exam: i for i, exam in enumerate(report_exams())}
     cells: dict[tuple, list[int]] = {}
-    for exam, sex, age, setting, first, n, ref, pend, att in db.execute_sql(report_sql(fiscal_year)):
+    with _planned_for_the_report():
+        found = db.execute_sql(report_sql(fiscal_year)).fetchall()
+    for exam, sex, age, setting, first, n, ref, pend, att in found:
         key = (exam, int(sex), band_of(int(age)), int(setting), int(first))
         cell = cells.setdefault(key, [0, 0, 0, 0])
         cell[0] += int(n)
