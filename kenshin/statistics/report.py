@@ -132,7 +132,8 @@ def people_sql(fiscal_year: int, postgres: bool | None = None, whole: bool = Fal
                 f" AND f.exam IN ({_quoted(FOLLOWUP_EXAMS)}) AND {followup_match_sql('x.exam', 'f')}"
                 f" AND {within_year_sql(postgres, 'f.exam_date', 'x.exam_date')}) THEN 1 ELSE 0 END")
     earlier_years = f"{fiscal_year - FIRST_TIME_YEARS} AND {fiscal_year - 1}"
-    if postgres:
+    earlier = join = materialized = ""
+    if postgres and whole:
         # One pass over Y−3 … Y−1 in person order: each person's interval groups as bits, merged
         # with the 年度's people (also in person order) instead of a probe per person and exam.
         bits = {group: 1 << i for i, group in enumerate(sorted(set(groups.values())))}
@@ -145,16 +146,18 @@ def people_sql(fiscal_year: int, postgres: bool | None = None, whole: bool = Fal
 """
         first_time = f"CASE WHEN COALESCE(e.groups, 0) & {bit.format('x.exam')} = 0 THEN 1 ELSE 0 END"
         join = "LEFT JOIN earlier e ON e.resident_id = x.resident_id"
-        year_index = materialized = ""
     else:
-        earlier = join = ""
-        first_time = (f"CASE WHEN EXISTS (SELECT 1 FROM screening p INDEXED BY screening_confirmed_by_resident"
+        # A probe per person and exam (SQLite: in person order, on the covering by-resident index;
+        # a drill-down probes only the people of its cell).
+        by_resident = "" if postgres else " INDEXED BY screening_confirmed_by_resident"
+        first_time = (f"CASE WHEN EXISTS (SELECT 1 FROM screening p{by_resident}"
                       f" WHERE p.resident_id = x.resident_id AND p.status = '{CONFIRMED}'"
                       f" AND p.fiscal_year BETWEEN {earlier_years}"
                       f" AND {_same_group_sql('x.exam', 'p.exam', groups)}) THEN 0 ELSE 1 END")
-        year_index = " INDEXED BY screening_confirmed_by_year"
-        # SQLite flattens `people` into a GROUP BY and then runs the 初回 probe twice per row
-        materialized = " MATERIALIZED" if whole else ""
+        if not postgres and whole:
+            # else SQLite flattens `people` into the GROUP BY and probes twice per row
+            materialized = " MATERIALIZED"
+    year_index = "" if postgres else " INDEXED BY screening_confirmed_by_year"
     return f"""
 WITH firsts AS (
   SELECT resident_id, exam, exam_date, setting, referred, pending FROM (
