@@ -137,7 +137,8 @@ def people_sql(fiscal_year: int, postgres: bool | None = None, whole: bool = Fal
         # One pass over Y−3 … Y−1 in person order: each person's interval groups as bits, merged
         # with the 年度's people (also in person order) instead of a probe per person and exam.
         bits = {group: 1 << i for i, group in enumerate(sorted(set(groups.values())))}
-        bit = "(CASE {0} " + " ".join(f"WHEN '{exam}' THEN {bits[group]}" for exam, group in groups.items()) + " END)"
+        whens = " ".join(f"WHEN '{exam}' THEN {bits[group]}" for exam, group in groups.items())
+        bit = "(CASE {0} " + whens + " END)"
         earlier = f"""earlier AS (
   SELECT p.resident_id, bit_or({bit.format('p.exam')}) AS groups FROM screening p
   WHERE p.status = '{CONFIRMED}' AND p.fiscal_year BETWEEN {earlier_years} AND p.exam IN ({_quoted(exams)})
