@@ -780,6 +780,13 @@ STEPS = [
          _seiri_unchecked, locks=("seiri_number",), transaction=False),
     Step(19, "invitation: one row per person × run, the exams as a set (bits)", _invitation_sets,
          locks=("invitation",)),
+    Step(20, "index screening(fiscal_year, resident_id, exam, exam_date, id, outcome) of confirmed "
+             "screenings (the report's 年度 in person order)",
+         build_index("screening", "screening_confirmed_by_year",
+                     ["fiscal_year", "resident_id", "exam", "exam_date", "id", "setting", "referral",
+                      "pending", "status"],
+                     where="status = 'confirmed'"),
+         transaction=False),
 ]
 
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), \

@@ -501,6 +501,9 @@ Screening.add_index(
 # 'confirmed' — is built by database.STEPS step 11 only, not declared here: Screening is a
 # baseline model, and the baseline step would build an index declared here at once (and not
 # CONCURRENTLY) on a database from the release before numbered steps.
+# Likewise step 20's screening_confirmed_by_year (fiscal_year, resident_id, exam, exam_date, id,
+# setting, referral, pending, status) WHERE status = 'confirmed': the report reads a 年度's counted
+# screenings from it alone, already in the order of its window (kenshin.statistics.report).
 
 
 class ItemExtensionChange(BaseModel):

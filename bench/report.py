@@ -116,7 +116,9 @@ def populate(residents: int, screenings: int, year: int, seed: int) -> None:
         written += sum(1 for r in rows if r[1] != "followup")
         if written % 500000 < CHUNK:
             log(f"  {written:,}")
-    models.db.execute_sql("ANALYZE")
+    # Planner statistics and, on PostgreSQL, the visibility map that index-only scans read: what
+    # autovacuum keeps in a database in service (this server may have it off).
+    models.db.execute_sql("VACUUM ANALYZE" if database.is_postgres() else "ANALYZE")
 
 
 def raw_sql(year: int, postgres: bool) -> str:

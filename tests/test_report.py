@@ -164,3 +164,26 @@ def test_age_basis_and_interval_group_come_from_the_years_rules(db, runner, tmp_
     path = tmp_path / "after.csv"
     runner.invoke(args=["report", "screenings", "--fiscal-year", "2024", "--output", str(path)])
     assert "lung,1,35-39,1,0,1,0,0,0,0" in path.read_text(encoding="utf-8").splitlines()
+
+
+def test_every_count_is_the_number_of_people_its_drill_down_finds(db):
+    """The report (one grouped statement; on PostgreSQL 初回 by a merge of the earlier 年度) and
+    the drill-down (a probe for the cell's people) count the same people in every cell."""
+    from kenshin.statistics import indicators
+
+    hand_dataset()
+    r11 = make_resident("000000000011", sex=1, birth=date(1950, 1, 1))
+    record(r11, "gastric_endoscopy", date(2024, 5, 1), referral=True)
+    record(r11, "gastric_xray", date(2021, 5, 1))  # 年度 2021 = Y−3: not 初回
+    record(r11, "followup", date(2025, 4, 30), target="gastric")
+    for atena, birth in (("000000000012", date(1940, 1, 10)), ("000000000013", date(1940, 5, 1)),
+                         ("000000000014", date(2005, 1, 10)), ("000000000015", date(2005, 5, 1))):
+        record(make_resident(atena, sex=2, birth=birth), "lung", date(2024, 6, 1))  # 85, 84, 20, 19
+    report_rows = report.rows(2024)
+    assert {r.first_time for r in report_rows} == {0, 1}
+    assert {r.age_band for r in report_rows if r.exam == "lung"} >= {"85+", "80-84", "20-24", "0-19"}
+    for row in report_rows:
+        for measure in indicators.MEASURES:
+            cell = indicators.Cell(2024, row.exam, measure, row.sex, row.age_band, row.setting, row.first_time)
+            count, people = indicators.drill_down(cell, audit.Actor.system("pytest"))
+            assert count == len(people) == getattr(row, measure), (row, measure)

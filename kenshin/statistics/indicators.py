@@ -169,11 +169,16 @@ def drill_down(cell: Cell, actor: audit.Actor, limit: int = 5000) -> tuple[int, 
     criteria and the number shown. Returns (count, [(resident, exam_date)])."""
     param = db.param
     where, params = [f"exam = {param}", _MEASURE_SQL[cell.measure]], [cell.exam]
-    for column in ("sex", "age_band", "setting", "first_time"):
+    for column in ("sex", "setting", "first_time"):
         value = getattr(cell, column)
         if value is not None:
             where.append(f"{column} = {param}")
             params.append(value)
+    if cell.age_band is not None:  # people carry the age; the band is its 5 years
+        for bound, op in zip(report.band_ages(cell.age_band), (">=", "<=")):
+            if bound is not None:
+                where.append(f"age {op} {param}")
+                params.append(bound)
     sql = (report.people_sql(cell.fiscal_year) + "SELECT resident_id, exam_date FROM people WHERE "
            + " AND ".join(where) + " ORDER BY exam_date, resident_id")
     found = db.execute_sql(sql, params).fetchall()

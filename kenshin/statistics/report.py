@@ -8,6 +8,7 @@ follow-up attendance by the derived link (kenshin.followup.link). 精密検査 r
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import database
@@ -94,6 +95,16 @@ def age_sql(fiscal_year: int, exams_start: list[str], birth: str, exam: str,
     return _age_sql(postgres, int(fiscal_year), exams_start, birth, exam)
 
 
+def band_ages(band: str) -> tuple[int | None, int | None]:
+    """The ages (lowest, highest; None: open) of one of the report's bands, the inverse of band_of."""
+    if band == BANDS[0]:
+        return None, 19
+    if band == BANDS[-1]:
+        return 85, None
+    low, high = band.split("-")
+    return int(low), int(high)
+
+
 def band_of(age: int) -> str:
     """The report's 5-year band of an age (what `_band_sql` computes in SQL)."""
     if age < 20:
@@ -104,9 +115,10 @@ def band_of(age: int) -> str:
     return f"{low}-{low + 4}"
 
 
-def people_sql(fiscal_year: int, postgres: bool | None = None) -> str:
+def people_sql(fiscal_year: int, postgres: bool | None = None, whole: bool = False) -> str:
     """The WITH clauses up to `people`: one row per person and exam of the 年度 (their first
-    screening), with the report's columns and resident_id (codes and years inlined, never input)."""
+    screening), with the report's columns but `age` for the band, and resident_id (codes and years
+    inlined, never input). `whole`: every row will be read (the report), not a few (a drill-down)."""
     postgres = database.is_postgres() if postgres is None else postgres
     fiscal_year = int(fiscal_year)
     rules = exam_rules(fiscal_year)
@@ -115,9 +127,38 @@ def people_sql(fiscal_year: int, postgres: bool | None = None) -> str:
     starts = [exam for exam, rule in rules.items() if rule.basis == FISCAL_YEAR_START]
     referred, pending = outcome_columns("s")
     age = _age_sql(postgres, fiscal_year, starts)
-    # SQLite keeps no planner statistics (unless someone ran ANALYZE) and would read every
-    # confirmed screening of every 年度 through the (status, entered_at) index: name the 年度's
-    year_index = "" if postgres else " INDEXED BY screening_exam_fiscal_year_referral"
+    attended = (f"CASE WHEN x.referred = 1 AND EXISTS ("
+                f" SELECT 1 FROM screening f WHERE f.resident_id = x.resident_id AND f.status = '{CONFIRMED}'"
+                f" AND f.exam IN ({_quoted(FOLLOWUP_EXAMS)}) AND {followup_match_sql('x.exam', 'f')}"
+                f" AND {within_year_sql(postgres, 'f.exam_date', 'x.exam_date')}) THEN 1 ELSE 0 END")
+    earlier_years = f"{fiscal_year - FIRST_TIME_YEARS} AND {fiscal_year - 1}"
+    earlier = join = materialized = ""
+    if postgres and whole:
+        # One pass over Y−3 … Y−1 in person order: each person's interval groups as bits, merged
+        # with the 年度's people (also in person order) instead of a probe per person and exam.
+        bits = {group: 1 << i for i, group in enumerate(sorted(set(groups.values())))}
+        whens = " ".join(f"WHEN '{exam}' THEN {bits[group]}" for exam, group in groups.items())
+        bit = "(CASE {0} " + whens + " END)"
+        earlier = f"""earlier AS (
+  SELECT p.resident_id, bit_or({bit.format('p.exam')}) AS groups FROM screening p
+  WHERE p.status = '{CONFIRMED}' AND p.fiscal_year BETWEEN {earlier_years} AND p.exam IN ({_quoted(exams)})
+  GROUP BY p.resident_id
+),
+"""
+        first_time = f"CASE WHEN COALESCE(e.groups, 0) & {bit.format('x.exam')} = 0 THEN 1 ELSE 0 END"
+        join = "LEFT JOIN earlier e ON e.resident_id = x.resident_id"
+    else:
+        # A probe per person and exam (SQLite: in person order, on the covering by-resident index;
+        # a drill-down probes only the people of its cell).
+        by_resident = "" if postgres else " INDEXED BY screening_confirmed_by_resident"
+        first_time = (f"CASE WHEN EXISTS (SELECT 1 FROM screening p{by_resident}"
+                      f" WHERE p.resident_id = x.resident_id AND p.status = '{CONFIRMED}'"
+                      f" AND p.fiscal_year BETWEEN {earlier_years}"
+                      f" AND {_same_group_sql('x.exam', 'p.exam', groups)}) THEN 0 ELSE 1 END")
+        if not postgres and whole:
+            # else SQLite flattens `people` into the GROUP BY and probes twice per row
+            materialized = " MATERIALIZED"
+    year_index = "" if postgres else " INDEXED BY screening_confirmed_by_year"
     return f"""
 WITH firsts AS (
   SELECT resident_id, exam, exam_date, setting, referred, pending FROM (
@@ -127,42 +168,67 @@ WITH firsts AS (
     WHERE s.status = '{CONFIRMED}' AND s.fiscal_year = {fiscal_year} AND s.exam IN ({_quoted(exams)})
   ) numbered WHERE rn = 1
 ),
-people AS (
-  SELECT x.resident_id, x.exam_date, x.exam, r.sex, {_band_sql(age)} AS age_band, x.setting,
-         CASE WHEN EXISTS (
-           SELECT 1 FROM screening p
-           WHERE p.resident_id = x.resident_id AND p.status = '{CONFIRMED}'
-             AND p.fiscal_year BETWEEN {fiscal_year - FIRST_TIME_YEARS} AND {fiscal_year - 1}
-             AND {_same_group_sql('x.exam', 'p.exam', groups)}
-         ) THEN 0 ELSE 1 END AS first_time,
-         x.referred, x.pending,
-         CASE WHEN x.referred = 1 AND EXISTS (
-           SELECT 1 FROM screening f
-           WHERE f.resident_id = x.resident_id AND f.status = '{CONFIRMED}'
-             AND f.exam IN ({_quoted(FOLLOWUP_EXAMS)}) AND {followup_match_sql('x.exam', 'f')}
-             AND {within_year_sql(postgres, 'f.exam_date', 'x.exam_date')}
-         ) THEN 1 ELSE 0 END AS attended
+{earlier}people AS{materialized} (
+  SELECT x.resident_id, x.exam_date, x.exam, r.sex, {age} AS age, x.setting, {first_time} AS first_time,
+         x.referred, x.pending, {attended} AS attended
   FROM firsts x
   JOIN resident r ON r.id = x.resident_id
+  {join}
 )
 """
 
 
 def report_sql(fiscal_year: int, postgres: bool | None = None) -> str:
-    """The whole report for a 年度 as one SELECT."""
-    return people_sql(fiscal_year, postgres) + """
-SELECT exam, sex, age_band, setting, first_time, COUNT(*), SUM(referred), SUM(pending), SUM(attended)
+    """The report's counts for a 年度 as one SELECT, by age (`rows` puts the ages in bands)."""
+    return people_sql(fiscal_year, postgres, whole=True) + """
+SELECT exam, sex, age, setting, first_time, COUNT(*), SUM(referred), SUM(pending), SUM(attended)
 FROM people
-GROUP BY exam, sex, age_band, setting, first_time
+GROUP BY exam, sex, age, setting, first_time
 """
+
+
+# PostgreSQL, for the report's one statement: the window's "first screening" (rn = 1) is estimated
+# at 0.5% of the 年度's rows and the GROUP BY's keys as millions of groups, so the planner would hash
+# the earlier 年度 and sort every person before grouping. The data come in person order from the
+# indexes: merge and nested-loop joins, a hashed GROUP BY (a few thousand groups), memory for it;
+# JIT compiling costs more than it saves on this plan.
+PG_REPORT_SETTINGS = (("work_mem", "256MB"), ("enable_hashjoin", "off"), ("enable_sort", "off"),
+                      ("jit", "off"))
+
+
+@contextmanager
+def _planned_for_the_report():
+    """PostgreSQL: PG_REPORT_SETTINGS for the statements inside, set back after (transaction-local,
+    so even a caller's open transaction keeps its own settings)."""
+    if not database.is_postgres():
+        yield
+        return
+    with db.atomic():
+        names = [name for name, _ in PG_REPORT_SETTINGS]
+        before = db.execute_sql("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names).fetchone()
+        for name, value in PG_REPORT_SETTINGS:
+            db.execute_sql("SELECT set_config(%s, %s, true)", (name, value))
+        try:
+            yield
+        finally:
+            for name, value in zip(names, before):
+                db.execute_sql("SELECT set_config(%s, %s, true)", (name, value))
 
 
 def rows(fiscal_year: int) -> list[Row]:
     """The report's rows, sorted by exam (table order), sex, age_band, setting, first_time."""
     order = {exam: i for i, exam in enumerate(report_exams())}
-    out = [Row(exam, int(sex), band, int(setting), int(first), int(n), int(ref or 0), int(pend or 0),
-               int(att or 0))
-           for exam, sex, band, setting, first, n, ref, pend, att in db.execute_sql(report_sql(fiscal_year))]
+    cells: dict[tuple, list[int]] = {}
+    with _planned_for_the_report():
+        found = db.execute_sql(report_sql(fiscal_year)).fetchall()
+    for exam, sex, age, setting, first, n, ref, pend, att in found:
+        key = (exam, int(sex), band_of(int(age)), int(setting), int(first))
+        cell = cells.setdefault(key, [0, 0, 0, 0])
+        cell[0] += int(n)
+        cell[1] += int(ref or 0)
+        cell[2] += int(pend or 0)
+        cell[3] += int(att or 0)
+    out = [Row(*key, *counts) for key, counts in cells.items()]
     out.sort(key=lambda r: (order[r.exam], r.sex, band_order(r.age_band), r.setting, r.first_time))
     return out
 
