@@ -15,7 +15,6 @@ from typing import Mapping
 
 from peewee import JOIN, fn
 
-import database
 
 from models import ImportBatch, Institution, LastSearch, Resident, ResidentChange, Screening, Staff, db
 
@@ -303,20 +302,14 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None,
     details = {"criteria": criteria.for_audit()}
     if again:
         details["shown_again"] = True
-    remembering = bool(session_id) and not again
-    if remembering and database.is_postgres():
-        # The last search is a convenience for coming back, not a record that matters (losing it
-        # loses nothing): on PostgreSQL the search's own statement saves it (a data-modifying
-        # WITH), so a search stays within its round trips; on SQLite a statement costs no trip.
-        sql = _REMEMBER_WITH + sql
-        params = [session_id, _typed_json(criteria), dates.now_utc(), *params]
-        remembering = False
+    # The session's last search goes with the event (audit.record's `also`): on PostgreSQL in
+    # the event's own commit message, so neither the search nor the keeping of it pays a round
+    # trip or a WAL flush of its own (the query stays a read); on SQLite it is one statement more.
+    also = _remember_statement(session_id, criteria) if session_id and not again else None
     rows = db.execute_sql(sql, params).fetchall()
     audit.record("resident.search", actor, object_type="resident", outcome="ok",
                  details={**details, "hits": min(len(rows), MAX_RESULTS),
-                          "more": len(rows) > MAX_RESULTS})
-    if remembering:
-        remember(session_id, criteria)
+                          "more": len(rows) > MAX_RESULTS}, also=also)
     found = []
     for rid, atena, name, kana, sex, birth, postal, address, removed, reason, suspended \
             in rows[:MAX_RESULTS]:
@@ -329,9 +322,19 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None,
 
 # --- the session's last search (issue 20) ----------------------------------------------------------
 
-_REMEMBER_WITH = ("WITH remembered AS (INSERT INTO last_search (session_id, criteria, at) "
-                  "VALUES (%s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET "
-                  "criteria = EXCLUDED.criteria, at = EXCLUDED.at) ")
+_REMEMBER_SQL: dict[str, str] = {}
+
+
+def _remember_statement(session_id: str, criteria: Criteria) -> tuple[str, tuple]:
+    """Keep what was typed as this session's last search (server-side: LastSearch): the upsert as raw SQL (built once per kind of database) and its parameters."""
+    param = db.param
+    if param not in _REMEMBER_SQL:
+        table = LastSearch._meta.table_name
+        _REMEMBER_SQL[param] = (
+            f"INSERT INTO {table} (session_id, criteria, at) VALUES ({param}, {param}, {param}) "
+            f"ON CONFLICT (session_id) DO UPDATE SET criteria = excluded.criteria, at = excluded.at")
+    return _REMEMBER_SQL[param], (session_id, _typed_json(criteria),
+                                  LastSearch.at.db_value(dates.now_utc()))
 
 
 def _typed(criteria: Criteria) -> dict[str, str]:
@@ -340,14 +343,6 @@ def _typed(criteria: Criteria) -> dict[str, str]:
 
 def _typed_json(criteria: Criteria) -> str:
     return LastSearch.criteria.db_value(_typed(criteria))
-
-
-def remember(session_id: str, criteria: Criteria) -> None:
-    """Keep what was typed as this session's last search (server-side: LastSearch)."""
-    typed = _typed(criteria)
-    (LastSearch.insert(session=session_id, criteria=typed, at=dates.now_utc())
-     .on_conflict(conflict_target=[LastSearch.session], preserve=[LastSearch.criteria, LastSearch.at])
-     .execute())
 
 
 def last_search(session_id: str | None) -> dict[str, str] | None:
