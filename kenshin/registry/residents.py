@@ -469,23 +469,24 @@ def _changes(resident_id: int) -> list[ChangeLine]:
 def _load(resident_id: int, actor: audit.Actor, action: str, today: date | None,
           details: dict | None = None) -> PersonRecord:
     today = today or dates.today_jst()
-    with db.atomic():
-        try:
-            resident = get_in_programme(resident_id, today)
-        except NotFound:
-            resident = None
-        if resident is None:
-            # Logged without a link to the person: whether they exist is not for the asker to learn.
-            audit.record(action, actor, object_type="resident", object_id=resident_id,
-                         outcome="not_found", details=details)
-            record = None
-        else:
-            record = PersonRecord(resident, dates.age_at(resident.birth_date, today), today,
-                                  _screenings(resident.id), _changes(resident.id))
-            # The event last: the audit head is held from here to the commit only, not while
-            # the screenings and history are read (every other audited request waits on it).
-            audit.record(action, actor, resident=resident, object_type="resident",
-                         object_id=resident.id, details=details)
+    # The reads first and outside a transaction (as a search): they write nothing, and a
+    # transaction would hold SQLite's one write lock (BEGIN IMMEDIATE) while they run. The event
+    # then goes in a transaction of its own — on PostgreSQL two round trips, the head held for
+    # one and the commit (audit.record) — and nothing is shown unless it was written.
+    try:
+        resident = get_in_programme(resident_id, today)
+    except NotFound:
+        resident = None
+    if resident is None:
+        # Logged without a link to the person: whether they exist is not for the asker to learn.
+        audit.record(action, actor, object_type="resident", object_id=resident_id,
+                     outcome="not_found", details=details)
+        record = None
+    else:
+        record = PersonRecord(resident, dates.age_at(resident.birth_date, today), today,
+                              _screenings(resident.id), _changes(resident.id))
+        audit.record(action, actor, resident=resident, object_type="resident",
+                     object_id=resident.id, details=details)
     if record is None:
         raise NotFound("該当する方はいません")
     return record
