@@ -147,7 +147,8 @@ def test_a_passive_poll_or_a_refused_page_records_no_activity(app, db, clerk):
 
 # PostgreSQL: session, person, screenings, history, BEGIN+head, event+COMMIT, and the clerk's four
 # lists (inquiries, invitation run, invitations, 整理番号) = 10; before the reads left the
-# transaction, 12 (a BEGIN and a COMMIT of their own). SQLite: 9 (the event is one statement).
+# transaction the event's INSERT and the COMMIT were round trips of their own. SQLite: 9 (the
+# event is one statement; before, BEGIN IMMEDIATE and COMMIT too, the write lock held throughout).
 PERSON_MAX = 10
 
 

@@ -15,7 +15,7 @@ from typing import Mapping
 
 from peewee import JOIN, fn
 
-
+import database
 from models import ImportBatch, Institution, LastSearch, Resident, ResidentChange, Screening, Staff, db
 
 from kenshin import audit
@@ -51,9 +51,13 @@ def programme_birth_cutoff(today: date) -> date:
 def programme_condition(today: date):
     """The programme rule as the WHERE part of a peewee query on Resident: aged 20 or more on
     `today`, or with at least one counted (confirmed) screening."""
+    return _programme_condition_for(programme_birth_cutoff(today))
+
+
+def _programme_condition_for(cutoff: date):
     screened = fn.EXISTS(Screening.select(Screening.id).where(
         (Screening.resident == Resident.id) & (Screening.status == "confirmed")))
-    return (Resident.birth_date <= programme_birth_cutoff(today)) | screened
+    return (Resident.birth_date <= cutoff) | screened
 
 
 # The same rule written out for the search's own SQL (resident aliased `r`; {p} is the parameter
@@ -70,11 +74,16 @@ def get_in_programme(resident_id, today: date | None = None) -> Resident:
         wanted = int(resident_id)
     except (TypeError, ValueError):
         raise NotFound("該当する方はいません") from None
-    resident = (Resident.select()
-                .where((Resident.id == wanted) & programme_condition(today)).first())
+    resident = next(iter(database.prepared("resident.in_programme", _in_programme_query, wanted,
+                                           programme_birth_cutoff(today))), None)
     if resident is None:
         raise NotFound("該当する方はいません")
     return resident
+
+
+def _in_programme_query(resident_id: int, cutoff: date):
+    return Resident.select().where((Resident.id == resident_id)
+                                   & _programme_condition_for(cutoff)).limit(1)
 
 
 def in_programme(resident: Resident, today: date | None = None) -> bool:
@@ -417,11 +426,15 @@ class PersonRecord:
         return REMOVAL_REASONS.get(reason, reason or "")
 
 
+def _screenings_query(resident_id: int):
+    return (Screening.select(Screening, Institution.name)
+            .join(Institution, on=(Screening.institution == Institution.id))
+            .where(Screening.resident == resident_id)
+            .order_by(Screening.fiscal_year.desc(), Screening.exam_date, Screening.id))
+
+
 def _screenings(resident_id: int) -> list[YearGroup]:
-    query = (Screening.select(Screening, Institution.name)
-             .join(Institution, on=(Screening.institution == Institution.id))
-             .where(Screening.resident == resident_id)
-             .order_by(Screening.fiscal_year.desc(), Screening.exam_date, Screening.id))
+    query = database.prepared("resident.screenings", _screenings_query, int(resident_id))
     exam_order = {code: i for i, code in enumerate(catalogue.EXAMS)}
     years: dict[int, dict[str, list[ScreeningLine]]] = {}
     names: dict[str, str] = {}
@@ -446,13 +459,17 @@ def _screenings(resident_id: int) -> list[YearGroup]:
             for fy in sorted(years, reverse=True)]
 
 
+def _changes_query(resident_id: int):
+    return (ResidentChange.select(ResidentChange, ImportBatch.id, ImportBatch.file_name, Staff.id, Staff.name)
+            .join(ImportBatch, JOIN.LEFT_OUTER, on=(ResidentChange.batch == ImportBatch.id))
+            .switch(ResidentChange)
+            .join(Staff, JOIN.LEFT_OUTER, on=(ResidentChange.staff == Staff.id))
+            .where(ResidentChange.resident == resident_id)
+            .order_by(ResidentChange.at.desc(), ResidentChange.id))
+
+
 def _changes(resident_id: int) -> list[ChangeLine]:
-    query = (ResidentChange.select(ResidentChange, ImportBatch.id, ImportBatch.file_name, Staff.id, Staff.name)
-             .join(ImportBatch, JOIN.LEFT_OUTER, on=(ResidentChange.batch == ImportBatch.id))
-             .switch(ResidentChange)
-             .join(Staff, JOIN.LEFT_OUTER, on=(ResidentChange.staff == Staff.id))
-             .where(ResidentChange.resident == resident_id)
-             .order_by(ResidentChange.at.desc(), ResidentChange.id))
+    query = database.prepared("resident.changes", _changes_query, int(resident_id))
     out = []
     for c in query:
         if c.batch_id:
