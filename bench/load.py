@@ -708,6 +708,11 @@ def main() -> None:
         if mine:
             log(f"client {kind:7s} n={len(mine):6d} p50={pct(mine, 50):7.1f}ms p95={pct(mine, 95):7.1f}ms "
                 f"max={max(mine):7.1f}ms")
+    slices = {}
+    for kind, started_at, seconds, _status in results:
+        slices.setdefault(int((started_at - begin) // 10), []).append(seconds * 1000)
+    log("client by 10 s of the run (p95 ms): " + " ".join(
+        f"{10 * k}s:{pct(v, 95):.0f}" for k, v in sorted(slices.items())))
     for line in server_breakdown():
         log(line)
     log(cpu_line(cpu_before, cpu_after, len(results), elapsed))
