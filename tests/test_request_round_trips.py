@@ -14,7 +14,7 @@ from kenshin.core.dates import now_utc
 from .conftest import page_csrf
 from .factories import make_resident
 
-SEARCH_MAX = 5  # the bound: PostgreSQL 4 (session, query, BEGIN+head, event+COMMIT), SQLite 3; +1 when the activity write is due
+SEARCH_MAX = 5  # the bound: PostgreSQL 4 (session, query, BEGIN+head, event+last search+COMMIT), SQLite 4 (session, query, event, last search); +1 when the activity write is due
 
 
 @contextlib.contextmanager
