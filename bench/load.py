@@ -25,7 +25,8 @@
    one audit event; every audited request (search, person, print, queue) left exactly one event
    of its action for its clerk; `audit.verify` walks the whole chain.
 
-Prints the load average, per-kind client percentiles, where the server's time went, the
+Prints the load average, per-kind client percentiles, where the server's time went, the CPU
+time the load generator, gunicorn and PostgreSQL used during the run (from /proc), the
 checks, and as its last line `load users=U rps=R p50=Xms p95=Yms errors=E lost=L`
 (E: answers other than the expected status and failed requests; L: writes or audit events
 missing or doubled).
@@ -445,6 +446,57 @@ def stop_server(server) -> None:
             server.wait()
 
 
+# --- where the machine's CPU went ----------------------------------------------------------------
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process (the load generator), the
+    gunicorn processes and the PostgreSQL server's processes, read from /proc (Linux); the
+    machine's total busy time for comparison. Other sessions' processes are in `machine` only
+    (their PostgreSQL queries, if any, count under `postgres`)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"client": 0.0, "gunicorn": 0.0, "postgres": 0.0}
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(entry) == me:
+            out["client"] += used
+        elif name == "postgres":
+            out["postgres"] += used
+        elif "gunicorn" in name or (name.startswith("python") and _is_gunicorn(entry)):
+            out["gunicorn"] += used
+    with open("/proc/stat") as handle:
+        cpu = [int(v) for v in handle.readline().split()[1:]]
+    out["machine"] = (sum(cpu) - cpu[3] - cpu[4]) / tick  # all but idle and iowait
+    return out
+
+
+def _is_gunicorn(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"gunicorn" in handle.read()
+    except OSError:
+        return False
+
+
+def cpu_line(before: dict, after: dict, requests: int, seconds: float) -> str:
+    spent = {k: after[k] - before[k] for k in before}
+    # a process that ended between the readings (gunicorn stops after the run) reads lower after
+    parts = [f"{k} {spent[k]:.1f}s ({1000 * spent[k] / max(1, requests):.1f}ms a request)"
+             for k in ("client", "gunicorn", "postgres")]
+    others = spent["machine"] - spent["client"] - spent["gunicorn"] - spent["postgres"]
+    return (f"cpu over {seconds:.0f}s ({2 * seconds:.0f} core-seconds on 2 cores): " + ", ".join(parts)
+            + f"; everything else on the machine {others:.1f}s")
+
+
 # --- the import during the day ------------------------------------------------------------------
 
 def import_file(url: str, rows: int, seed: int) -> str:
@@ -629,6 +681,7 @@ def main() -> None:
                 run_import(url, path, window)
             importer = threading.Thread(target=later, daemon=True)
         begin = time.perf_counter()
+        cpu_before = cpu_seconds()
         end = time.monotonic() + args.seconds
         threads = [threading.Thread(target=c.run, args=(end, 2 * args.seconds), daemon=True)
                    for c in clerks]
@@ -639,6 +692,7 @@ def main() -> None:
         for t in threads:
             t.join(args.seconds + TIMEOUT + 30)
         elapsed = time.perf_counter() - begin
+        cpu_after = cpu_seconds()  # before gunicorn stops: its workers' time is still readable
         load_after = os.getloadavg()
         if importer:
             importer.join()
@@ -654,8 +708,14 @@ def main() -> None:
         if mine:
             log(f"client {kind:7s} n={len(mine):6d} p50={pct(mine, 50):7.1f}ms p95={pct(mine, 95):7.1f}ms "
                 f"max={max(mine):7.1f}ms")
+    slices = {}
+    for kind, started_at, seconds, _status in results:
+        slices.setdefault(int((started_at - begin) // 10), []).append(seconds * 1000)
+    log("client by 10 s of the run (p95 ms): " + " ".join(
+        f"{10 * k}s:{pct(v, 95):.0f}" for k, v in sorted(slices.items())))
     for line in server_breakdown():
         log(line)
+    log(cpu_line(cpu_before, cpu_after, len(results), elapsed))
     if path:
         if window and window[2] == 0:
             during = [r[2] * 1000 for r in results if r[0] == "search" and window[0] <= r[1] <= window[1]]

@@ -15,7 +15,7 @@ from kenshin.requests import disclosure
 from kenshin.core.dates import now_utc
 from kenshin.core.errors import Invalid
 
-from .web import actor, menu, redirect_to, render, requires
+from .web import actor, is_htmx, menu, redirect_to, render, requires
 
 bp = Blueprint("residents", __name__, url_prefix="/residents")
 
@@ -68,7 +68,7 @@ def clear():
 def search():
     """Search (htmx as the clerk types, or a plain form post); each search is audited and kept
     as the session's last search."""
-    form = SearchForm()
+    form = None if is_htmx() else SearchForm()  # the fragment shows no form
     outcome, errors = None, {}
     try:
         outcome = residents.search(residents.parse_criteria(request.form), actor(),
@@ -76,7 +76,7 @@ def search():
     except Invalid as exc:
         errors = exc.errors
         for name, messages in errors.items():
-            if name in form:
+            if form is not None and name in form:
                 form[name].errors = list(messages)
     return render("residents/search.html", "residents/_results.html", form=form, outcome=outcome,
                   errors=errors, labels=residents.LABELS)

@@ -107,15 +107,19 @@ def nav_items() -> list[dict]:
     person = g.get("staff")
     if person is None or g.get("session_state") is None or g.session_state.status != "ok":
         return []
-    items = []
-    for endpoint, view in current_app.view_functions.items():
-        label = getattr(view, "menu_label", None)
-        roles = getattr(view, "roles", frozenset())
-        if label and (ANY_STAFF in roles or person.has_any_role(*roles)):
-            items.append({"order": view.menu_order, "label": label, "url": url_for(endpoint),
-                          "endpoint": endpoint, "group": _group_of(view.menu_order),
-                          "current": endpoint == request.endpoint})
-    return sorted(items, key=lambda item: (item["order"], item["label"]))
+    # Every full page draws the menu: its entries are built once per app, script root and role set.
+    menus = current_app.extensions.setdefault("kenshin_menus", {})
+    key = (request.script_root, frozenset(person.role_set))
+    if key not in menus:
+        items = []
+        for endpoint, view in current_app.view_functions.items():
+            label = getattr(view, "menu_label", None)
+            roles = getattr(view, "roles", frozenset())
+            if label and (ANY_STAFF in roles or person.has_any_role(*roles)):
+                items.append({"order": view.menu_order, "label": label, "url": url_for(endpoint),
+                              "endpoint": endpoint, "group": _group_of(view.menu_order)})
+        menus[key] = sorted(items, key=lambda item: (item["order"], item["label"]))
+    return [{**item, "current": item["endpoint"] == request.endpoint} for item in menus[key]]
 
 
 def nav_groups() -> list[dict]:

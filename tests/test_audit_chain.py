@@ -87,6 +87,38 @@ def test_failed_audit_write_fails_the_change(app, db, runner):
     assert models.AuditEvent.select().count() == 2
 
 
+def _also_update(text):
+    """A write of the caller's to send along with an event: a staff member's division."""
+    p = models.db.param
+    return (f"UPDATE {models.Staff._meta.table_name} SET division = {p} WHERE login_id = {p}",
+            (text, "alsoperson"))
+
+
+def test_a_write_sent_along_with_an_event_is_made_with_it(app, db, runner):
+    staff_domain.create("alsoperson", "同送 職員", "健康支援課", ["clerk"], ACTOR)
+    audit.record("test.event", ACTOR, details={"n": 1}, also=_also_update("検診係"))  # outside a transaction
+    with models.db.atomic():
+        audit.record("test.event", ACTOR, details={"n": 2}, also=_also_update("検診係2"))
+    assert models.Staff.get(models.Staff.login_id == "alsoperson").division == "検診係2"
+    assert models.AuditEvent.select().where(models.AuditEvent.action == "test.event").count() == 2
+    assert _verify(runner)[0] == 0
+
+
+def test_a_failed_write_sent_along_takes_the_event_with_it_on_postgres(app, db, runner):
+    """On PostgreSQL, outside a transaction, the write travels in the event's commit message:
+    if it fails, the event is not written either (and the chain has no gap)."""
+    if app.db_kind != "postgres":
+        pytest.skip("on SQLite the write runs after the event, as a statement of its own")
+    _events(1)
+    broken = (f"UPDATE {models.Staff._meta.table_name} SET no_such_column = 1", ())
+    with pytest.raises(peewee.ProgrammingError):
+        audit.record("test.event", ACTOR, details={"n": "not kept"}, also=broken)
+    assert models.AuditEvent.select().count() == 1
+    _events(1)
+    assert [e.seq for e in models.AuditEvent.select().order_by(models.AuditEvent.seq)] == [1, 2]
+    assert _verify(runner)[0] == 0
+
+
 @pytest.mark.parametrize("details", [
     {"password": "hunter2"},
     {"new_password": "x"},

@@ -214,12 +214,18 @@ def _next_head(next_sql: str) -> tuple[int, str]:
 
 
 def record(action: str, actor: Actor, *, resident=None, object_type: str = "", object_id="",
-           outcome: str = "ok", details: dict | None = None) -> AuditEvent:
+           outcome: str = "ok", details: dict | None = None,
+           also: tuple[str, tuple] | None = None) -> AuditEvent:
     """Append one event inside the caller's transaction (or in its own, outside one); if it
     cannot be written, the change fails.
 
     No savepoint of its own: on PostgreSQL a failed statement fails the caller's whole
-    transaction, and on SQLite the append is a single statement, which is all or nothing."""
+    transaction, and on SQLite the append is a single statement, which is all or nothing.
+
+    `also` (SQL in db.param style, parameters): one more write of the caller's that goes with the
+    event. On PostgreSQL outside a transaction it travels in the event's commit message — in the
+    event's transaction, with no round trip and no commit (WAL flush) of its own; elsewhere it
+    runs right after the event (inside the caller's transaction if there is one)."""
     resident_id = getattr(resident, "id", resident)
     resident_id = None if resident_id is None else int(resident_id)
     staff_id = None if actor.staff_id is None else int(actor.staff_id)
@@ -253,6 +259,8 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
         event_id, head_seq, at, prev, digest = rows[0]
         faults.point(action)  # test-only: a process told to stop here (kenshin.core.faults)
         db.after_commit(_count_committed)  # now, outside a transaction
+        if also:
+            db.execute_sql(*also)
         return AuditEvent(id=event_id, seq=head_seq, at=AuditEvent.at.python_value(at),
                           actor=staff_id, actor_label=label, role=role, terminal=terminal,
                           action=action, resident=resident_id, object_type=object_type,
@@ -260,7 +268,7 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
                           prev_hash=prev, hash=digest)
     if not db.in_transaction():
         return _append_alone(staff_id, label, role, terminal, action, resident_id, object_type,
-                             object_id, outcome, details, details_text)
+                             object_id, outcome, details, details_text, also)
     db.after_commit(_count_committed)  # in the caller's transaction: counted at its commit
     head_seq, prev = _next_head(next_sql)
     at = now_utc()
@@ -271,17 +279,25 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
               object_id, outcome, details_text, prev, digest)
     event_id = db.execute_sql(insert_sql, values + (digest,)).fetchone()[0]
     faults.point(action)  # test-only: a process told to stop here (kenshin.core.faults)
+    if also:
+        db.execute_sql(*also)
     return AuditEvent(id=event_id, **dict(zip(_INSERT_COLUMNS, values[:11])), details=details,
                       prev_hash=prev, hash=digest)
 
 
 def _append_alone(staff_id, label, role, terminal, action, resident_id, object_type, object_id,
-                  outcome, details, details_text) -> AuditEvent:
+                  outcome, details, details_text, also=None) -> AuditEvent:
     """PostgreSQL, outside a transaction: the event in a transaction of its own, sent as two
     messages ("BEGIN; UPDATE audit_head …" and "WITH … INSERT …; COMMIT"), so the head's row
     lock is held for one round trip and the commit. The event's id is not read back (the
-    COMMIT's empty answer is the last one): the returned event has none."""
+    COMMIT's empty answer is the last one): the returned event has none. `also` goes into the
+    second message, before its COMMIT."""
     next_sql, insert_sql = _statements["pg-own"]
+    also_params: tuple = ()
+    if also:
+        also_sql, also_params = also
+        head, commit = insert_sql.rsplit("; ", 1)
+        insert_sql = f"{head}; {also_sql}; {commit}"
     for _ in range(3):
         try:
             rows = db.execute_sql(next_sql).fetchall()
@@ -295,7 +311,7 @@ def _append_alone(staff_id, label, role, terminal, action, resident_id, object_t
                 digest = _mac(prev, payload)
                 values = (head_seq, at, staff_id, label, role, terminal, action, resident_id,
                           object_type, object_id, outcome, details_text, prev, digest)
-                db.execute_sql(insert_sql, values + (digest,))
+                db.execute_sql(insert_sql, values + (digest,) + tuple(also_params))
         except BaseException:
             try:
                 db.execute_sql("ROLLBACK")

@@ -12,6 +12,8 @@ from datetime import date
 
 from peewee import JOIN
 
+import database
+
 from models import (DisclosureRequest, Inquiry, Invitation, InvitationRun, ProvisionQuery,
                     SeiriNumber, Staff)
 
@@ -65,9 +67,13 @@ class PersonPage:
 
 def inquiries_of(resident_id: int) -> list[Inquiry]:
     """The person's inquiries, newest first (index: inquiry.resident_id)."""
-    return list(Inquiry.select(Inquiry, Staff).join(Staff, on=(Inquiry.created_by == Staff.id))
-                .where(Inquiry.resident == resident_id)
-                .order_by(Inquiry.received_at.desc(), Inquiry.id.desc()).limit(LIST_LIMIT))
+    return list(database.prepared("person.inquiries", _inquiries_query, int(resident_id)))
+
+
+def _inquiries_query(resident_id: int):
+    return (Inquiry.select(Inquiry, Staff).join(Staff, on=(Inquiry.created_by == Staff.id))
+            .where(Inquiry.resident == resident_id)
+            .order_by(Inquiry.received_at.desc(), Inquiry.id.desc()).limit(LIST_LIMIT))
 
 
 def requests_of(resident_id: int) -> list[DisclosureRequest]:
@@ -84,16 +90,16 @@ def invitations_of(resident_id: int) -> list[InvitationLine]:
     the partial index (resident_id, fiscal_year) WHERE kind = 'invite', the reminders through
     (run_id, resident_id) with the few reminder runs named explicitly. A row holds the run's
     exams for the person as a set: one line per exam."""
-    runs = {r.id: r for r in InvitationRun.select()}
+    resident_id = int(resident_id)
+    runs = {r.id: r for r in database.prepared("person.invitation_runs", InvitationRun.select)}
     reminder_runs = [rid for rid, r in runs.items() if r.kind == "reminder"]
-    rows = list(Invitation.select().where((Invitation.resident_id == resident_id)
-                                          & (Invitation.kind == "invite")).limit(LIST_LIMIT))
+    rows = list(database.prepared("person.invitations", _invitations_query, resident_id))
     if reminder_runs:
         rows += list(Invitation.select().where(Invitation.run_id.in_(reminder_runs)
                                                & (Invitation.resident_id == resident_id))
                      .limit(LIST_LIMIT))
     numbers = {n.fiscal_year: n.number for n in
-               SeiriNumber.select().where(SeiriNumber.resident == resident_id)}
+               database.prepared("person.seiri_numbers", _seiri_query, resident_id)}
     order = {code: i for i, code in enumerate(catalogue.EXAMS)}
     out = []
     for row in rows:
@@ -106,6 +112,15 @@ def invitations_of(resident_id: int) -> list[InvitationLine]:
     out.sort(key=lambda i: (-i.fiscal_year, i.kind != "invite", order.get(i.exam, 999),
                             i.as_of or date.min))
     return out
+
+
+def _invitations_query(resident_id: int):
+    return (Invitation.select().where((Invitation.resident_id == resident_id)
+                                      & (Invitation.kind == "invite")).limit(LIST_LIMIT))
+
+
+def _seiri_query(resident_id: int):
+    return SeiriNumber.select().where(SeiriNumber.resident == resident_id)
 
 
 def provision_of(resident_id: int) -> list[ProvisionQuery]:

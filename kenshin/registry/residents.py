@@ -16,7 +16,6 @@ from typing import Mapping
 from peewee import JOIN, fn
 
 import database
-
 from models import ImportBatch, Institution, LastSearch, Resident, ResidentChange, Screening, Staff, db
 
 from kenshin import audit
@@ -52,9 +51,13 @@ def programme_birth_cutoff(today: date) -> date:
 def programme_condition(today: date):
     """The programme rule as the WHERE part of a peewee query on Resident: aged 20 or more on
     `today`, or with at least one counted (confirmed) screening."""
+    return _programme_condition_for(programme_birth_cutoff(today))
+
+
+def _programme_condition_for(cutoff: date):
     screened = fn.EXISTS(Screening.select(Screening.id).where(
         (Screening.resident == Resident.id) & (Screening.status == "confirmed")))
-    return (Resident.birth_date <= programme_birth_cutoff(today)) | screened
+    return (Resident.birth_date <= cutoff) | screened
 
 
 # The same rule written out for the search's own SQL (resident aliased `r`; {p} is the parameter
@@ -71,11 +74,16 @@ def get_in_programme(resident_id, today: date | None = None) -> Resident:
         wanted = int(resident_id)
     except (TypeError, ValueError):
         raise NotFound("該当する方はいません") from None
-    resident = (Resident.select()
-                .where((Resident.id == wanted) & programme_condition(today)).first())
+    resident = next(iter(database.prepared("resident.in_programme", _in_programme_query, wanted,
+                                           programme_birth_cutoff(today))), None)
     if resident is None:
         raise NotFound("該当する方はいません")
     return resident
+
+
+def _in_programme_query(resident_id: int, cutoff: date):
+    return Resident.select().where((Resident.id == resident_id)
+                                   & _programme_condition_for(cutoff)).limit(1)
 
 
 def in_programme(resident: Resident, today: date | None = None) -> bool:
@@ -303,20 +311,14 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None,
     details = {"criteria": criteria.for_audit()}
     if again:
         details["shown_again"] = True
-    remembering = bool(session_id) and not again
-    if remembering and database.is_postgres():
-        # The last search is a convenience for coming back, not a record that matters (losing it
-        # loses nothing): on PostgreSQL the search's own statement saves it (a data-modifying
-        # WITH), so a search stays within its round trips; on SQLite a statement costs no trip.
-        sql = _REMEMBER_WITH + sql
-        params = [session_id, _typed_json(criteria), dates.now_utc(), *params]
-        remembering = False
+    # The session's last search goes with the event (audit.record's `also`): on PostgreSQL in
+    # the event's own commit message, so neither the search nor the keeping of it pays a round
+    # trip or a WAL flush of its own (the query stays a read); on SQLite it is one statement more.
+    also = _remember_statement(session_id, criteria) if session_id and not again else None
     rows = db.execute_sql(sql, params).fetchall()
     audit.record("resident.search", actor, object_type="resident", outcome="ok",
                  details={**details, "hits": min(len(rows), MAX_RESULTS),
-                          "more": len(rows) > MAX_RESULTS})
-    if remembering:
-        remember(session_id, criteria)
+                          "more": len(rows) > MAX_RESULTS}, also=also)
     found = []
     for rid, atena, name, kana, sex, birth, postal, address, removed, reason, suspended \
             in rows[:MAX_RESULTS]:
@@ -329,9 +331,19 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None,
 
 # --- the session's last search (issue 20) ----------------------------------------------------------
 
-_REMEMBER_WITH = ("WITH remembered AS (INSERT INTO last_search (session_id, criteria, at) "
-                  "VALUES (%s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET "
-                  "criteria = EXCLUDED.criteria, at = EXCLUDED.at) ")
+_REMEMBER_SQL: dict[str, str] = {}
+
+
+def _remember_statement(session_id: str, criteria: Criteria) -> tuple[str, tuple]:
+    """Keep what was typed as this session's last search (server-side: LastSearch): the upsert as raw SQL (built once per kind of database) and its parameters."""
+    param = db.param
+    if param not in _REMEMBER_SQL:
+        table = LastSearch._meta.table_name
+        _REMEMBER_SQL[param] = (
+            f"INSERT INTO {table} (session_id, criteria, at) VALUES ({param}, {param}, {param}) "
+            f"ON CONFLICT (session_id) DO UPDATE SET criteria = excluded.criteria, at = excluded.at")
+    return _REMEMBER_SQL[param], (session_id, _typed_json(criteria),
+                                  LastSearch.at.db_value(dates.now_utc()))
 
 
 def _typed(criteria: Criteria) -> dict[str, str]:
@@ -340,14 +352,6 @@ def _typed(criteria: Criteria) -> dict[str, str]:
 
 def _typed_json(criteria: Criteria) -> str:
     return LastSearch.criteria.db_value(_typed(criteria))
-
-
-def remember(session_id: str, criteria: Criteria) -> None:
-    """Keep what was typed as this session's last search (server-side: LastSearch)."""
-    typed = _typed(criteria)
-    (LastSearch.insert(session=session_id, criteria=typed, at=dates.now_utc())
-     .on_conflict(conflict_target=[LastSearch.session], preserve=[LastSearch.criteria, LastSearch.at])
-     .execute())
 
 
 def last_search(session_id: str | None) -> dict[str, str] | None:
@@ -422,11 +426,15 @@ class PersonRecord:
         return REMOVAL_REASONS.get(reason, reason or "")
 
 
+def _screenings_query(resident_id: int):
+    return (Screening.select(Screening, Institution.name)
+            .join(Institution, on=(Screening.institution == Institution.id))
+            .where(Screening.resident == resident_id)
+            .order_by(Screening.fiscal_year.desc(), Screening.exam_date, Screening.id))
+
+
 def _screenings(resident_id: int) -> list[YearGroup]:
-    query = (Screening.select(Screening, Institution.name)
-             .join(Institution, on=(Screening.institution == Institution.id))
-             .where(Screening.resident == resident_id)
-             .order_by(Screening.fiscal_year.desc(), Screening.exam_date, Screening.id))
+    query = database.prepared("resident.screenings", _screenings_query, int(resident_id))
     exam_order = {code: i for i, code in enumerate(catalogue.EXAMS)}
     years: dict[int, dict[str, list[ScreeningLine]]] = {}
     names: dict[str, str] = {}
@@ -451,13 +459,17 @@ def _screenings(resident_id: int) -> list[YearGroup]:
             for fy in sorted(years, reverse=True)]
 
 
+def _changes_query(resident_id: int):
+    return (ResidentChange.select(ResidentChange, ImportBatch.id, ImportBatch.file_name, Staff.id, Staff.name)
+            .join(ImportBatch, JOIN.LEFT_OUTER, on=(ResidentChange.batch == ImportBatch.id))
+            .switch(ResidentChange)
+            .join(Staff, JOIN.LEFT_OUTER, on=(ResidentChange.staff == Staff.id))
+            .where(ResidentChange.resident == resident_id)
+            .order_by(ResidentChange.at.desc(), ResidentChange.id))
+
+
 def _changes(resident_id: int) -> list[ChangeLine]:
-    query = (ResidentChange.select(ResidentChange, ImportBatch.id, ImportBatch.file_name, Staff.id, Staff.name)
-             .join(ImportBatch, JOIN.LEFT_OUTER, on=(ResidentChange.batch == ImportBatch.id))
-             .switch(ResidentChange)
-             .join(Staff, JOIN.LEFT_OUTER, on=(ResidentChange.staff == Staff.id))
-             .where(ResidentChange.resident == resident_id)
-             .order_by(ResidentChange.at.desc(), ResidentChange.id))
+    query = database.prepared("resident.changes", _changes_query, int(resident_id))
     out = []
     for c in query:
         if c.batch_id:
@@ -474,23 +486,24 @@ def _changes(resident_id: int) -> list[ChangeLine]:
 def _load(resident_id: int, actor: audit.Actor, action: str, today: date | None,
           details: dict | None = None) -> PersonRecord:
     today = today or dates.today_jst()
-    with db.atomic():
-        try:
-            resident = get_in_programme(resident_id, today)
-        except NotFound:
-            resident = None
-        if resident is None:
-            # Logged without a link to the person: whether they exist is not for the asker to learn.
-            audit.record(action, actor, object_type="resident", object_id=resident_id,
-                         outcome="not_found", details=details)
-            record = None
-        else:
-            record = PersonRecord(resident, dates.age_at(resident.birth_date, today), today,
-                                  _screenings(resident.id), _changes(resident.id))
-            # The event last: the audit head is held from here to the commit only, not while
-            # the screenings and history are read (every other audited request waits on it).
-            audit.record(action, actor, resident=resident, object_type="resident",
-                         object_id=resident.id, details=details)
+    # The reads first and outside a transaction (as a search): they write nothing, and a
+    # transaction would hold SQLite's one write lock (BEGIN IMMEDIATE) while they run. The event
+    # then goes in a transaction of its own — on PostgreSQL two round trips, the head held for
+    # one and the commit (audit.record) — and nothing is shown unless it was written.
+    try:
+        resident = get_in_programme(resident_id, today)
+    except NotFound:
+        resident = None
+    if resident is None:
+        # Logged without a link to the person: whether they exist is not for the asker to learn.
+        audit.record(action, actor, object_type="resident", object_id=resident_id,
+                     outcome="not_found", details=details)
+        record = None
+    else:
+        record = PersonRecord(resident, dates.age_at(resident.birth_date, today), today,
+                              _screenings(resident.id), _changes(resident.id))
+        audit.record(action, actor, resident=resident, object_type="resident",
+                     object_id=resident.id, details=details)
     if record is None:
         raise NotFound("該当する方はいません")
     return record

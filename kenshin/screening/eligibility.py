@@ -148,16 +148,28 @@ def rule_from_row(row) -> Rule:
 
 def rules_for(fiscal_year: int) -> RuleTable:
     """The newest saved rules of the 年度, else the national guideline (version 0)."""
-    from models import ScreeningRule, ScreeningRuleSet
+    from database import prepared  # compiled once: a saved form reads the rules twice
 
-    newest = (ScreeningRuleSet.select().where(ScreeningRuleSet.fiscal_year == fiscal_year)
-              .order_by(ScreeningRuleSet.version.desc()).first())
+    newest = next(iter(prepared("eligibility.newest_rule_set", _newest_rule_set, int(fiscal_year))), None)
     if newest is None:
         return RuleTable(fiscal_year, 0, dict(NATIONAL))
-    rows = {r.exam: rule_from_row(r) for r in ScreeningRule.select().where(ScreeningRule.rule_set == newest.id)}
+    rows = {r.exam: rule_from_row(r) for r in prepared("eligibility.rules", _rules_of, newest.id)}
     ordered = {code: rows[code] for code in EXAM_ORDER if code in rows}
     ordered.update({code: rule for code, rule in rows.items() if code not in ordered})
     return RuleTable(fiscal_year, newest.version, ordered, newest.id)
+
+
+def _newest_rule_set(fiscal_year: int):
+    from models import ScreeningRuleSet
+
+    return (ScreeningRuleSet.select().where(ScreeningRuleSet.fiscal_year == fiscal_year)
+            .order_by(ScreeningRuleSet.version.desc()).limit(1))
+
+
+def _rules_of(rule_set_id: int):
+    from models import ScreeningRule
+
+    return ScreeningRule.select().where(ScreeningRule.rule_set == rule_set_id)
 
 
 def exams_sharing_interval(exam_code: str, fiscal_year: int | None = None) -> tuple[str, ...]:

@@ -126,7 +126,14 @@ def parse_setting(value, required: bool = True) -> tuple[int | None, list[str]]:
 
 
 def institution_by_code(code: str) -> Institution | None:
-    return Institution.get_or_none(Institution.code == ascii_text(code))
+    from database import prepared  # compiled once: a saved form looks its institution up often
+
+    return next(iter(prepared("screenings.institution_by_code", _institution_by_code,
+                              ascii_text(code))), None)
+
+
+def _institution_by_code(code: str):
+    return Institution.select().where(Institution.code == code).limit(1)
 
 
 def check(*, exam, exam_date, institution, setting, items: Mapping[str, str | None], sex: int | None,
