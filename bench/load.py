@@ -448,13 +448,14 @@ def stop_server(server) -> None:
 
 # --- where the machine's CPU went ----------------------------------------------------------------
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds (user + system) used so far by this process (the load generator), the
-    gunicorn processes and the PostgreSQL server's processes, read from /proc (Linux); the
-    machine's total busy time for comparison. Other sessions' processes are in `machine` only
-    (their PostgreSQL queries, if any, count under `postgres`)."""
+def cpu_seconds() -> dict:
+    """CPU seconds (user + system) used so far by each process of this run's kinds — this process
+    (the load generator), the gunicorn processes, the PostgreSQL server's processes — read from
+    /proc (Linux), keyed (kind, pid); and the machine's total busy time as "machine". Other
+    sessions' processes are in `machine` only (their PostgreSQL queries, if any, count under
+    `postgres`)."""
     tick = os.sysconf("SC_CLK_TCK")
-    out = {"client": 0.0, "gunicorn": 0.0, "postgres": 0.0}
+    out: dict = {}
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -468,11 +469,11 @@ def cpu_seconds() -> dict[str, float]:
         fields = stat[stat.rindex(")") + 2:].split()
         used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
         if int(entry) == me:
-            out["client"] += used
+            out[("client", entry)] = used
         elif name == "postgres":
-            out["postgres"] += used
+            out[("postgres", entry)] = used
         elif "gunicorn" in name or (name.startswith("python") and _is_gunicorn(entry)):
-            out["gunicorn"] += used
+            out[("gunicorn", entry)] = used
     with open("/proc/stat") as handle:
         cpu = [int(v) for v in handle.readline().split()[1:]]
     out["machine"] = (sum(cpu) - cpu[3] - cpu[4]) / tick  # all but idle and iowait
@@ -488,8 +489,14 @@ def _is_gunicorn(pid: str) -> bool:
 
 
 def cpu_line(before: dict, after: dict, requests: int, seconds: float) -> str:
-    spent = {k: after[k] - before[k] for k in before}
-    # a process that ended between the readings (gunicorn stops after the run) reads lower after
+    # per process: one that started during the run counts from zero; one that ended before the
+    # second reading (gunicorn stops after the run, another session's PostgreSQL backend) is not
+    # in it, and its share falls to "everything else" instead of making a sum negative
+    spent = {"client": 0.0, "gunicorn": 0.0, "postgres": 0.0,
+             "machine": after["machine"] - before["machine"]}
+    for key, used in after.items():
+        if key != "machine":
+            spent[key[0]] += used - before.get(key, 0.0)
     parts = [f"{k} {spent[k]:.1f}s ({1000 * spent[k] / max(1, requests):.1f}ms a request)"
              for k in ("client", "gunicorn", "postgres")]
     others = spent["machine"] - spent["client"] - spent["gunicorn"] - spent["postgres"]
