@@ -6,7 +6,8 @@
    builds (1,000,000 residents, 5,000,000 screenings; built here the same way when empty).
 2. U clerks are created (each a staff member with a password and a software WebAuthn
    authenticator, tests/softauthn.py, as bench/clerk.py does), and gunicorn starts on loopback
-   with the settings of deploy/kenshin.service: 4 sync workers, --timeout 300, the same access
+   with the settings of deploy/kenshin.service: deploy/gunicorn.conf.py, 4 sync workers,
+   --timeout 300, the same access
    log format. The app is `app:create_app()` wrapped by `server_app()` below, which only times
    each request (wall time, time on the database cursor, and the audit head's statement) into
    bench/data/load-timing-PID.tsv; --plain runs `app:create_app()` itself.
@@ -415,7 +416,8 @@ def start_server(url: str, port: int, plain: bool, workers: int):
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     access = open(os.path.join(DATA, "load-access.log"), "w")
     server = subprocess.Popen(
-        [gunicorn, "--workers", str(workers), "--timeout", "300", "--bind", f"127.0.0.1:{port}",
+        [gunicorn, "-c", os.path.join(ROOT, "deploy", "gunicorn.conf.py"),
+         "--workers", str(workers), "--timeout", "300", "--bind", f"127.0.0.1:{port}",
          "--access-logfile", "-", "--access-logformat", ACCESS_FORMAT,
          "app:create_app()" if plain else "load:server_app()"],
         cwd=ROOT, env=env, stdout=access, stderr=subprocess.STDOUT, start_new_session=True)
