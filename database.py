@@ -679,6 +679,21 @@ def _sqlite_rebuild(model) -> None:
         db.execute_sql("PRAGMA foreign_keys = ON")
 
 
+def _drop_foreign_keys(table: str, parent: str | None = None) -> None:
+    """PostgreSQL: drop `table`'s foreign keys (only those to `parent`, when named)."""
+    to_parent = f" AND confrelid = '{parent}'::regclass" if parent else ""
+    for (name,) in db.execute_sql(
+            f"SELECT conname FROM pg_constraint WHERE conrelid = '{table}'::regclass "
+            f"AND contype = 'f'{to_parent}").fetchall():
+        db.execute_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+
+
+def _sqlite_references(table: str, parent: str | None = None) -> bool:
+    """SQLite: whether `table` has a foreign key (to `parent`, when named)."""
+    return any(parent is None or row[2] == parent
+               for row in db.execute_sql(f"PRAGMA foreign_key_list({table})").fetchall())
+
+
 def _purge_ready():
     """Step 9 (purge, kenshin.operations.retention): audit_event.resident_id loses its foreign
     key, so a person past retention can be deleted while the append-only events that name them
@@ -689,15 +704,9 @@ def _purge_ready():
     transaction; each part checks the schema first, so a run cut short simply runs again."""
     if is_postgres():
         with db.atomic():
-            rows = db.execute_sql(
-                """SELECT conname FROM pg_constraint
-                    WHERE conrelid = 'audit_event'::regclass AND contype = 'f'
-                      AND confrelid = 'resident'::regclass""").fetchall()
-            for (name,) in rows:
-                db.execute_sql(f'ALTER TABLE audit_event DROP CONSTRAINT "{name}"')
+            _drop_foreign_keys("audit_event", "resident")
         return
-    references = db.execute_sql("PRAGMA foreign_key_list(audit_event)").fetchall()
-    if any(row[2] == "resident" for row in references):
+    if _sqlite_references("audit_event", "resident"):
         _sqlite_rebuild(models.AuditEvent)
     sql = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'resident'"
                          ).fetchone()
@@ -724,16 +733,10 @@ def _seiri_unchecked():
     short simply runs again."""
     if is_postgres():
         with db.atomic():
-            rows = db.execute_sql(
-                """SELECT conname FROM pg_constraint
-                    WHERE conrelid = 'seiri_number'::regclass AND contype = 'f'
-                      AND confrelid = 'resident'::regclass""").fetchall()
-            for (name,) in rows:
-                db.execute_sql(f'ALTER TABLE seiri_number DROP CONSTRAINT "{name}"')
+            _drop_foreign_keys("seiri_number", "resident")
             db.execute_sql('DROP INDEX IF EXISTS "seiri_number_resident_id"')
         return
-    references = db.execute_sql("PRAGMA foreign_key_list(seiri_number)").fetchall()
-    if any(row[2] == "resident" for row in references):
+    if _sqlite_references("seiri_number", "resident"):
         _sqlite_rebuild(models.SeiriNumber)
     db.execute_sql('DROP INDEX IF EXISTS "seiri_number_resident_id"')
 
@@ -753,11 +756,8 @@ def _invitation_sets():
     if "exam" in present:
         _merge_invitation_rows(present)
     if is_postgres():
-        for (name,) in db.execute_sql(
-                """SELECT conname FROM pg_constraint
-                    WHERE conrelid = 'invitation'::regclass AND contype = 'f'""").fetchall():
-            db.execute_sql(f'ALTER TABLE invitation DROP CONSTRAINT "{name}"')
-    elif db.execute_sql("PRAGMA foreign_key_list(invitation)").fetchall():
+        _drop_foreign_keys("invitation")
+    elif _sqlite_references("invitation"):
         _sqlite_rebuild(models.Invitation)
 
 
