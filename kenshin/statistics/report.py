@@ -82,11 +82,6 @@ def _age_sql(postgres: bool, fiscal_year: int, exams_start: list[str], birth: st
     return f"CASE WHEN {exam} IN ({_quoted(exams_start)}) THEN {start} ELSE {end} END"
 
 
-def _band_sql(age: str) -> str:
-    whens = " ".join(f"WHEN {age} < {low + 5} THEN '{low}-{low + 4}'" for low in range(20, 85, 5))
-    return f"CASE WHEN {age} < 20 THEN '0-19' {whens} ELSE '85+' END"
-
-
 def age_sql(fiscal_year: int, exams_start: list[str], birth: str, exam: str,
             postgres: bool | None = None) -> str:
     """SQL: the age in 年度 `fiscal_year` of a birth-date column, on the basis of the exam in column
@@ -106,7 +101,7 @@ def band_ages(band: str) -> tuple[int | None, int | None]:
 
 
 def band_of(age: int) -> str:
-    """The report's 5-year band of an age (what `_band_sql` computes in SQL)."""
+    """The report's 5-year band of an age (the SQL groups by age; the bands are made here)."""
     if age < 20:
         return BANDS[0]
     if age >= 85:
