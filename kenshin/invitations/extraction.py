@@ -265,8 +265,10 @@ def _nonempty(sets: str) -> str:
     return f"SELECT * FROM ({sets}{fence}) c WHERE c.eligible <> 0"
 
 
-# The exams a candidate row is invited for: eligible, not excluded, the person not suspended.
-INVITE_SQL = "CASE WHEN suspended = 1 THEN 0 ELSE eligible - (eligible & excluded) END"
+# The exams of a candidate row that no staff exclusion covers, and of those the ones it is
+# invited for: the person not suspended.
+_NOT_EXCLUDED = "(eligible - (eligible & excluded))"
+INVITE_SQL = f"CASE WHEN suspended = 1 THEN 0 ELSE {_NOT_EXCLUDED} END"
 
 
 def _stop_condition(fiscal_year: int, as_of: date) -> str:
@@ -502,8 +504,8 @@ def _people_counts() -> tuple[int, int, int]:
     suspended (an exam suspended and not excluded) and the excluded (an exam excluded by staff),
     in one pass."""
     people, suspended, excluded = db.execute_sql(
-        f"SELECT SUM(CASE WHEN suspended = 0 AND eligible - (eligible & excluded) <> 0 THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN suspended = 1 AND eligible - (eligible & excluded) <> 0 THEN 1 ELSE 0 END), "
+        f"SELECT SUM(CASE WHEN suspended = 0 AND {_NOT_EXCLUDED} <> 0 THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN suspended = 1 AND {_NOT_EXCLUDED} <> 0 THEN 1 ELSE 0 END), "
         f"SUM(CASE WHEN (eligible & excluded) <> 0 THEN 1 ELSE 0 END) FROM {_TEMP}").fetchone()
     return int(people or 0), int(suspended or 0), int(excluded or 0)
 
