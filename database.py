@@ -249,6 +249,11 @@ def prepared(name: str, build: Callable, *args):
     return query._get_cursor_wrapper(db.execute_sql(sql, values))
 
 
+def prepared_first(name: str, build: Callable, *args):
+    """The first row of `prepared(name, build, *args)`, or None (build's query says LIMIT 1)."""
+    return next(iter(prepared(name, build, *args)), None)
+
+
 def _copy_text(value) -> str:
     if value is None:
         return "\\N"

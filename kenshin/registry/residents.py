@@ -74,8 +74,8 @@ def get_in_programme(resident_id, today: date | None = None) -> Resident:
         wanted = int(resident_id)
     except (TypeError, ValueError):
         raise NotFound("該当する方はいません") from None
-    resident = next(iter(database.prepared("resident.in_programme", _in_programme_query, wanted,
-                                           programme_birth_cutoff(today))), None)
+    resident = database.prepared_first("resident.in_programme", _in_programme_query, wanted,
+                                       programme_birth_cutoff(today))
     if resident is None:
         raise NotFound("該当する方はいません")
     return resident

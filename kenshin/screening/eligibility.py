@@ -148,9 +148,9 @@ def rule_from_row(row) -> Rule:
 
 def rules_for(fiscal_year: int) -> RuleTable:
     """The newest saved rules of the 年度, else the national guideline (version 0)."""
-    from database import prepared  # compiled once: a saved form reads the rules twice
+    from database import prepared, prepared_first  # compiled once: a saved form reads the rules twice
 
-    newest = next(iter(prepared("eligibility.newest_rule_set", _newest_rule_set, int(fiscal_year))), None)
+    newest = prepared_first("eligibility.newest_rule_set", _newest_rule_set, int(fiscal_year))
     if newest is None:
         return RuleTable(fiscal_year, 0, dict(NATIONAL))
     rows = {r.exam: rule_from_row(r) for r in prepared("eligibility.rules", _rules_of, newest.id)}

@@ -126,10 +126,9 @@ def parse_setting(value, required: bool = True) -> tuple[int | None, list[str]]:
 
 
 def institution_by_code(code: str) -> Institution | None:
-    from database import prepared  # compiled once: a saved form looks its institution up often
+    from database import prepared_first  # compiled once: a saved form looks its institution up often
 
-    return next(iter(prepared("screenings.institution_by_code", _institution_by_code,
-                              ascii_text(code))), None)
+    return prepared_first("screenings.institution_by_code", _institution_by_code, ascii_text(code))
 
 
 def _institution_by_code(code: str):
