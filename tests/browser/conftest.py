@@ -39,10 +39,28 @@ def browser():
         instance.close()
 
 
+def _read_whole(app):
+    """The app with each response body read whole and closed before the server writes it.
+
+    werkzeug's development server closes the body only after reading what is left of the
+    request; when the browser has gone on meanwhile (a page that navigates while a script is
+    still downloading), that read raises and the body is never closed: the open static file is
+    left to the garbage collector, a ResourceWarning that this suite's warning filters make an
+    error in whichever test is running. gunicorn (deploy/) closes it either way."""
+    def served(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return list(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+    return served
+
+
 @pytest.fixture
 def live_server(app):
     """The app on http://localhost:PORT in a background thread; ORIGIN follows the port."""
-    server = make_server("localhost", 0, app, threaded=True)
+    server = make_server("localhost", 0, _read_whole(app), threaded=True)
     port = server.socket.getsockname()[1]
     app.config["ORIGIN"] = f"http://localhost:{port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
