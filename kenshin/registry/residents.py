@@ -319,6 +319,11 @@ def search(criteria: Criteria, actor: audit.Actor, today: date | None = None,
     audit.record("resident.search", actor, object_type="resident", outcome="ok",
                  details={**details, "hits": min(len(rows), MAX_RESULTS),
                           "more": len(rows) > MAX_RESULTS}, also=also)
+    return result_of(criteria, rows, today)
+
+
+def result_of(criteria: Criteria, rows: list[tuple], today: date) -> SearchResult:
+    """The rows of `search_query` as the clerk sees them: at most MAX_RESULTS, by kana."""
     found = []
     for rid, atena, name, kana, sex, birth, postal, address, removed, reason, suspended \
             in rows[:MAX_RESULTS]:
