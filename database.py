@@ -137,6 +137,21 @@ def _pooled_postgres_class():
             self._state.begin_pending = None
             return super().close()
 
+        def fixed(self, name: str, sql: str) -> str:
+            """`EXECUTE name(%s, …)` of `sql`, the server-side prepared statement `name` of the
+            connection in use: PREPAREd by a message of its own the first time on each
+            connection (a PREPARE that fails creates nothing; one that succeeds stays, even if
+            its transaction rolls back)."""
+            if self.is_closed():
+                self.connect()
+            conn = self._state.conn
+            if name not in conn.prepared:
+                with conn.cursor() as cursor:  # not self.cursor(): a pending BEGIN waits
+                    cursor.execute(f"PREPARE {name} AS {_dollar_params(sql)}")
+                conn.prepared.add(name)
+            places = sql.count("%s")
+            return f"EXECUTE {name}({', '.join(['%s'] * places)})" if places else f"EXECUTE {name}"
+
         def commit(self):
             if self._take_pending_begin():
                 return None  # nothing was sent: nothing to commit
@@ -148,6 +163,37 @@ def _pooled_postgres_class():
             return super().rollback()
 
     return _PooledPostgres
+
+
+def _preparing_connection_class():
+    from psycopg2.extensions import connection
+
+    class _PreparingConnection(connection):
+        """A psycopg2 connection that knows which of the fixed statements it has PREPAREd."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.prepared: set[str] = set()
+
+    return _PreparingConnection
+
+
+def _dollar_params(sql: str) -> str:
+    """psycopg2's %s placeholders as PREPARE's $1, $2, … (the fixed statements hold no other %)."""
+    parts = sql.split("%s")
+    return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, 1))
+
+
+def fixed(name: str, sql: str) -> str:
+    """The text that runs `sql`, one of the statements every request sends (the gate's session
+    look-up, the audit append): on PostgreSQL `EXECUTE name(…)` of a server-side prepared
+    statement on the connection in use — parsing and planning the session look-up took longer
+    than running it (0.23 ms a look-up, 0.12 ms prepared); on SQLite `sql` itself (its module
+    keeps a statement cache of its own). Call it right before sending the text, on the same
+    connection; `sql` in psycopg2's %s style on PostgreSQL."""
+    if is_postgres():
+        return db.obj.fixed(name, sql)
+    return sql
 
 
 def make_database(url: str, sqlite_busy_ms: int = 10000):
@@ -178,6 +224,7 @@ def make_database(url: str, sqlite_busy_ms: int = 10000):
         # unavailable" page after 5 s instead of holding the worker.
         return _pooled_postgres_class()(
             max_connections=16, stale_timeout=300, timeout=10, connect_timeout=5,
+            connection_factory=_preparing_connection_class(),
             database=unquote(parsed.path.lstrip("/")),
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,

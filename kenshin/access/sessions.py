@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import database
 from models import LastSearch, Staff, UserSession, db
 
 from kenshin import audit
@@ -67,7 +68,7 @@ def get(token: str | None) -> UserSession | None:
     """The session for a cookie token, with its staff member, or None (ended ones too)."""
     if not token:
         return None
-    row = db.execute_sql(_statements()["get"], (_id(token),)).fetchone()
+    row = db.execute_sql(database.fixed("kenshin_session_get", _statements()["get"]), (_id(token),)).fetchone()
     return _from_row(row)
 
 
@@ -129,11 +130,13 @@ def for_request(token: str | None, policy: "Policy", *, touch: bool,
         return None, evaluate(None, policy, now)
     sid = _id(token)
     statements = _statements()
-    user_session = _from_row(db.execute_sql(statements["get"], (sid,)).fetchone())
+    user_session = _from_row(
+        db.execute_sql(database.fixed("kenshin_session_get", statements["get"]), (sid,)).fetchone())
     state = evaluate(user_session, policy, now)
     if (touch and state.status == "ok" and now - user_session.last_seen_at >= TOUCH_EVERY
             and (roles is None or user_session.staff.has_any_role(*roles))):
-        if db.execute_sql(statements["touch"], (now, sid, now - TOUCH_EVERY)).rowcount == 1:
+        touch_sql = database.fixed("kenshin_session_touch", statements["touch"])
+        if db.execute_sql(touch_sql, (now, sid, now - TOUCH_EVERY)).rowcount == 1:
             user_session.last_seen_at = now
     return user_session, state
 

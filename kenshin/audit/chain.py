@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
 
+import database
 from models import AuditEvent, AuditHead, db
 
 from kenshin.core.dates import now_utc, JST
@@ -174,10 +175,10 @@ def _sql() -> tuple[str, str]:
             # An event in a transaction of its own (a search): BEGIN travels with the head's
             # UPDATE and COMMIT with the INSERT — two round trips, the head held for one.
             _statements["pg-own"] = (
-                f"BEGIN; UPDATE {head} SET seq = seq + 1 RETURNING seq, hash",
+                f"UPDATE {head} SET seq = seq + 1 RETURNING seq, hash",
                 f"WITH e AS (INSERT INTO {event.table_name} ({columns}) "
                 f"VALUES ({', '.join([p] * len(_INSERT_COLUMNS))})) "
-                f"UPDATE {head} SET hash = {p}; COMMIT")
+                f"UPDATE {head} SET hash = {p}")
         else:
             given = ", ".join([p] * 10)  # actor … details, as in _INSERT_COLUMNS
             insert = (f"INSERT INTO {event.table_name} ({columns}) "
@@ -204,7 +205,7 @@ def _create_head() -> None:
 def _next_head(next_sql: str) -> tuple[int, str]:
     """Take the next sequence number and the previous hash, holding the head row until commit."""
     for _ in range(3):
-        rows = db.execute_sql(next_sql).fetchall()
+        rows = db.execute_sql(database.fixed("kenshin_audit_next", next_sql)).fetchall()
         if len(rows) == 1:
             return rows[0]
         if rows:
@@ -277,7 +278,8 @@ def record(action: str, actor: Actor, *, resident=None, object_type: str = "", o
     digest = _mac(prev, payload)
     values = (head_seq, at, staff_id, label, role, terminal, action, resident_id, object_type,
               object_id, outcome, details_text, prev, digest)
-    event_id = db.execute_sql(insert_sql, values + (digest,)).fetchone()[0]
+    event_id = db.execute_sql(database.fixed("kenshin_audit_append_in", insert_sql),
+                              values + (digest,)).fetchone()[0]
     faults.point(action)  # test-only: a process told to stop here (kenshin.core.faults)
     if also:
         db.execute_sql(*also)
@@ -293,14 +295,14 @@ def _append_alone(staff_id, label, role, terminal, action, resident_id, object_t
     COMMIT's empty answer is the last one): the returned event has none. `also` goes into the
     second message, before its COMMIT."""
     next_sql, insert_sql = _statements["pg-own"]
-    also_params: tuple = ()
-    if also:
-        also_sql, also_params = also
-        head, commit = insert_sql.rsplit("; ", 1)
-        insert_sql = f"{head}; {also_sql}; {commit}"
+    also_sql, also_params = also or ("", ())
     for _ in range(3):
         try:
-            rows = db.execute_sql(next_sql).fetchall()
+            # prepared statements (database.fixed), PREPAREd before the BEGIN on a new connection
+            next_text = "BEGIN; " + database.fixed("kenshin_audit_next", next_sql)
+            insert_text = "; ".join(part for part in (
+                database.fixed("kenshin_audit_append", insert_sql), also_sql, "COMMIT") if part)
+            rows = db.execute_sql(next_text).fetchall()
             if len(rows) > 1:
                 raise RuntimeError("audit_head must have exactly one row")
             if rows:
@@ -311,7 +313,7 @@ def _append_alone(staff_id, label, role, terminal, action, resident_id, object_t
                 digest = _mac(prev, payload)
                 values = (head_seq, at, staff_id, label, role, terminal, action, resident_id,
                           object_type, object_id, outcome, details_text, prev, digest)
-                db.execute_sql(insert_sql, values + (digest,) + tuple(also_params))
+                db.execute_sql(insert_text, values + (digest,) + tuple(also_params))
         except BaseException:
             try:
                 db.execute_sql("ROLLBACK")
