@@ -9,6 +9,10 @@ from . import filters, web
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
+# flask-login's session protection watches a login made with its login_user, which kenshin does
+# not use: staff sessions are server-side (kenshin.access.sessions), checked by the gate on every
+# request. Hashing the address and browser on every request protected nothing.
+login_manager.session_protection = None
 
 
 @login_manager.request_loader

@@ -261,9 +261,14 @@ SECURITY_HEADERS = {
 }
 
 
+_SECURITY_HEADERS_BY_KEY = {name.lower(): (name, value) for name, value in SECURITY_HEADERS.items()}
+
+
 def _headers(response):
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    present = {name.lower() for name in response.headers.keys()}
+    for key, (name, value) in _SECURITY_HEADERS_BY_KEY.items():
+        if key not in present:  # a view's own value stands
+            response.headers.add(name, value)
     if request.endpoint != "static":
         # Pages may carry personal data: never store them in a cache or the back-forward cache.
         response.headers["Cache-Control"] = "no-store"

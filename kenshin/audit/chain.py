@@ -13,6 +13,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
 
@@ -100,6 +101,7 @@ def _mac(prev_hash: str, payload: bytes) -> str:
     return hmac.digest(_key, prev_hash.encode() + payload, "sha256").hex()
 
 
+@lru_cache(maxsize=4096)  # detail keys are few and fixed in the code
 def _forbidden(key: str) -> bool:
     global _HEALTH_KEYS
     if _HEALTH_KEYS is None:
