@@ -83,8 +83,9 @@ def server_app():
 
     Per request, one line in bench/data/load-timing-PID.tsv: method, path kind, status, wall ms,
     ms on the database cursor (every statement, BEGIN and COMMIT included), ms of the audit
-    head's statement (PostgreSQL: UPDATE audit_head … — the wait for the head row's lock is
-    spent there; SQLite: the event's INSERT, which waits for the one write lock), statements."""
+    head's statement (PostgreSQL: UPDATE audit_head …, prepared as kenshin_audit_next — the
+    wait for the head row's lock is spent there; SQLite: the event's INSERT, which waits for
+    the one write lock), statements."""
     from app import create_app
     import models
 
@@ -109,7 +110,8 @@ def server_app():
                 state.db += spent
                 state.n += 1
                 text = sql if isinstance(sql, str) else str(sql)
-                if "audit_head SET seq" in text or text.startswith("INSERT INTO audit_event"):
+                if ("audit_head SET seq" in text or "EXECUTE kenshin_audit_next" in text
+                        or text.startswith("INSERT INTO audit_event")):
                     state.head += spent
 
         def __getattr__(self, name):
