@@ -340,15 +340,17 @@ _REMEMBER_SQL: dict[str, str] = {}
 
 
 def _remember_statement(session_id: str, criteria: Criteria) -> tuple[str, tuple]:
-    """Keep what was typed as this session's last search (server-side: LastSearch): the upsert as raw SQL (built once per kind of database) and its parameters."""
+    """Keep what was typed as this session's last search (server-side: LastSearch): the upsert
+    (raw SQL built once per kind of database; on PostgreSQL a prepared statement of the
+    connection in use, database.fixed) and its parameters."""
     param = db.param
     if param not in _REMEMBER_SQL:
         table = LastSearch._meta.table_name
         _REMEMBER_SQL[param] = (
             f"INSERT INTO {table} (session_id, criteria, at) VALUES ({param}, {param}, {param}) "
             f"ON CONFLICT (session_id) DO UPDATE SET criteria = excluded.criteria, at = excluded.at")
-    return _REMEMBER_SQL[param], (session_id, _typed_json(criteria),
-                                  LastSearch.at.db_value(dates.now_utc()))
+    return (database.fixed("kenshin_last_search_keep", _REMEMBER_SQL[param]),
+            (session_id, _typed_json(criteria), LastSearch.at.db_value(dates.now_utc())))
 
 
 def _typed(criteria: Criteria) -> dict[str, str]:
