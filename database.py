@@ -145,10 +145,13 @@ def _pooled_postgres_class():
             if self.is_closed():
                 self.connect()
             conn = self._state.conn
-            if name not in conn.prepared:
+            kept = conn.prepared.get(name)
+            if kept is None:
                 with conn.cursor() as cursor:  # not self.cursor(): a pending BEGIN waits
                     cursor.execute(f"PREPARE {name} AS {_dollar_params(sql)}")
-                conn.prepared.add(name)
+                conn.prepared[name] = sql
+            elif kept != sql:  # the name would run the other statement
+                raise ValueError(f"prepared statement {name} already stands for other SQL")
             places = sql.count("%s")
             return f"EXECUTE {name}({', '.join(['%s'] * places)})" if places else f"EXECUTE {name}"
 
@@ -173,7 +176,7 @@ def _preparing_connection_class():
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self.prepared: set[str] = set()
+            self.prepared: dict[str, str] = {}  # name → the SQL it was prepared from
 
     return _PreparingConnection
 

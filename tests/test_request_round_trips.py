@@ -151,6 +151,17 @@ def test_each_fixed_statement_is_prepared_once_per_connection(app, db, clerk):
         assert not prepares  # SQLite's module caches its statements itself
 
 
+def test_a_prepared_name_is_never_reused_for_other_sql(app, db):
+    import database
+    if not database.is_postgres():
+        assert database.fixed("kenshin_test_one", "SELECT 1") == "SELECT 1"
+        return
+    assert database.fixed("kenshin_test_one", "SELECT %s::int") == "EXECUTE kenshin_test_one(%s)"
+    assert models.db.execute_sql("EXECUTE kenshin_test_one(%s)", (7,)).fetchone() == (7,)
+    with pytest.raises(ValueError, match="kenshin_test_one"):
+        database.fixed("kenshin_test_one", "SELECT %s::int + 1")
+
+
 def _prepared_names() -> set[str]:
     """The prepared statements of the connection in use (PostgreSQL)."""
     return {row[0] for row in models.db.execute_sql("SELECT name FROM pg_prepared_statements")}

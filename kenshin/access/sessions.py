@@ -68,8 +68,12 @@ def get(token: str | None) -> UserSession | None:
     """The session for a cookie token, with its staff member, or None (ended ones too)."""
     if not token:
         return None
-    row = db.execute_sql(database.fixed("kenshin_session_get", _statements()["get"]), (_id(token),)).fetchone()
-    return _from_row(row)
+    return _look_up(_id(token))
+
+
+def _look_up(sid: str) -> UserSession | None:
+    look_up = database.fixed("kenshin_session_get", _statements()["get"])
+    return _from_row(db.execute_sql(look_up, (sid,)).fetchone())
 
 
 # --- the gate's statements, built once (compiling a peewee query costs more than running it) ----
@@ -129,13 +133,11 @@ def for_request(token: str | None, policy: "Policy", *, touch: bool,
     if not token:
         return None, evaluate(None, policy, now)
     sid = _id(token)
-    statements = _statements()
-    user_session = _from_row(
-        db.execute_sql(database.fixed("kenshin_session_get", statements["get"]), (sid,)).fetchone())
+    user_session = _look_up(sid)
     state = evaluate(user_session, policy, now)
     if (touch and state.status == "ok" and now - user_session.last_seen_at >= TOUCH_EVERY
             and (roles is None or user_session.staff.has_any_role(*roles))):
-        touch_sql = database.fixed("kenshin_session_touch", statements["touch"])
+        touch_sql = database.fixed("kenshin_session_touch", _statements()["touch"])
         if db.execute_sql(touch_sql, (now, sid, now - TOUCH_EVERY)).rowcount == 1:
             user_session.last_seen_at = now
     return user_session, state

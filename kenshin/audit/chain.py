@@ -170,17 +170,14 @@ def _sql() -> tuple[str, str]:
         head, event, p = AuditHead._meta.table_name, AuditEvent._meta, db.param
         columns = ", ".join(event.fields[name].column_name for name in _INSERT_COLUMNS)
         if kind == "pg":
-            insert = (f"WITH e AS (INSERT INTO {event.table_name} ({columns}) "
-                      f"VALUES ({', '.join([p] * len(_INSERT_COLUMNS))}) RETURNING id) "
-                      f"UPDATE {head} SET hash = {p} RETURNING (SELECT id FROM e)")
-            _statements[kind] = (f"UPDATE {head} SET seq = seq + 1 RETURNING seq, hash", insert)
-            # An event in a transaction of its own (a search): BEGIN travels with the head's
-            # UPDATE and COMMIT with the INSERT — two round trips, the head held for one.
-            _statements["pg-own"] = (
-                f"UPDATE {head} SET seq = seq + 1 RETURNING seq, hash",
-                f"WITH e AS (INSERT INTO {event.table_name} ({columns}) "
-                f"VALUES ({', '.join([p] * len(_INSERT_COLUMNS))})) "
-                f"UPDATE {head} SET hash = {p}")
+            take_head = f"UPDATE {head} SET seq = seq + 1 RETURNING seq, hash"
+            event_row = (f"INSERT INTO {event.table_name} ({columns}) "
+                         f"VALUES ({', '.join([p] * len(_INSERT_COLUMNS))})")
+            _statements[kind] = (take_head, f"WITH e AS ({event_row} RETURNING id) "
+                                            f"UPDATE {head} SET hash = {p} RETURNING (SELECT id FROM e)")
+            # An event in a transaction of its own (a search): _append_alone sends BEGIN with the
+            # head's UPDATE and COMMIT with the INSERT — two round trips, the head held for one.
+            _statements["pg-own"] = (take_head, f"WITH e AS ({event_row}) UPDATE {head} SET hash = {p}")
         else:
             given = ", ".join([p] * 10)  # actor … details, as in _INSERT_COLUMNS
             insert = (f"INSERT INTO {event.table_name} ({columns}) "
